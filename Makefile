@@ -1,0 +1,14 @@
+# Two entry points; both set up first (system packages, .venv, project).
+.PHONY: demo test setup clean
+
+setup:
+	@bash scripts/setup.sh
+
+demo: setup
+	.venv/bin/codesign demo
+
+test: setup
+	.venv/bin/python -m pytest -q
+
+clean:
+	rm -rf .venv runs .pytest_cache

