@@ -1,0 +1,49 @@
+"""The ngspice runner: results, parallel runs, and clear errors that keep the netlist."""
+
+import numpy as np
+import pytest
+
+from codesign.validation import ngspice
+from codesign.validation.ngspice import Job, run, run_many
+
+DIVIDER = "* divider\nV1 a 0 {v}\nR1 a b 1k\nR2 b 0 3k\n.tran 1e-6 1e-5\n.end\n"
+
+
+def test_runs_and_reads_vectors():
+    res = run(DIVIDER.format(v=2.0), name="divider")
+    np.testing.assert_allclose(res.v("b"), 1.5, rtol=1e-9)
+    np.testing.assert_allclose(res.i("v1"), -0.5e-3, rtol=1e-9)
+    assert res.netlist is None  # success: folder cleaned
+
+
+def test_parallel_runs_keep_job_order():
+    results = run_many([Job(DIVIDER.format(v=v), name=f"d{k}") for k, v in enumerate([1.0, 2.0, 4.0])], workers=2)
+    assert [float(r.v("b")[-1]) for r in results] == pytest.approx([0.75, 1.5, 3.0])
+
+
+def test_missing_models_name_the_kept_netlist():
+    with pytest.raises(ngspice.ModelsMissing, match=r"netlist kept at .*missing\.cir") as err:
+        run('* m\n.include "/nonexistent/models.spice"\nV1 a 0 1\nR1 a 0 1k\n.op\n.end\n', name="missing")
+    assert err.value.netlist.is_file()
+    assert "Could not find include file" in str(err.value)
+
+
+def test_no_convergence_is_reported():
+    with pytest.raises(ngspice.NoConvergence, match="singular"):
+        run("* loop\nV1 a 0 1\nV2 a 0 2\n.op\n.end\n", name="loop")
+
+
+def test_timeout_kills_and_keeps_netlist():
+    with pytest.raises(ngspice.NgspiceTimeout, match=r"within 0.5 s .*slow\.cir"):
+        run("* slow\nV1 a 0 SIN(0 1 1e6)\nR1 a 0 1k\n.tran 1e-12 1\n.end\n", name="slow", timeout_s=0.5)
+
+
+def test_missing_binary_is_reported(monkeypatch):
+    monkeypatch.setattr(ngspice.shutil, "which", lambda _: None)
+    with pytest.raises(ngspice.NgspiceNotFound, match="apt-get install ngspice"):
+        run(DIVIDER.format(v=1.0), name="nobin")
+
+
+def test_run_name_is_checked():
+    with pytest.raises(ValueError, match="run name"):
+        run(DIVIDER.format(v=1.0), name="../x")
