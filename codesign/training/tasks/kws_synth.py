@@ -1,0 +1,303 @@
+"""Synthetic keyword spotting: words spoken by espeak-ng, in the Speech Commands layout.
+
+Each clip draws a voice, speed, pitch and amplitude, is trimmed of silence,
+resampled to 16 kHz, placed near the centre of a 1 s window with a random
+shift, and mixed with white noise at a random SNR. Everything a clip uses is
+drawn from its own seed (data seed, word, index), so a clip is the same
+whichever order or run writes it. Clips land in
+<cache root>/kws_synth/<hash of the settings>/<word>/clipNNNN.wav with
+validation_list.txt and testing_list.txt, and are read back by the
+speech_commands loader. Generation skips clips already on disk and writes
+each file atomically, so an interrupted run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .base import Task, TaskParamError, check_float, check_int, check_optional_int, check_range, check_words
+from .cache import atomic_path, cache_root, settings_hash, write_text_atomic
+from .speech import CLIP_SAMPLES, DEFAULT_WORDS, LIST_FILES, SAMPLE_RATE, feature_settings, task_from_folder
+
+# Accents x variants of espeak-ng's stock English voices (no mbrola needed).
+DEFAULT_VOICES = (
+    "en-us+m1", "en-us+m3", "en-us+f2", "en-us+f4", "en-us+klatt",
+    "en+m2", "en+m5", "en+f1", "en+f3",
+    "en-gb-x-rp+m4", "en-gb-scotland+m7", "en-029+f5",
+)
+# Bump when the rendering below changes, so old folders are not reused.
+GENERATOR_VERSION = 1
+WORKERS = 2  # espeak-ng calls in flight; the machines are shared and small
+TRIM_TOP_DB = 40.0  # silence threshold for trimming espeak's leading/trailing pauses
+PEAK_LIMIT = 0.99  # keep the 16-bit WAV from clipping
+
+
+class EspeakError(RuntimeError):
+    """espeak-ng failed on a clip; the message has the command and its stderr."""
+
+
+class EspeakNotFoundError(FileNotFoundError):
+    """The espeak-ng binary is not installed."""
+
+
+@dataclass(frozen=True)
+class SynthSettings:
+    """Everything that decides the generated audio (hashed into the folder name)."""
+
+    words: tuple[str, ...]
+    n_per_word: int
+    voices: tuple[str, ...]
+    speed_wpm: tuple[int, int]  # espeak-ng -s, words per minute
+    pitch: tuple[int, int]  # espeak-ng -p, 0..99
+    amplitude: tuple[int, int]  # espeak-ng -a, 0..200
+    snr_db: tuple[float, float]
+    max_shift_ms: float
+    val_frac: float
+    test_frac: float
+    data_seed: int
+    espeak_version: str
+
+    def folder(self) -> Path:
+        key = settings_hash({"generator": GENERATOR_VERSION, **asdict(self)})
+        return cache_root() / "kws_synth" / key
+
+    def split_counts(self) -> tuple[int, int]:
+        """(validation, test) clips per word; at least one each."""
+        n_val = max(1, round(self.val_frac * self.n_per_word))
+        n_test = max(1, round(self.test_frac * self.n_per_word))
+        return n_val, n_test
+
+
+@dataclass(frozen=True)
+class ClipRecipe:
+    word: str
+    index: int
+    voice: str
+    speed_wpm: int
+    pitch: int
+    amplitude: int
+    snr_db: float
+    shift: float  # fraction of max_shift_ms, in [-1, 1]
+    noise_seed: int
+
+    @property
+    def rel_path(self) -> str:
+        return f"{self.word}/clip{self.index:04d}.wav"
+
+
+@dataclass(frozen=True)
+class Espeak:
+    binary: str
+    version: str
+    data_dir: Path | None
+
+
+def find_espeak() -> Espeak:
+    binary = shutil.which("espeak-ng")
+    if binary is None:
+        raise EspeakNotFoundError(
+            "kws_synth needs the espeak-ng program, which is not on PATH; "
+            "install it with `apt-get install espeak-ng` (`make setup` does this)"
+        )
+    text = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=30).stdout
+    version = re.search(r"text-to-speech:\s*(\S+)", text)
+    data_dir = re.search(r"Data at:\s*(\S+)", text)
+    return Espeak(
+        binary=binary,
+        version=version.group(1) if version else text.strip(),
+        data_dir=Path(data_dir.group(1)) if data_dir else None,
+    )
+
+
+def check_voices(voices: Sequence[str], espeak: Espeak) -> tuple[str, ...]:
+    """Voices as "language[+variant]"; unknown variants are caught here because
+    espeak-ng silently ignores them (unknown languages fail when rendering)."""
+    if isinstance(voices, str) or not isinstance(voices, Sequence) or not voices:
+        raise TaskParamError(f"parameter 'voices' must be a non-empty tuple like ('en-us+m1', 'en+f3'), got {voices!r}")
+    for voice in voices:
+        if not isinstance(voice, str) or not re.fullmatch(r"[A-Za-z0-9-]+(\+[A-Za-z0-9_-]+)?", voice):
+            raise TaskParamError(f"parameter 'voices': {voice!r} is not of the form 'language[+variant]'")
+        variant_dir = espeak.data_dir / "voices" / "!v" if espeak.data_dir else None
+        if "+" in voice and variant_dir is not None and variant_dir.is_dir():
+            variant = voice.split("+", 1)[1]
+            if not (variant_dir / variant).is_file():
+                raise TaskParamError(f"parameter 'voices': espeak-ng has no variant {variant!r} (see {variant_dir})")
+    return tuple(voices)
+
+
+def clip_recipes(settings: SynthSettings) -> list[ClipRecipe]:
+    recipes = []
+    for word in settings.words:
+        word_key = zlib.crc32(word.encode())
+        for index in range(settings.n_per_word):
+            rng = np.random.default_rng([settings.data_seed, word_key, index])
+            recipes.append(ClipRecipe(
+                word=word,
+                index=index,
+                voice=settings.voices[rng.integers(len(settings.voices))],
+                speed_wpm=int(rng.integers(settings.speed_wpm[0], settings.speed_wpm[1] + 1)),
+                pitch=int(rng.integers(settings.pitch[0], settings.pitch[1] + 1)),
+                amplitude=int(rng.integers(settings.amplitude[0], settings.amplitude[1] + 1)),
+                snr_db=float(rng.uniform(*settings.snr_db)),
+                shift=float(rng.uniform(-1.0, 1.0)),
+                noise_seed=int(rng.integers(2**63)),
+            ))
+    return recipes
+
+
+def split_lists(settings: SynthSettings) -> dict[str, list[str]]:
+    """Relative paths of the validation and test clips (the rest is training)."""
+    n_val, n_test = settings.split_counts()
+    lists: dict[str, list[str]] = {"val": [], "test": []}
+    for word in settings.words:
+        rng = np.random.default_rng([settings.data_seed, zlib.crc32(word.encode()), settings.n_per_word])
+        order = rng.permutation(settings.n_per_word)
+        lists["val"] += [f"{word}/clip{i:04d}.wav" for i in sorted(order[:n_val])]
+        lists["test"] += [f"{word}/clip{i:04d}.wav" for i in sorted(order[n_val : n_val + n_test])]
+    return lists
+
+
+def speak(recipe: ClipRecipe, espeak: Espeak) -> tuple[np.ndarray, int]:
+    """espeak-ng's rendering of one word: (mono float32 audio, sample rate)."""
+    import soundfile
+
+    with tempfile.TemporaryDirectory(prefix="kws_synth_") as tmp:
+        out = Path(tmp) / "speech.wav"
+        command = [
+            espeak.binary, "-v", recipe.voice, "-s", str(recipe.speed_wpm), "-p", str(recipe.pitch),
+            "-a", str(recipe.amplitude), "-w", str(out), "--stdin",
+        ]
+        # The word goes in on stdin so it can never be parsed as an option.
+        done = subprocess.run(command, input=recipe.word, capture_output=True, text=True, timeout=60)
+        if done.returncode != 0 or not out.is_file() or out.stat().st_size == 0:
+            raise EspeakError(f"espeak-ng failed on {recipe.word!r}: {' '.join(command)}: {done.stderr.strip()}")
+        audio, rate = soundfile.read(out, dtype="float32", always_2d=True)
+    return audio.mean(axis=1), rate
+
+
+def render(recipe: ClipRecipe, settings: SynthSettings, espeak: Espeak) -> np.ndarray:
+    """One 1 s, 16 kHz clip: trimmed word, shifted, plus noise at the recipe's SNR."""
+    import librosa
+
+    speech, rate = speak(recipe, espeak)
+    speech, _ = librosa.effects.trim(speech, top_db=TRIM_TOP_DB)
+    speech = librosa.resample(speech, orig_sr=rate, target_sr=SAMPLE_RATE)[:CLIP_SAMPLES]
+
+    room = CLIP_SAMPLES - len(speech)
+    shift = round(recipe.shift * settings.max_shift_ms * SAMPLE_RATE / 1000)
+    start = int(np.clip(room // 2 + shift, 0, room))
+    clip = np.zeros(CLIP_SAMPLES, dtype=np.float32)
+    clip[start : start + len(speech)] = speech
+
+    signal_power = float(np.mean(speech**2)) if len(speech) else 0.0
+    noise_std = np.sqrt(signal_power / 10 ** (recipe.snr_db / 10))
+    clip += noise_std * np.random.default_rng(recipe.noise_seed).standard_normal(CLIP_SAMPLES).astype(np.float32)
+    peak = float(np.abs(clip).max())
+    if peak > PEAK_LIMIT:
+        clip *= PEAK_LIMIT / peak
+    return clip
+
+
+def write_clip(recipe: ClipRecipe, settings: SynthSettings, espeak: Espeak, folder: Path) -> None:
+    import soundfile
+
+    clip = render(recipe, settings, espeak)
+    with atomic_path(folder / recipe.rel_path) as tmp:
+        soundfile.write(tmp, clip, SAMPLE_RATE, format="WAV", subtype="PCM_16")
+
+
+def generate(settings: SynthSettings, espeak: Espeak) -> Path:
+    """Write the clips and split lists that are not on disk yet; return the folder."""
+    from tqdm import tqdm
+
+    folder = settings.folder()
+    missing = [r for r in clip_recipes(settings) if not (folder / r.rel_path).is_file()]
+    if missing:
+        write_text_atomic(folder / "settings.json", json.dumps(asdict(settings), indent=2) + "\n")
+        with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+            jobs = [pool.submit(write_clip, r, settings, espeak, folder) for r in missing]
+            for job in tqdm(jobs, desc="kws_synth clips", unit="clip", disable=None, leave=False):
+                job.result()  # re-raises the first failure
+    for split, entries in split_lists(settings).items():
+        path = folder / LIST_FILES[split]
+        text = "".join(f"{rel}\n" for rel in entries)
+        if not path.is_file() or path.read_text() != text:
+            write_text_atomic(path, text)
+    return folder
+
+
+def build_kws_synth(
+    seed: int = 0,
+    *,
+    words: Sequence[str] = DEFAULT_WORDS,
+    n_per_word: int = 60,
+    voices: Sequence[str] = DEFAULT_VOICES,
+    speed_wpm: tuple[int, int] = (130, 200),
+    pitch: tuple[int, int] = (25, 75),
+    amplitude: tuple[int, int] = (50, 150),
+    snr_db: tuple[float, float] = (10.0, 30.0),
+    max_shift_ms: float = 200.0,
+    val_frac: float = 0.15,
+    test_frac: float = 0.15,
+    data_seed: int | None = None,
+    features: str = "mfcc",
+    n_mfcc: int = 13,
+    n_mels: int = 40,
+    hop_ms: float = 10.0,
+    win_ms: float = 25.0,
+    n_train: int | None = None,
+    n_val: int | None = None,
+    n_test: int | None = None,
+) -> Task:
+    """Keyword classification on espeak-ng speech (class i = words[i]). ce + last.
+
+    data_seed (default: seed) picks the generated clips; seed alone also picks
+    the subsets kept by n_train/n_val/n_test.
+    """
+    words = check_words("words", words)
+    n_per_word = check_int("n_per_word", n_per_word, 3)
+    val_frac = check_float("val_frac", val_frac, 0.0, 0.5, lo_open=True)
+    test_frac = check_float("test_frac", test_frac, 0.0, 0.5, lo_open=True)
+    data_seed = check_optional_int("data_seed", data_seed, 0)
+    feats = feature_settings(features, n_mfcc, n_mels, hop_ms, win_ms)
+    espeak = find_espeak()
+    settings = SynthSettings(
+        words=words,
+        n_per_word=n_per_word,
+        voices=check_voices(voices, espeak),
+        speed_wpm=_int_range("speed_wpm", speed_wpm, 80, 450),
+        pitch=_int_range("pitch", pitch, 0, 99),
+        amplitude=_int_range("amplitude", amplitude, 10, 200),
+        snr_db=check_range("snr_db", snr_db, -10.0, 60.0),
+        max_shift_ms=check_float("max_shift_ms", max_shift_ms, 0.0, 500.0),
+        val_frac=val_frac,
+        test_frac=test_frac,
+        data_seed=seed if data_seed is None else data_seed,
+        espeak_version=espeak.version,
+    )
+    n_val_word, n_test_word = settings.split_counts()
+    if n_val_word + n_test_word >= n_per_word:
+        raise TaskParamError(
+            f"parameters 'val_frac'+'test_frac' leave no training clips with n_per_word={n_per_word}; "
+            "raise n_per_word or lower the fractions"
+        )
+    folder = generate(settings, espeak)
+    return task_from_folder(
+        "kws_synth", folder, words, feats, seed, {"train": n_train, "val": n_val, "test": n_test}
+    )
+
+
+def _int_range(name: str, value, lo: int, hi: int) -> tuple[int, int]:
+    low, high = check_range(name, value, lo, hi)
+    return (round(low), round(high))
