@@ -1,0 +1,109 @@
+"""The unit of DESIGN.md section 1 in torch: exact forward, surrogate backward.
+
+    c_t = step(z_t - beta) - step(-z_t - beta)          (hard in the forward pass)
+    h_t = clip((1 - eps*|c_t|) h_{t-1} + alpha_t c_t, -bound, bound)
+
+`mru_scan` runs it as a parallel scan (what trains); `mru_sequential` is the
+same unit as a plain loop over time (what the scan is checked against).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from codesign.training.scan import clip, clip_affine_scan
+
+SURROGATES = ("triangle", "sigmoid")
+
+
+class _SurrogateStep(torch.autograd.Function):
+    """Heaviside step x > 0 whose derivative is a bump of the given width."""
+
+    @staticmethod
+    def forward(ctx, x, width, shape):
+        ctx.save_for_backward(x)
+        ctx.width, ctx.shape = width, shape
+        return (x > 0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        u = x / ctx.width
+        if ctx.shape == "triangle":  # unit area, support |x| < width
+            bump = torch.clamp(1 - u.abs(), min=0) / ctx.width
+        else:  # derivative of sigmoid(x / width)
+            s = torch.sigmoid(u)
+            bump = s * (1 - s) / ctx.width
+        return g * bump, None, None
+
+
+def comparator(z, beta, width=0.5, surrogate="triangle"):
+    """Ternary comparator c in {-1, 0, +1} and |c|, with surrogate gradients."""
+    if surrogate not in SURROGATES:
+        raise ValueError(f"surrogate must be one of {SURROGATES}, got {surrogate!r}")
+    if not width > 0:
+        raise ValueError(f"surrogate width must be > 0, got {width}")
+    up = _SurrogateStep.apply(z - beta, width, surrogate)
+    down = _SurrogateStep.apply(-z - beta, width, surrogate)
+    return up - down, up + down  # beta > 0: at most one fires, so |c| = up + down
+
+
+def _coefficients(z, alpha, beta, eps, bound, width, surrogate):
+    c, fired = comparator(z, beta, width, surrogate)
+    a = 1 - eps * fired
+    b = alpha * c
+    if bound is None:
+        inf = torch.full((), torch.inf, dtype=z.dtype, device=z.device)
+        lo, hi = -inf, inf
+    else:
+        hi = torch.as_tensor(bound, dtype=z.dtype, device=z.device)
+        lo = -hi
+    return torch.broadcast_tensors(a, b, lo, hi)
+
+
+def _as_batch(z, h0):
+    if z.dim() not in (2, 3):
+        raise ValueError(f"z must be [T, D] or [B, T, D], got shape {tuple(z.shape)}")
+    squeeze = z.dim() == 2
+    zb = z[None] if squeeze else z
+    if h0 is not None:
+        h0 = torch.as_tensor(h0, dtype=z.dtype, device=z.device).expand(zb.shape[0], zb.shape[2])
+    return zb, h0, squeeze
+
+
+def _expand(x, z, squeeze):
+    """Parameters broadcast against z's own shape; lift per-step [T, D] to [1, T, D]."""
+    x = torch.as_tensor(x, dtype=z.dtype, device=z.device)
+    return x[None] if squeeze and x.dim() >= 2 else x
+
+
+def mru_scan(z, alpha, beta, eps=0.0, bound=None, h0=None, surrogate_width=0.5,
+             surrogate="triangle", straight_through_clip=False, backend="auto"):
+    """The unit over time as an associative scan; differentiable.
+
+    Same arguments and shapes as `codesign.mru.reference`, plus the surrogate
+    (shape and width of dc/dz), whether the clip passes gradients straight
+    through, and the scan backend (see `clip_affine_scan`).
+    """
+    zb, h0, squeeze = _as_batch(z, h0)
+    alpha, beta, eps = (_expand(x, z, squeeze) for x in (alpha, beta, eps))
+    bound = None if bound is None else _expand(bound, z, squeeze)
+    a, b, lo, hi = _coefficients(zb, alpha, beta, eps, bound, surrogate_width, surrogate)
+    h = clip_affine_scan(a, b, lo, hi, h0, straight_through_clip, backend)
+    return h[0] if squeeze else h
+
+
+def mru_sequential(z, alpha, beta, eps=0.0, bound=None, h0=None, surrogate_width=0.5,
+                   surrogate="triangle"):
+    """The same unit as a loop over time in torch (autograd through every step)."""
+    zb, h0, squeeze = _as_batch(z, h0)
+    alpha, beta, eps = (_expand(x, z, squeeze) for x in (alpha, beta, eps))
+    bound = None if bound is None else _expand(bound, z, squeeze)
+    a, b, lo, hi = _coefficients(zb, alpha, beta, eps, bound, surrogate_width, surrogate)
+    h = torch.zeros_like(zb[:, 0]) if h0 is None else h0
+    out = []
+    for t in range(zb.shape[1]):
+        h = clip(a[:, t] * h + b[:, t], lo[:, t], hi[:, t])
+        out.append(h)
+    h = torch.stack(out, 1)
+    return h[0] if squeeze else h
