@@ -48,10 +48,10 @@ def comparator(z, beta, width=0.5, surrogate="triangle"):
     return up - down, up + down  # beta > 0: at most one fires, so |c| = up + down
 
 
-def _coefficients(z, alpha, beta, eps, bound, width, surrogate):
+def _coefficients(z, alpha, beta, eps, bound, width, surrogate, leak=0.0, h_noise=None):
     c, fired = comparator(z, beta, width, surrogate)
-    a = 1 - eps * fired
-    b = alpha * c
+    a = (1 - eps * fired) * (1 - leak)  # leak: the hardware's droop of h per step
+    b = alpha * c if h_noise is None else alpha * c + h_noise
     if bound is None:
         inf = torch.full((), torch.inf, dtype=z.dtype, device=z.device)
         lo, hi = -inf, inf
@@ -78,17 +78,22 @@ def _expand(x, z, squeeze):
 
 
 def mru_scan(z, alpha, beta, eps=0.0, bound=None, h0=None, surrogate_width=0.5,
-             surrogate="triangle", straight_through_clip=False, backend="auto"):
+             surrogate="triangle", straight_through_clip=False, backend="auto",
+             leak=0.0, h_noise=None):
     """The unit over time as an associative scan; differentiable.
 
     Same arguments and shapes as `codesign.mru.reference`, plus the surrogate
     (shape and width of dc/dz), whether the clip passes gradients straight
-    through, and the scan backend (see `clip_affine_scan`).
+    through, the scan backend (see `clip_affine_scan`), and two hardware
+    non-idealities that keep the recurrence affine: `leak` (fraction of h lost
+    per step) and `h_noise` (added to h each step, shaped like z).
     """
     zb, h0, squeeze = _as_batch(z, h0)
     alpha, beta, eps = (_expand(x, z, squeeze) for x in (alpha, beta, eps))
     bound = None if bound is None else _expand(bound, z, squeeze)
-    a, b, lo, hi = _coefficients(zb, alpha, beta, eps, bound, surrogate_width, surrogate)
+    h_noise = None if h_noise is None else _expand(h_noise, z, squeeze)
+    a, b, lo, hi = _coefficients(zb, alpha, beta, eps, bound, surrogate_width, surrogate,
+                                 leak, h_noise)
     h = clip_affine_scan(a, b, lo, hi, h0, straight_through_clip, backend)
     return h[0] if squeeze else h
 

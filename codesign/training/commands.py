@@ -1,0 +1,46 @@
+"""`codesign train`: a recipe file in, a run folder out."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from codesign.config import ConfigError
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "train", help="train a network from a recipe (resumes an interrupted run)",
+        description="Train a network from a recipe file (see training/). Re-running the same "
+                    "command resumes from the latest checkpoint in the run folder.")
+    p.add_argument("recipe", type=Path, help="recipe file (TOML or JSON), e.g. training/flipflop.toml")
+    p.add_argument("--out", type=Path, help="run folder (default: runs/<recipe name>-seed<seed>)")
+    p.add_argument("--seed", type=int, help="override the recipe's seed")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a recipe value, e.g. --set model.cell=lru (repeatable)")
+    p.add_argument("--restart", action="store_true", help="discard a previous run in --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=run_train)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from codesign.cli import UserError
+    from codesign.training.recipe import load_recipe
+    from codesign.training.tasks import TaskParamError
+    from codesign.training.trainer import RunMismatch, TrainingDiverged, train
+
+    try:
+        recipe = load_recipe(args.recipe, args.set, args.seed)
+    except ConfigError as err:
+        raise UserError(str(err)) from None
+    out = args.out or Path("runs") / f"{recipe.name}-seed{recipe.seed}"
+    try:
+        metrics = train(recipe, out, restart=args.restart, progress=not args.quiet)
+    except (RunMismatch, TaskParamError, FileNotFoundError) as err:
+        raise UserError(str(err)) from None
+    except TrainingDiverged as err:
+        raise UserError(f"training stopped: {err}") from None
+    print(json.dumps(metrics, indent=2))
+    print(f"run folder: {out}  (checkpoint.pt, best.pt, log.csv, curves.png, metrics.json)")
+    return 0

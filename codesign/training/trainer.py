@@ -1,0 +1,263 @@
+"""The training loop behind `codesign train`.
+
+Run folder (everything a later stage or a resumed run needs):
+
+    checkpoint.pt    latest state (model, optimizer, RNG, counters): every epoch
+    epoch_XXXX.pt    numbered snapshots every `checkpoint_every` epochs
+    best.pt          model weights at the best validation metric
+    checkpoint.json  recipe, epoch, metrics, file names
+    log.csv          one row per epoch;  curves.png: the learning curves
+    metrics.json     final: test metric of the best model (and on noisy chips)
+
+All .pt files load with torch.load(..., weights_only=True). Writes are atomic.
+A resumed run replays from the latest checkpoint with the same RNG state, so
+it ends exactly where an uninterrupted run would have. A non-finite loss stops
+training and leaves the last good checkpoint untouched.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Callable
+
+import matplotlib
+import numba
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from codesign.training.models import Network
+from codesign.training.noise import Chip, IdealChip
+from codesign.training.recipe import Recipe, recipe_from_dict
+from codesign.training.tasks import Task, make_task
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+RUN_FILES = ["checkpoint.json", "log.csv", "curves.png", "metrics.json"]
+LOG_FIELDS = ["epoch", "step", "eps", "lr", "train_loss", "val_loss", "val_metric", "seconds"]
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+class RunMismatch(ValueError):
+    """The run folder holds a run of another recipe."""
+
+
+def metric_name(task: Task) -> str:
+    return {"ce": "accuracy", "bce": "bit_accuracy", "mse": "mse"}[task.loss]
+
+
+def higher_is_better(task: Task) -> bool:
+    return task.loss != "mse"
+
+
+def loss_and_metric(task: Task, out: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, float]:
+    if task.loss == "ce":
+        return F.cross_entropy(out, y), (out.argmax(-1) == y).float().mean().item()
+    if task.loss == "bce":
+        return F.binary_cross_entropy_with_logits(out, y), ((out > 0).float() == y).float().mean().item()
+    loss = F.mse_loss(out, y)
+    return loss, loss.item()
+
+
+def build_model(recipe: Recipe, task: Task) -> Network:
+    torch.manual_seed(recipe.seed)
+    return Network(task.n_in, task.n_out, recipe.model, task.readout)
+
+
+def eps_at(recipe: Recipe, epoch: int, step: int) -> float | None:
+    return None if recipe.eps is None else recipe.eps.value(epoch, step)
+
+
+@torch.no_grad()
+def evaluate(model: Network, task: Task, x, y, chip_factory: Callable[[], Chip], batch=512):
+    model.eval()
+    losses, metrics, weights = [], [], []
+    for i in range(0, len(x), batch):
+        out = model(x[i:i + batch], chip_factory())
+        loss, metric = loss_and_metric(task, out, y[i:i + batch])
+        losses.append(loss.item()), metrics.append(metric), weights.append(len(out))
+    n = sum(weights)
+    return (sum(l * w for l, w in zip(losses, weights)) / n,
+            sum(m * w for m, w in zip(metrics, weights)) / n)
+
+
+def _save(obj, path: Path) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _write_json(obj, path: Path) -> None:
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True))
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _read_log(path: Path, before_epoch: int) -> list[dict]:
+    if not path.exists():
+        return []
+    with path.open() as f:
+        return [row for row in csv.DictReader(f) if int(row["epoch"]) < before_epoch]
+
+
+def _write_log(rows: list[dict], path: Path) -> None:
+    tmp = path.with_suffix(".csv.tmp")
+    with tmp.open("w", newline="") as f:
+        writer = csv.DictWriter(f, LOG_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+
+
+def plot_curves(rows: list[dict], path: Path, metric: str) -> None:
+    epochs = [int(r["epoch"]) + 1 for r in rows]
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+    axes[0].plot(epochs, [float(r["train_loss"]) for r in rows], label="train")
+    axes[0].plot(epochs, [float(r["val_loss"]) for r in rows], label="validation")
+    axes[0].set(xlabel="epoch", ylabel="loss", yscale="log", title="loss")
+    axes[0].legend()
+    axes[1].plot(epochs, [float(r["val_metric"]) for r in rows])
+    axes[1].set(xlabel="epoch", ylabel=metric, title=f"validation {metric}")
+    eps = [math.nan if r["eps"] == "" else float(r["eps"]) for r in rows]
+    axes[2].plot(epochs, eps)
+    axes[2].set(xlabel="epoch", ylabel="eps", title="eps (end of epoch)", ylim=(-0.05, 1.05))
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def train(recipe: Recipe, out_dir: str | Path, restart: bool = False, progress: bool = True,
+          on_epoch_end: Callable[[int], None] | None = None) -> dict:
+    """Train (or resume) `recipe` in `out_dir`; returns the final metrics."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if restart:
+        for old in [*out.glob("*.pt"), *(out / n for n in RUN_FILES)]:
+            old.unlink(missing_ok=True)
+    torch.set_num_threads(recipe.train.threads)
+    numba.set_num_threads(min(recipe.train.threads, numba.config.NUMBA_NUM_THREADS))
+    task = make_task(recipe.task.name, recipe.seed, **recipe.task.params)
+    model = build_model(recipe, task)
+    spec = recipe.train
+    optimizer = torch.optim.AdamW(model.parameters(), lr=spec.lr, weight_decay=spec.weight_decay)
+    steps_per_epoch = math.ceil(len(task.x_train) / spec.batch_size)
+    total_steps = spec.epochs * steps_per_epoch
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: 1.0 if spec.lr_schedule == "constant"
+        else 0.5 * (1 + math.cos(math.pi * min(s / total_steps, 1.0))))
+    generator = torch.Generator().manual_seed(recipe.seed)
+    state = {"epoch": 0, "step": 0, "best_epoch": -1, "best_val": None, "seconds": 0.0}
+
+    ckpt_path, info_path, log_path = out / "checkpoint.pt", out / "checkpoint.json", out / "log.csv"
+    if ckpt_path.exists():
+        info = json.loads(info_path.read_text())
+        if info["recipe"] != json.loads(json.dumps(recipe.to_dict())):
+            raise RunMismatch(f"{out} holds a run of a different recipe; pass --restart to "
+                              f"overwrite it or choose another --out")
+        ckpt = load_checkpoint(ckpt_path)
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        generator.set_state(ckpt["rng"])
+        state = dict(ckpt["state"])
+    rows = _read_log(log_path, state["epoch"])
+    metric = metric_name(task)
+    better = (lambda a, b: a > b) if higher_is_better(task) else (lambda a, b: a < b)
+    ideal = lambda: IdealChip(recipe.noise)  # noqa: E731
+
+    bar = tqdm(range(state["epoch"], spec.epochs), initial=state["epoch"], total=spec.epochs,
+               desc=recipe.name, disable=not progress, unit="epoch")
+    for epoch in bar:
+        started = time.perf_counter()
+        model.train()
+        order = torch.randperm(len(task.x_train), generator=generator)
+        total = 0.0
+        for i in range(steps_per_epoch):
+            eps = eps_at(recipe, epoch, state["step"])
+            if eps is not None:
+                model.set_eps(eps)
+            idx = order[i * spec.batch_size:(i + 1) * spec.batch_size]
+            chip = Chip(recipe.noise, generator) if recipe.noise.has_random_part else ideal()
+            loss, _ = loss_and_metric(task, model(task.x_train[idx], chip), task.y_train[idx])
+            if not torch.isfinite(loss):
+                kept = f"the last good checkpoint (epoch {state['epoch']}) is kept in {ckpt_path}" \
+                    if ckpt_path.exists() else "no checkpoint was written yet"
+                raise TrainingDiverged(f"loss became {loss.item()} at epoch {epoch + 1}, step "
+                                       f"{state['step']}; {kept}. Try a lower train.lr or "
+                                       f"train.grad_clip.")
+            optimizer.zero_grad()
+            loss.backward()
+            if spec.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), spec.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            state["step"] += 1
+            total += loss.item()
+        val_loss, val_metric = evaluate(model, task, task.x_val, task.y_val, ideal)
+        state["epoch"] = epoch + 1
+        state["seconds"] += time.perf_counter() - started
+        rows.append({"epoch": epoch, "step": state["step"], "eps": "" if model.eps is None else model.eps, "lr": scheduler.get_last_lr()[0],
+                     "train_loss": total / steps_per_epoch, "val_loss": val_loss,
+                     "val_metric": val_metric, "seconds": round(state["seconds"], 3)})
+        if state["best_val"] is None or better(val_metric, state["best_val"]):
+            state["best_val"], state["best_epoch"] = val_metric, epoch
+            _save({"model": model.state_dict()}, out / "best.pt")
+        ckpt = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "rng": generator.get_state(), "state": state}
+        _save(ckpt, ckpt_path)
+        if (epoch + 1) % spec.checkpoint_every == 0:
+            _save(ckpt, out / f"epoch_{epoch + 1:04d}.pt")
+        _write_log(rows, log_path)
+        _write_json({"recipe": recipe.to_dict(), "epoch": state["epoch"], "last": rows[-1],
+                     "best_epoch": state["best_epoch"], "best_val_" + metric: state["best_val"],
+                     "files": {"latest": "checkpoint.pt", "best": "best.pt", "log": "log.csv"}},
+                    info_path)
+        plot_curves(rows, out / "curves.png", metric)
+        bar.set_postfix(loss=f"{rows[-1]['train_loss']:.4f}", **{metric: f"{val_metric:.4f}"})
+        if on_epoch_end is not None:
+            on_epoch_end(epoch)
+    bar.close()
+    return finish(recipe, task, model, out, state)
+
+
+def finish(recipe: Recipe, task: Task, model: Network, out: Path, state: dict) -> dict:
+    """Test the best model, on the ideal chip and on `eval_chips` noisy ones."""
+    model.load_state_dict(load_checkpoint(out / "best.pt")["model"])
+    if recipe.eps is not None:
+        model.set_eps(recipe.eps.value(recipe.train.epochs - 1, state["step"] - 1))
+    metric = metric_name(task)
+    _, test_metric = evaluate(model, task, task.x_test, task.y_test, lambda: IdealChip(recipe.noise))
+    result = {"task": task.name, "cell": recipe.model.cell, "seed": recipe.seed, "metric": metric,
+              "test_" + metric: test_metric, "best_epoch": state["best_epoch"],
+              "best_val_" + metric: state["best_val"], "epochs": state["epoch"],
+              "train_seconds": round(state["seconds"], 2),
+              "parameters": sum(p.numel() for p in model.parameters())}
+    if recipe.train.eval_chips:
+        generator = torch.Generator().manual_seed(10_000 + recipe.seed)
+        noisy = [evaluate(model, task, task.x_test, task.y_test, lambda: Chip(recipe.noise, generator),
+                          batch=len(task.x_test))[1] for _ in range(recipe.train.eval_chips)]
+        result["noisy_test_" + metric] = sum(noisy) / len(noisy)
+        result["noisy_chips"] = len(noisy)
+    _write_json(result, out / "metrics.json")
+    return result
+
+
+def recipe_of_run(run_dir: str | Path) -> Recipe:
+    """The recipe a run folder was trained with (for the mapper and for reports)."""
+    info = json.loads((Path(run_dir) / "checkpoint.json").read_text())
+    return recipe_from_dict(info["recipe"])
