@@ -61,20 +61,24 @@ def _coefficients(z, alpha, beta, eps, bound, width, surrogate, leak=0.0, h_nois
     return torch.broadcast_tensors(a, b, lo, hi)
 
 
-def _as_batch(z, h0):
+def _prepare(z, alpha, beta, eps, bound, h0, width, surrogate, leak=0.0, h_noise=None):
+    """Batch z to [B, T, D], broadcast the parameters, and build (a, b, lo, hi)."""
     if z.dim() not in (2, 3):
         raise ValueError(f"z must be [T, D] or [B, T, D], got shape {tuple(z.shape)}")
     squeeze = z.dim() == 2
     zb = z[None] if squeeze else z
     if h0 is not None:
         h0 = torch.as_tensor(h0, dtype=z.dtype, device=z.device).expand(zb.shape[0], zb.shape[2])
-    return zb, h0, squeeze
 
+    def lift(x):  # per-step parameters of an unbatched z: [T, D] -> [1, T, D]
+        if x is None:
+            return None
+        x = torch.as_tensor(x, dtype=z.dtype, device=z.device)
+        return x[None] if squeeze and x.dim() >= 2 else x
 
-def _expand(x, z, squeeze):
-    """Parameters broadcast against z's own shape; lift per-step [T, D] to [1, T, D]."""
-    x = torch.as_tensor(x, dtype=z.dtype, device=z.device)
-    return x[None] if squeeze and x.dim() >= 2 else x
+    coefficients = _coefficients(zb, lift(alpha), lift(beta), lift(eps), lift(bound), width,
+                                 surrogate, leak, lift(h_noise))
+    return coefficients, h0, squeeze
 
 
 def mru_scan(z, alpha, beta, eps=0.0, bound=None, h0=None, surrogate_width=0.5,
@@ -88,12 +92,8 @@ def mru_scan(z, alpha, beta, eps=0.0, bound=None, h0=None, surrogate_width=0.5,
     non-idealities that keep the recurrence affine: `leak` (fraction of h lost
     per step) and `h_noise` (added to h each step, shaped like z).
     """
-    zb, h0, squeeze = _as_batch(z, h0)
-    alpha, beta, eps = (_expand(x, z, squeeze) for x in (alpha, beta, eps))
-    bound = None if bound is None else _expand(bound, z, squeeze)
-    h_noise = None if h_noise is None else _expand(h_noise, z, squeeze)
-    a, b, lo, hi = _coefficients(zb, alpha, beta, eps, bound, surrogate_width, surrogate,
-                                 leak, h_noise)
+    (a, b, lo, hi), h0, squeeze = _prepare(z, alpha, beta, eps, bound, h0, surrogate_width,
+                                           surrogate, leak, h_noise)
     h = clip_affine_scan(a, b, lo, hi, h0, straight_through_clip, backend)
     return h[0] if squeeze else h
 
@@ -101,13 +101,10 @@ def mru_scan(z, alpha, beta, eps=0.0, bound=None, h0=None, surrogate_width=0.5,
 def mru_sequential(z, alpha, beta, eps=0.0, bound=None, h0=None, surrogate_width=0.5,
                    surrogate="triangle"):
     """The same unit as a loop over time in torch (autograd through every step)."""
-    zb, h0, squeeze = _as_batch(z, h0)
-    alpha, beta, eps = (_expand(x, z, squeeze) for x in (alpha, beta, eps))
-    bound = None if bound is None else _expand(bound, z, squeeze)
-    a, b, lo, hi = _coefficients(zb, alpha, beta, eps, bound, surrogate_width, surrogate)
-    h = torch.zeros_like(zb[:, 0]) if h0 is None else h0
+    (a, b, lo, hi), h0, squeeze = _prepare(z, alpha, beta, eps, bound, h0, surrogate_width, surrogate)
+    h = torch.zeros_like(a[:, 0]) if h0 is None else h0
     out = []
-    for t in range(zb.shape[1]):
+    for t in range(a.shape[1]):
         h = clip(a[:, t] * h + b[:, t], lo[:, t], hi[:, t])
         out.append(h)
     h = torch.stack(out, 1)
