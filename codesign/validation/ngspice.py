@@ -192,3 +192,13 @@ def run_many(jobs: list[Job], workers: int | None = None) -> list[SimResult]:
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = [pool.submit(run, j.netlist, name=j.name, timeout_s=j.timeout_s) for j in jobs]
         return [f.result() for f in futures]
+
+
+def parallel_map(func, items: list, workers: int | None = None) -> list:
+    """func(item) for each item, `workers` at a time, results in order.
+
+    For characterization sweeps: each call runs its own ngspice process(es).
+    """
+    workers = workers or os.cpu_count() or 1
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(func, items))

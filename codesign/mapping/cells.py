@@ -1,0 +1,222 @@
+"""Cell parameters and netlist builders for the unit's circuits.
+
+Conventions (DESIGN.md section 3, our choices):
+- value -> current: bipolar around a bias, I = I_bias + value * I_unit,
+  all currents flowing out of the supply (unipolar, always > 0).
+- The unit's state h = k * alpha, |k| <= L, is held as a capacitor voltage
+  V = V_mid + k * dv_level, restored every clock step to the nearest of
+  2L+1 level voltages from a shared reference ladder.
+- Bias currents and ladder voltages come from a bias generator shared by all
+  units; benches model it with ideal sources drawing from the same supply.
+
+Every builder returns netlist text made only of shipped templates and values
+checked by codesign.netlist.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from codesign.netlist import identifier, instance, node, number, template
+
+MIM_F_PER_UM2 = 2e-15  # sky130 cap_mim_m3_1 area capacitance (parameters_cap_nom)
+MIM_DW_UM = 0.15  # its edge bias, added to w and l
+
+
+@dataclass(frozen=True)
+class Supply:
+    vdd_v: float = 1.2
+    corner: str = "tt"
+    temp_c: float = 27.0
+
+
+@dataclass(frozen=True)
+class ComparatorParams:
+    """Ternary hysteretic comparator: fires above +beta, below -beta (in units of I_unit)."""
+
+    i_unit_a: float = 100e-12
+    i_bias_a: float = 400e-12
+    beta: float = 1.0
+    i_hyst_a: float = 20e-12
+    wn_um: float = 1.0
+    ln_um: float = 4.0
+    wp_um: float = 1.0
+    lp_um: float = 4.0
+
+    @property
+    def i_up_threshold_a(self) -> float:
+        return self.i_bias_a + self.beta * self.i_unit_a
+
+    @property
+    def i_dn_threshold_a(self) -> float:
+        return self.i_bias_a - self.beta * self.i_unit_a
+
+    def check(self) -> None:
+        if not 0 <= self.i_hyst_a < self.beta * self.i_unit_a:
+            raise ValueError("i_hyst_a: must be in [0, beta*i_unit_a)")
+        if self.i_dn_threshold_a <= 0:
+            raise ValueError("beta: i_bias_a - beta*i_unit_a must stay > 0")
+
+
+def mim_side_um(c_f: float) -> float:
+    """Side of a square MIM capacitor of capacitance c_f (model: ca*(w+dw)*(l+dw))."""
+    return math.sqrt(c_f / MIM_F_PER_UM2) - MIM_DW_UM
+
+
+def cell_library(*names: str) -> str:
+    """The template subcircuits a netlist needs (each once, in the order given)."""
+    return "\n".join(template(n) for n in dict.fromkeys(names))
+
+
+def current_source(name: str, frm: str, to: str, amps: float, field: str) -> str:
+    """An ideal DC current source (stands for a bias-generator output)."""
+    return f"I{identifier(name, field)} {node(frm, field)} {node(to, field)} {number(amps, field, minimum=0)}"
+
+
+def comparator(p: ComparatorParams, name: str, inp: str, up: str, dn: str, vdd: str = "vdd") -> str:
+    """One ternary comparator instance plus its three bias currents."""
+    p.check()
+    b = identifier(name, "comparator name")
+    nodes = [inp, f"{b}_iup", f"{b}_ih", f"{b}_idn", up, dn, vdd, 0]
+    sizes = {"w_in": p.wn_um, "l_in": p.ln_um, "w_ref": p.wp_um, "l_ref": p.lp_um}
+    return "\n".join([
+        instance(b, nodes, "mru_comparator", sizes, "comparator"),
+        current_source(f"{b}_bup", f"{b}_iup", "0", p.i_up_threshold_a - p.i_hyst_a, "comparator.i_up"),
+        current_source(f"{b}_bh", f"{b}_ih", "0", p.i_hyst_a, "comparator.i_hyst_a"),
+        current_source(f"{b}_bdn", f"{b}_idn", "0", p.i_dn_threshold_a, "comparator.i_dn"),
+    ])
+
+
+@dataclass(frozen=True)
+class IntegratorParams:
+    """Cumulative integrator: 2L+1 levels between v_low_v and v_high_v on c_hold_f.
+
+    One packet moves the state by one level: i_pkt_a * t_pkt_s = c_hold_f * dv_level_v.
+    """
+
+    levels_per_side: int = 2
+    v_low_v: float = 0.4
+    v_high_v: float = 0.8
+    c_hold_f: float = 150e-15
+    i_pkt_a: float = 100e-12
+    i_cmp_a: float = 50e-12  # tail current of each level comparator
+    i_step_a: float = 100e-12  # readout current per level (alpha * I_unit)
+
+    @property
+    def dv_level_v(self) -> float:
+        return (self.v_high_v - self.v_low_v) / (2 * self.levels_per_side)
+
+    @property
+    def t_pkt_s(self) -> float:
+        return self.c_hold_f * self.dv_level_v / self.i_pkt_a
+
+    def level_v(self, k: int) -> float:
+        """Voltage of level k in -L..L."""
+        return self.v_low_v + (k + self.levels_per_side) * self.dv_level_v
+
+    def check(self) -> None:
+        if not isinstance(self.levels_per_side, int) or not 1 <= self.levels_per_side <= 8:
+            raise ValueError("levels_per_side: must be an int in 1..8")
+        if not 0 < self.v_low_v < self.v_high_v:
+            raise ValueError("v_low_v, v_high_v: need 0 < v_low_v < v_high_v")
+
+
+@dataclass(frozen=True)
+class ClockParams:
+    """One step = one period: compare, then transfer (phi_t), then restore (phi_r)."""
+
+    period_s: float = 10e-3  # 100 Hz: keyword-spotting frames are 10 ms
+    t_compare_s: float = 200e-6  # comparator settles on the new input
+    t_gap_s: float = 100e-6
+    t_restore_s: float = 200e-6
+    t_edge_s: float = 1e-6
+
+    def phases(self, t_pkt_s: float) -> tuple[float, float]:
+        """Start times of phi_t and phi_r within a period."""
+        t_r = self.t_compare_s + t_pkt_s + self.t_gap_s
+        if t_r + self.t_restore_s + self.t_edge_s > self.period_s:
+            raise ValueError("period_s: too short for compare + packet + restore")
+        return self.t_compare_s, t_r
+
+
+def integrator_subckt(p: IntegratorParams) -> str:
+    """`.subckt mru_integrator_l<L>`: charge pump, hold capacitor, 2L level
+    comparators, 2L+1 level selects, readout branches (one per boundary)."""
+    p.check()
+    n = 2 * p.levels_per_side
+    name = f"mru_integrator_l{p.levels_per_side}"
+    levels = [f"lvl{m}" for m in range(n + 1)]
+    bounds = [f"b{j}" for j in range(1, n + 1)]
+    side = number(mim_side_um(p.c_hold_f), "c_hold_f", positive=True)
+    lines = [
+        f"* {n + 1}-level cumulative integrator, C_hold = {number(p.c_hold_f, 'c_hold_f')} F",
+        f".subckt {name} up dn phi_t phi_r vc ipu ipd icmp ir out {' '.join(levels + bounds)} vdd vss",
+        f"XCP up dn phi_t vc lvl{p.levels_per_side} ipu ipd vdd vss mru_charge_pump",
+        f"XCH vc vss sky130_fd_pr__cap_mim_m3_1 w={side} l={side}",
+        "XMB icmp icmp vss vss sky130_fd_pr__nfet_01v8 w=1 l=4",
+        "XMR ir ir vss vss sky130_fd_pr__nfet_01v8 w=1 l=4",
+    ]
+    for j in range(1, n + 1):
+        lines.append(f"XLC{j} vc b{j} q{j} qb{j} icmp vdd vss mru_level_cmp")
+        lines.append(f"XRB{j} out q{j} ir vss mru_readout_branch")
+    for m in range(n + 1):
+        above = f"q{m}" if m >= 1 else "vdd"  # V above the boundary below level m
+        below = f"qb{m + 1}" if m < n else "vdd"  # V below the boundary above level m
+        lines.append(f"XLS{m} lvl{m} vc phi_r {above} {below} vdd vss mru_level_select")
+    lines.append(f".ends {name}")
+    return "\n".join(lines)
+
+
+def reference_ladder(p: IntegratorParams, prefix: str = "ref") -> str:
+    """Level and boundary voltages, shared by all units (ideal sources here)."""
+    b = identifier(prefix, "ladder prefix")
+    n = 2 * p.levels_per_side
+    lines = [f"V{b}_lvl{m} {b}_lvl{m} 0 {number(p.level_v(m - p.levels_per_side), 'level')}" for m in range(n + 1)]
+    lines += [f"V{b}_b{j} {b}_b{j} 0 {number(p.level_v(j - p.levels_per_side) - p.dv_level_v / 2, 'boundary')}"
+              for j in range(1, n + 1)]
+    return "\n".join(lines)
+
+
+def integrator(p: IntegratorParams, name: str, up: str, dn: str, phi_t: str, phi_r: str, vc: str, out: str,
+               ladder: str = "ref", vdd: str = "vdd") -> str:
+    """One integrator instance plus its bias currents (drawn from vdd)."""
+    b = identifier(name, "integrator name")
+    n = 2 * p.levels_per_side
+    lad = identifier(ladder, "ladder prefix")
+    nodes = [up, dn, phi_t, phi_r, vc, f"{b}_ipu", f"{b}_ipd", f"{b}_icmp", f"{b}_ir", out]
+    nodes += [f"{lad}_lvl{m}" for m in range(n + 1)] + [f"{lad}_b{j}" for j in range(1, n + 1)] + [vdd, 0]
+    return "\n".join([
+        instance(b, nodes, f"mru_integrator_l{p.levels_per_side}", {}, "integrator"),
+        current_source(f"{b}_bpu", f"{b}_ipu", "0", p.i_pkt_a, "integrator.i_pkt_a"),
+        current_source(f"{b}_bpd", vdd, f"{b}_ipd", p.i_pkt_a, "integrator.i_pkt_a"),
+        current_source(f"{b}_bcmp", vdd, f"{b}_icmp", p.i_cmp_a, "integrator.i_cmp_a"),
+        current_source(f"{b}_bir", vdd, f"{b}_ir", p.i_step_a, "integrator.i_step_a"),
+    ])
+
+
+def clock_sources(c: ClockParams, t_pkt_s: float, vdd_v: float, phi_t: str = "phi_t", phi_r: str = "phi_r") -> str:
+    """Non-overlapping phase clocks as PULSE sources (shared by all units)."""
+    t_t, t_r = c.phases(t_pkt_s)
+    e, per, v = number(c.t_edge_s, "t_edge_s"), number(c.period_s, "period_s"), number(vdd_v, "vdd_v")
+    return "\n".join([
+        f"V{identifier(phi_t, 'clock')} {phi_t} 0 PULSE(0 {v} {number(t_t, 't')} {e} {e} {number(t_pkt_s, 't_pkt_s')} {per})",
+        f"V{identifier(phi_r, 'clock')} {phi_r} 0 PULSE(0 {v} {number(t_r, 't')} {e} {e} {number(c.t_restore_s, 't_restore_s')} {per})",
+    ])
+
+
+@dataclass(frozen=True)
+class LatchParams:
+    """Bistable unit (eps = 1): readout alpha * I_unit per branch."""
+
+    i_step_a: float = 100e-12  # alpha * I_unit
+
+
+def latch(p: LatchParams, name: str, up: str, dn: str, phi: str, rstb: str, out: str, q: str, v: str,
+          vdd: str = "vdd") -> str:
+    """One latch unit instance plus its readout bias current."""
+    b = identifier(name, "latch name")
+    return "\n".join([
+        instance(b, [up, dn, phi, rstb, f"{b}_ir", out, q, v, vdd, 0], "mru_latch", {}, "latch"),
+        current_source(f"{b}_bir", vdd, f"{b}_ir", p.i_step_a, "latch.i_step_a"),
+    ])

@@ -1,0 +1,236 @@
+"""Characterization of the unit's cells in ngspice: each function builds its
+bench, runs it, and returns the data with a `plot(path)` method.
+
+  hysteresis_loop  comparator trip points, input current swept up then down
+  charge_packets   packet size per level (and readout current per level)
+  retention        idle steps at the real clock: droop per step, level kept
+  unit_power       comparator + integrator + readout, average supply power
+  latch_sequence   the eps = 1 unit through a set / hold / reset sequence
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from codesign.mapping.cells import (ClockParams, ComparatorParams, IntegratorParams, Supply, clock_sources,
+                                    comparator, integrator, integrator_subckt, reference_ladder)
+from codesign.netlist import number
+from codesign.validation.benches import header, step_pwl, supply_source, tran
+from codesign.validation.ngspice import run
+
+
+def _figure():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _edges(t: np.ndarray, v: np.ndarray, level: float) -> list[tuple[float, bool]]:
+    """(time, rising) of each crossing of `level`, linearly interpolated."""
+    above = v > level
+    out = []
+    for k in np.nonzero(above[1:] != above[:-1])[0]:
+        frac = (level - v[k]) / (v[k + 1] - v[k])
+        out.append((float(t[k] + frac * (t[k + 1] - t[k])), bool(above[k + 1])))
+    return out
+
+
+@dataclass(frozen=True)
+class HysteresisResult:
+    params: ComparatorParams
+    supply: Supply
+    i_in_a: np.ndarray
+    up_v: np.ndarray
+    dn_v: np.ndarray
+    up_on_a: float  # I_in where up fires (rising input); target I_bias + beta*I_unit
+    up_off_a: float  # where up releases (falling); target - i_hyst
+    dn_on_a: float  # where dn fires (falling input); target I_bias - beta*I_unit
+    dn_off_a: float  # where dn releases (rising); target + i_hyst
+
+    def errors(self) -> dict[str, float]:
+        """Trip-point errors relative to the target threshold current and to beta*I_unit."""
+        p = self.params
+        bu = p.beta * p.i_unit_a
+        return {
+            "up_on_rel": self.up_on_a / p.i_up_threshold_a - 1,
+            "dn_on_rel": self.dn_on_a / p.i_dn_threshold_a - 1,
+            "up_on_in_beta": (self.up_on_a - p.i_up_threshold_a) / bu,
+            "dn_on_in_beta": (self.dn_on_a - p.i_dn_threshold_a) / bu,
+            "hyst_up_rel": (self.up_on_a - self.up_off_a) / p.i_hyst_a - 1 if p.i_hyst_a else float("nan"),
+            "hyst_dn_rel": (self.dn_off_a - self.dn_on_a) / p.i_hyst_a - 1 if p.i_hyst_a else float("nan"),
+        }
+
+    def plot(self, path: Path) -> Path:
+        plt = _figure()
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        ax.plot(self.i_in_a * 1e12, self.up_v, label="up (c=+1)")
+        ax.plot(self.i_in_a * 1e12, self.dn_v, label="dn (c=-1)")
+        for x in (self.params.i_up_threshold_a, self.params.i_dn_threshold_a):
+            ax.axvline(x * 1e12, color="gray", ls=":")
+        ax.set(xlabel="input current (pA), swept up then down", ylabel="output (V)",
+               title=f"comparator hysteresis, {self.supply.corner} {self.supply.temp_c:g} C")
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        return path
+
+
+def hysteresis_loop(p: ComparatorParams = ComparatorParams(), supply: Supply = Supply(),
+                    sweep_s: float = 0.2) -> HysteresisResult:
+    """Sweep I_in from I_bias - 2 beta I_unit up to I_bias + 2 beta I_unit and back."""
+    lo = p.i_bias_a - 2 * p.beta * p.i_unit_a
+    hi = p.i_bias_a + 2 * p.beta * p.i_unit_a
+    lo = max(lo, 0.1 * p.i_dn_threshold_a)
+    s = number(sweep_s, "sweep_s", positive=True)
+    net = header("hysteresis", supply, "logic", "comparator") + [
+        supply_source("dd", "vdd", supply),
+        f"Iin vdd in PWL(0 {number(lo, 'i')} {s} {number(hi, 'i')} {number(2 * sweep_s, 't')} {number(lo, 'i')})",
+        comparator(p, "cmp", "in", "up", "dn"),
+        ".save v(up) v(dn)",
+        tran(2 * sweep_s, sweep_s / 2000),
+        ".end",
+    ]
+    res = run("\n".join(net) + "\n", name="hysteresis")
+    t = res["time"]
+    i_in = np.interp(t, [0, sweep_s, 2 * sweep_s], [lo, hi, lo])
+    half = supply.vdd_v / 2
+    up, dn = _edges(t, res.v("up"), half), _edges(t, res.v("dn"), half)
+    ramp = lambda tt: float(np.interp(tt, [0, sweep_s, 2 * sweep_s], [lo, hi, lo]))  # noqa: E731
+    try:
+        up_on = next(ramp(tt) for tt, r in up if r and tt < sweep_s)
+        up_off = next(ramp(tt) for tt, r in up if not r and tt > sweep_s)
+        dn_off = next(ramp(tt) for tt, r in dn if not r and tt < sweep_s)
+        dn_on = next(ramp(tt) for tt, r in dn if r and tt > sweep_s)
+    except StopIteration:
+        raise RuntimeError(f"comparator did not switch both ways: up edges {up}, dn edges {dn}") from None
+    return HysteresisResult(p, supply, i_in, res.v("up"), res.v("dn"), up_on, up_off, dn_on, dn_off)
+
+
+def _integrator_bench(title: str, ip: IntegratorParams, clock: ClockParams, supply: Supply,
+                      c_seq: list[int], v_start: float, save: str) -> tuple:
+    up = step_pwl([supply.vdd_v if c > 0 else 0.0 for c in c_seq], clock.period_s, clock.t_edge_s, "up")
+    dn = step_pwl([supply.vdd_v if c < 0 else 0.0 for c in c_seq], clock.period_s, clock.t_edge_s, "dn")
+    net = header(title, supply, "logic", "integrator") + [
+        integrator_subckt(ip),
+        supply_source("dd", "vdd", supply),
+        reference_ladder(ip),
+        clock_sources(clock, ip.t_pkt_s, supply.vdd_v),
+        f"Vup up 0 {up}",
+        f"Vdn dn 0 {dn}",
+        "Vout out 0 0.6",  # stands for the next layer's input diode
+        integrator(ip, "u", "up", "dn", "phi_t", "phi_r", "vc", "out"),
+        f".ic v(vc)={number(v_start, 'v_start')}",
+        save,
+        tran(len(c_seq) * clock.period_s, min(clock.period_s / 20, 20e-6) if title == "packets" else clock.period_s / 2),
+        ".end",
+    ]
+    return run("\n".join(net) + "\n", name=title, timeout_s=3600), clock.phases(ip.t_pkt_s)
+
+
+@dataclass(frozen=True)
+class PacketResult:
+    params: IntegratorParams
+    supply: Supply
+    from_level: list[int]  # level k before each step
+    direction: list[int]  # +1 up, -1 down
+    dv_v: np.ndarray  # voltage moved by the packet (before restore)
+    restored_v: np.ndarray  # capacitor voltage at the end of each step
+    readout_a: np.ndarray  # output current at the end of each step
+    time: np.ndarray = field(repr=False)
+    vc: np.ndarray = field(repr=False)
+
+    def errors(self) -> np.ndarray:
+        """Relative packet-size error for steps that are not saturated."""
+        L = self.params.levels_per_side
+        keep = [(-L <= k + d <= L) for k, d in zip(self.from_level, self.direction)]
+        return np.abs(self.dv_v[keep]) / self.params.dv_level_v - 1
+
+    def plot(self, path: Path) -> Path:
+        plt = _figure()
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        ax.plot(self.time * 1e3, self.vc)
+        for k in range(-self.params.levels_per_side, self.params.levels_per_side + 1):
+            ax.axhline(self.params.level_v(k), color="gray", ls=":", lw=0.8)
+        ax.set(xlabel="time (ms)", ylabel="V(hold cap) (V)",
+               title=f"charge packets and restore, {self.supply.corner} {self.supply.temp_c:g} C")
+        fig.tight_layout()
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        return path
+
+
+def charge_packets(ip: IntegratorParams = IntegratorParams(), clock: ClockParams = ClockParams(period_s=1e-3),
+                   supply: Supply = Supply()) -> PacketResult:
+    """From the mid level: down to saturation, up through all levels, down again."""
+    L = ip.levels_per_side
+    seq = [-1] * (L + 1) + [1] * (2 * L + 1) + [-1] * (2 * L + 1)
+    res, (t_t, t_r) = _integrator_bench("packets", ip, clock, supply, seq, ip.level_v(0), ".save v(vc) i(vout)")
+    t, vc, T = res["time"], res.v("vc"), clock.period_s
+    at = lambda tt: float(np.interp(tt, t, vc))  # noqa: E731
+    before = np.array([at(k * T + t_t - 2e-6) for k in range(len(seq))])
+    after_pkt = np.array([at(k * T + t_r - 2e-6) for k in range(len(seq))])
+    ends = [(k + 1) * T - 2e-6 for k in range(len(seq))]
+    levels = [int(round((v - ip.level_v(0)) / ip.dv_level_v)) for v in before]
+    return PacketResult(ip, supply, levels, seq, after_pkt - before, np.array([at(e) for e in ends]),
+                        -np.interp(ends, t, res.i("vout")), t, vc)
+
+
+@dataclass(frozen=True)
+class RetentionResult:
+    params: IntegratorParams
+    supply: Supply
+    period_s: float
+    level: int
+    restored_v: np.ndarray  # after each step's restore
+    pre_restore_v: np.ndarray  # just before each step's restore (after the idle hold)
+    time: np.ndarray = field(repr=False)
+    vc: np.ndarray = field(repr=False)
+
+    @property
+    def worst_droop_v(self) -> float:
+        """Largest deviation from the level seen just before a restore."""
+        return float(np.max(np.abs(self.pre_restore_v - self.params.level_v(self.level))))
+
+    @property
+    def final_level(self) -> int:
+        return int(round((self.restored_v[-1] - self.params.level_v(0)) / self.params.dv_level_v))
+
+    def plot(self, path: Path) -> Path:
+        plt = _figure()
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        steps = np.arange(1, len(self.restored_v) + 1)
+        ax.plot(steps, (self.pre_restore_v - self.params.level_v(self.level)) * 1e3, ".", ms=2, label="before restore")
+        ax.plot(steps, (self.restored_v - self.params.level_v(self.level)) * 1e3, ".", ms=2, label="after restore")
+        ax.axhline(-self.params.dv_level_v / 2 * 1e3, color="red", ls=":", label="window edge")
+        ax.set(xlabel=f"idle step ({1 / self.period_s:g} Hz clock)", ylabel="V - level (mV)",
+               title=f"retention at level {self.level}, {self.supply.corner} {self.supply.temp_c:g} C")
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        return path
+
+
+def retention(ip: IntegratorParams = IntegratorParams(), steps: int = 10_000, level: int | None = None,
+              clock: ClockParams = ClockParams(period_s=10e-3, t_edge_s=20e-6), supply: Supply = Supply(),
+              v_start: float | None = None) -> RetentionResult:
+    """`steps` idle clock steps (c = 0) at the real clock, all phases running.
+
+    The time step is allowed up to half a period: between clock edges nothing
+    but leakage moves, so the solver strides through the idle holds while
+    every edge (transfer and restore phases) is resolved.
+    """
+    level = ip.levels_per_side if level is None else level
+    v0 = ip.level_v(level) if v_start is None else v_start
+    res, (t_t, t_r) = _integrator_bench("retention", ip, clock, supply, [0] * steps, v0, ".save v(vc) i(vdd)")
+    t, vc, T = res["time"], res.v("vc"), clock.period_s
+    pre = np.interp([k * T + t_r - 2e-6 for k in range(steps)], t, vc)
+    post = np.interp([k * T + t_r + clock.t_restore_s + 3 * clock.t_edge_s for k in range(steps)], t, vc)
+    return RetentionResult(ip, supply, T, level, post, pre, t, vc)

@@ -1,0 +1,82 @@
+"""The unit's cells in ngspice with the real sky130 models (trimmed copy), tt 27 C."""
+
+import math
+
+import numpy as np
+import pytest
+
+from codesign.mapping.cells import ClockParams, ComparatorParams, IntegratorParams, comparator, integrator_subckt
+from codesign.mru import reference
+from codesign.validation.characterize import charge_packets, hysteresis_loop, retention
+from codesign.validation.unit import latch_sequence, unit_power
+
+
+def test_comparator_thresholds_within_5_percent_with_hysteresis():
+    h = hysteresis_loop()
+    err = h.errors()
+    # the targets: I_bias +- beta*I_unit; checked against the threshold and, stricter, against beta*I_unit
+    assert abs(err["up_on_rel"]) < 0.05 and abs(err["dn_on_rel"]) < 0.05
+    assert abs(err["up_on_in_beta"]) < 0.05 and abs(err["dn_on_in_beta"]) < 0.05
+    # positive feedback: each decision releases I_hyst inside the dead zone
+    assert h.up_off_a < h.up_on_a and h.dn_off_a > h.dn_on_a
+    assert abs(err["hyst_up_rel"]) < 0.5 and abs(err["hyst_dn_rel"]) < 0.5
+
+
+def test_charge_packets_within_5_percent_across_levels_and_saturate():
+    ip = IntegratorParams()
+    pk = charge_packets(ip)
+    err = pk.errors()
+    assert len(err) == 4 * ip.levels_per_side  # every up and down step between levels
+    assert np.max(np.abs(err)) < 0.05, err
+    L = ip.levels_per_side
+    ends = [k + d for k, d in zip(pk.from_level, pk.direction)]
+    for k_end, v in zip(ends, pk.restored_v):
+        assert abs(v - ip.level_v(max(-L, min(L, k_end)))) < 5e-3  # restored, saturating at +-L
+    # readout: one i_step per level above the bottom
+    expected = [(max(-L, min(L, k)) + L) * ip.i_step_a for k in ends]
+    np.testing.assert_allclose(pk.readout_a, expected, rtol=0.1, atol=2e-12)
+
+
+def test_retention_300_idle_steps_at_100hz_real_time():
+    # 3 s of circuit time at the real 100 Hz clock; longer runs (1,000 steps)
+    # with `codesign characterize --what retention --steps N` (docs/circuits.md).
+    ip = IntegratorParams()
+    r = retention(ip, steps=300)
+    assert r.final_level == ip.levels_per_side
+    assert r.worst_droop_v < ip.dv_level_v / 4
+    assert np.ptp(r.restored_v[50:]) < 1e-3  # periodic steady state, no drift
+
+
+@pytest.mark.parametrize("offset", [-0.4, 0.4])
+def test_restore_pulls_back_from_near_the_window_edge(offset):
+    ip = IntegratorParams()
+    r = retention(ip, steps=2, level=0, v_start=ip.level_v(0) + offset * ip.dv_level_v)
+    assert abs(r.restored_v[0] - ip.level_v(0)) < 5e-3
+
+
+def test_latch_sets_holds_and_resets_like_the_golden_model():
+    c = [0, 0, 1, 0, 0, -1, -1, 0, 1, 0]
+    got = latch_sequence(c).h_in_alpha()
+    z = np.array(c, dtype=float)[:, None] * 2.0  # beta = 1: +-2 fires, 0 is silent
+    want = reference(z, alpha=1.0, beta=1.0, eps=1.0)[:, 0]
+    np.testing.assert_allclose(got, want, atol=0.15)
+
+
+def test_unit_power_under_10_nw_at_100_hz_and_state_matches_golden_model():
+    cp, ip = ComparatorParams(), IntegratorParams()
+    z = [0.0, 1.6, 0.0, 0.3, -1.6, 0.0, 1.6, 1.6, -0.4, 0.0, -1.6, 1.6]
+    pw = unit_power(cp, ip, ClockParams(period_s=10e-3), z=z, repeats=1)
+    assert 0 < pw.total_w < 10e-9
+    assert pw.comparator_w > 0 and pw.integrator_w > 0
+    L = ip.levels_per_side
+    h = reference(np.array(z)[:, None], alpha=1.0, beta=cp.beta, eps=0.0, bound=float(L))[-1, 0]
+    assert abs(pw.final_vc - ip.level_v(int(h))) < 10e-3
+
+
+def test_builders_reject_bad_values():
+    with pytest.raises(ValueError, match="comparator"):
+        comparator(ComparatorParams(i_unit_a=math.nan), "c", "in", "up", "dn")
+    with pytest.raises(ValueError, match="levels_per_side"):
+        integrator_subckt(IntegratorParams(levels_per_side=0))
+    with pytest.raises(ValueError, match="comparator name"):
+        comparator(ComparatorParams(), "c;x", "in", "up", "dn")
