@@ -26,7 +26,7 @@ def test_charge_packets_within_5_percent_across_levels_and_saturate():
     ip = IntegratorParams()
     pk = charge_packets(ip)
     err = pk.errors()
-    assert len(err) == 4 * ip.levels_per_side  # every up and down step between levels
+    assert len(err) == 5 * ip.levels_per_side  # every non-saturated step of the sequence
     assert np.max(np.abs(err)) < 0.05, err
     L = ip.levels_per_side
     ends = [k + d for k, d in zip(pk.from_level, pk.direction)]

@@ -54,9 +54,9 @@ class ComparatorParams:
 
     def check(self) -> None:
         if not 0 <= self.i_hyst_a < self.beta * self.i_unit_a:
-            raise ValueError("i_hyst_a: must be in [0, beta*i_unit_a)")
+            raise ValueError("comparator.i_hyst_a: must be in [0, beta*i_unit_a)")
         if self.i_dn_threshold_a <= 0:
-            raise ValueError("beta: i_bias_a - beta*i_unit_a must stay > 0")
+            raise ValueError("comparator.beta: i_bias_a - beta*i_unit_a must stay > 0")
 
 
 def mim_side_um(c_f: float) -> float:
