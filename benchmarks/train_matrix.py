@@ -31,6 +31,9 @@ VARIANTS = {
     "bmru_annealed": ["model.cell=cmru", "eps.kind=linear", "eps.start=0.0", "eps.end=1.0",
                       "eps.per=step", "eps.begin={b}", "eps.length={l}"],
     "lru": ["model.cell=lru"],
+    # One LRU layer is linear in x up to its output GELU, so it cannot gate a value
+    # by a marker (adding problem); two layers put a nonlinearity before the recurrence.
+    "lru_2layer": ["model.cell=lru", "model.layers=2"],
     "mingru": ["model.cell=mingru"],
 }
 
@@ -57,14 +60,15 @@ def run(tasks, variants, seeds, root: Path, threads: int) -> dict:
                 out = root / task / f"{variant}-seed{seed}"
                 command = (f"codesign train training/{task}.toml " + " ".join(f"--set {s}" for s in sets)
                            + f" --seed {seed} --out {out}")
-                done = out / "metrics.json"
                 recipe = load_recipe(Path("training") / f"{task}.toml", sets, seed)
-                if done.exists() and json.loads((out / "checkpoint.json").read_text())["recipe"] == \
-                        json.loads(json.dumps(recipe.to_dict())):
-                    metrics = json.loads(done.read_text())
-                else:
+                info = out / "checkpoint.json"
+                same = info.exists() and json.loads(info.read_text())["recipe"] == \
+                    json.loads(json.dumps(recipe.to_dict()))
+                if same and (out / "metrics.json").exists():
+                    metrics = json.loads((out / "metrics.json").read_text())
+                else:  # resume the same recipe, start over after a recipe change
                     print(f"[run] {command}", flush=True)
-                    metrics = train(recipe, out, progress=False)
+                    metrics = train(recipe, out, restart=not same, progress=False)
                 results.setdefault((task, variant), []).append(metrics)
                 print(f"  {task:10s} {variant:14s} seed {seed}: "
                       f"{metrics['metric']} = {metrics['test_' + metrics['metric']]:.4f} "

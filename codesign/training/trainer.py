@@ -3,10 +3,10 @@
 Run folder (everything a later stage or a resumed run needs):
 
     checkpoint.pt    latest state (model, optimizer, RNG, counters): every epoch
-    epoch_XXXX.pt    numbered snapshots every `checkpoint_every` epochs
+    epoch_XXXX.pt    numbered snapshots every `checkpoint_every` epochs and at the end
     best.pt          model weights at the best validation metric
     checkpoint.json  recipe, epoch, metrics, file names
-    log.csv          one row per epoch;  curves.png: the learning curves
+    log.csv          one row per epoch;  curves.png: the learning curves (at each snapshot)
     metrics.json     final: test metric of the best model (and on noisy chips)
 
 All .pt files load with torch.load(..., weights_only=True). Writes are atomic.
@@ -179,6 +179,7 @@ def train(recipe: Recipe, out_dir: str | Path, restart: bool = False, progress: 
     metric = metric_name(task)
     better = (lambda a, b: a > b) if higher_is_better(task) else (lambda a, b: a < b)
     ideal = lambda: IdealChip(recipe.noise)  # noqa: E731
+    final_eps = eps_at(recipe, spec.epochs - 1, total_steps - 1)
 
     bar = tqdm(range(state["epoch"], spec.epochs), initial=state["epoch"], total=spec.epochs,
                desc=recipe.name, disable=not progress, unit="epoch")
@@ -214,20 +215,24 @@ def train(recipe: Recipe, out_dir: str | Path, restart: bool = False, progress: 
         rows.append({"epoch": epoch, "step": state["step"], "eps": "" if model.eps is None else model.eps, "lr": scheduler.get_last_lr()[0],
                      "train_loss": total / steps_per_epoch, "val_loss": val_loss,
                      "val_metric": val_metric, "seconds": round(state["seconds"], 3)})
-        if state["best_val"] is None or better(val_metric, state["best_val"]):
+        # Under eps-annealing only epochs at the target eps compete: best.pt must be a
+        # network for the hardware the schedule ends on.
+        at_target = final_eps is None or abs(model.eps - final_eps) < 1e-6 or epoch + 1 == spec.epochs
+        if at_target and (state["best_val"] is None or better(val_metric, state["best_val"])):
             state["best_val"], state["best_epoch"] = val_metric, epoch
             _save({"model": model.state_dict()}, out / "best.pt")
         ckpt = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "rng": generator.get_state(), "state": state}
         _save(ckpt, ckpt_path)
-        if (epoch + 1) % spec.checkpoint_every == 0:
+        snapshot = (epoch + 1) % spec.checkpoint_every == 0 or epoch + 1 == spec.epochs
+        if snapshot:
             _save(ckpt, out / f"epoch_{epoch + 1:04d}.pt")
+            plot_curves(rows, out / "curves.png", metric)  # a plot costs more than a small epoch
         _write_log(rows, log_path)
         _write_json({"recipe": recipe.to_dict(), "epoch": state["epoch"], "last": rows[-1],
                      "best_epoch": state["best_epoch"], "best_val_" + metric: state["best_val"],
                      "files": {"latest": "checkpoint.pt", "best": "best.pt", "log": "log.csv"}},
                     info_path)
-        plot_curves(rows, out / "curves.png", metric)
         bar.set_postfix(loss=f"{rows[-1]['train_loss']:.4f}", **{metric: f"{val_metric:.4f}"})
         if on_epoch_end is not None:
             on_epoch_end(epoch)
@@ -238,8 +243,6 @@ def train(recipe: Recipe, out_dir: str | Path, restart: bool = False, progress: 
 def finish(recipe: Recipe, task: Task, model: Network, out: Path, state: dict) -> dict:
     """Test the best model, on the ideal chip and on `eval_chips` noisy ones."""
     model.load_state_dict(load_checkpoint(out / "best.pt")["model"])
-    if recipe.eps is not None:
-        model.set_eps(recipe.eps.value(recipe.train.epochs - 1, state["step"] - 1))
     metric = metric_name(task)
     _, test_metric = evaluate(model, task, task.x_test, task.y_test, lambda: IdealChip(recipe.noise))
     result = {"task": task.name, "cell": recipe.model.cell, "seed": recipe.seed, "metric": metric,
@@ -259,5 +262,20 @@ def finish(recipe: Recipe, task: Task, model: Network, out: Path, state: dict) -
 
 def recipe_of_run(run_dir: str | Path) -> Recipe:
     """The recipe a run folder was trained with (for the mapper and for reports)."""
-    info = json.loads((Path(run_dir) / "checkpoint.json").read_text())
-    return recipe_from_dict(info["recipe"])
+    info = Path(run_dir) / "checkpoint.json"
+    if not info.is_file():
+        raise FileNotFoundError(f"{run_dir}: not a training run folder (no checkpoint.json)")
+    return recipe_from_dict(json.loads(info.read_text())["recipe"])
+
+
+def load_run(run_dir: str | Path, which: str = "best") -> tuple[Recipe, Task, Network]:
+    """Recipe, task data and trained network (weights of best.pt or checkpoint.pt),
+    with eps set to where training ended."""
+    run_dir = Path(run_dir)
+    recipe = recipe_of_run(run_dir)
+    task = make_task(recipe.task.name, recipe.seed, **recipe.task.params)
+    model = Network(task.n_in, task.n_out, recipe.model, task.readout)
+    path = run_dir / ("best.pt" if which == "best" else "checkpoint.pt")
+    model.load_state_dict(load_checkpoint(path)["model"])
+    model.eval()
+    return recipe, task, model
