@@ -12,6 +12,7 @@ import sys
 
 STAGE_COMMANDS = [
     "codesign.training.commands",
+    "codesign.mapping.commands",
     "codesign.validation.commands",
     "codesign.demo",
 ]

@@ -39,6 +39,10 @@ class ComparatorParams:
     i_bias_a: float = 400e-12
     beta: float = 1.0
     i_hyst_a: float = 20e-12
+    # Calibration: added to the up / down threshold bias currents to cancel a
+    # measured systematic trip-point error (the copies' ~1 % excess current).
+    i_up_trim_a: float = 0.0
+    i_dn_trim_a: float = 0.0
     wn_um: float = 1.0
     ln_um: float = 4.0
     wp_um: float = 1.0
@@ -82,9 +86,10 @@ def comparator(p: ComparatorParams, name: str, inp: str, up: str, dn: str, vdd: 
     sizes = {"w_in": p.wn_um, "l_in": p.ln_um, "w_ref": p.wp_um, "l_ref": p.lp_um}
     return "\n".join([
         instance(b, nodes, "mru_comparator", sizes, "comparator"),
-        current_source(f"{b}_bup", f"{b}_iup", "0", p.i_up_threshold_a - p.i_hyst_a, "comparator.i_up"),
+        current_source(f"{b}_bup", f"{b}_iup", "0", p.i_up_threshold_a + p.i_up_trim_a - p.i_hyst_a,
+                       "comparator.i_up"),
         current_source(f"{b}_bh", f"{b}_ih", "0", p.i_hyst_a, "comparator.i_hyst_a"),
-        current_source(f"{b}_bdn", f"{b}_idn", "0", p.i_dn_threshold_a, "comparator.i_dn"),
+        current_source(f"{b}_bdn", f"{b}_idn", "0", p.i_dn_threshold_a + p.i_dn_trim_a, "comparator.i_dn"),
     ])
 
 

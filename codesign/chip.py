@@ -1,0 +1,105 @@
+"""Chip spec: the hardware a trained network is mapped onto (DESIGN.md section 3).
+
+A TOML file (see chips/sky130_subthreshold.toml) becomes a frozen `ChipSpec`
+through `codesign.config.from_dict`: unknown keys, wrong types and values out
+of range are refused with the key named. The dataclass defaults are the
+embedded default, a sky130 subthreshold target equal to the cells of
+codesign/mapping/cells.py as characterized in docs/circuits.md.
+
+    eps = 0   integrator hardware (cumulative CMRU), `levels` L per side
+    eps = 1   latch hardware (bistable BMRU), state in {-alpha, 0, +alpha}
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from codesign.config import ConfigError, from_dict, limits, read_file
+from codesign.pdk import corners as known_corners
+
+CHIPS_DIR = Path(__file__).resolve().parents[1] / "chips"
+DEFAULT_CHIP_FILE = CHIPS_DIR / "sky130_subthreshold.toml"
+
+
+@dataclass(frozen=True)
+class ChipSpec:
+    name: str = "sky130_subthreshold"
+    vdd_v: float = field(default=1.2, metadata=limits(0.9, 1.8))
+    i_unit_a: float = field(default=100e-12, metadata=limits(1e-12, 1e-8))  # current of one unit of z
+    i_bias_a: float = field(default=400e-12, metadata=limits(1e-12, 1e-7))  # z = 0 sits here (bipolar)
+    # Input currents are kept in [i_in_min_a, i_in_max_a]; the comparator's
+    # decision is unchanged as long as both ends lie beyond its thresholds.
+    i_in_min_a: float = field(default=50e-12, metadata=limits(0, lo_open=True))
+    i_in_max_a: float = field(default=3e-9, metadata=limits(0, lo_open=True))
+    # 0 gives the memoryless comparator of the contract; > 0 the positive
+    # feedback of the cell (docs/circuits.md), a departure from the contract.
+    comparator_hysteresis_a: float = field(default=0.0, metadata=limits(0))
+    # Trims added to the threshold currents, from the hysteresis loop at tt 27 C
+    # with no hysteresis (trip points 496.5 / 296.6 pA untrimmed, 500.0 / 300.0
+    # trimmed; docs/mapping.md). Zero for an uncalibrated chip.
+    comparator_up_trim_a: float = field(default=3.49e-12, metadata=limits(-50e-12, 50e-12))
+    comparator_dn_trim_a: float = field(default=3.42e-12, metadata=limits(-50e-12, 50e-12))
+    clock_period_s: float = field(default=10e-3, metadata=limits(1e-4, 1.0))
+    corners: tuple[str, ...] = ("tt",)
+    temp_c: float = field(default=27.0, metadata=limits(-40, 125))
+    weight_bits: int = field(default=6, metadata=limits(2, 16))
+    levels: int = field(default=2, metadata=limits(1, 8))  # L per side of the integrator
+    eps: float = field(default=0.0, metadata=limits(0, 1))  # 0: integrator, 1: latch
+    c_hold_f: float = field(default=150e-15, metadata=limits(1e-15, 10e-12))  # per unit (integrator)
+    c_budget_f: float = field(default=10e-12, metadata=limits(0, lo_open=True))  # all hold capacitors
+    v_low_v: float = field(default=0.4, metadata=limits(0, lo_open=True))  # level -L
+    v_high_v: float = field(default=0.8, metadata=limits(0, lo_open=True))  # level +L
+    i_step_min_a: float = field(default=10e-12, metadata=limits(0, lo_open=True))  # readout alpha * I_unit
+    i_step_max_a: float = field(default=1e-9, metadata=limits(0, lo_open=True))
+    # The readout branches deliver 104.6 pA per 100 pA level at tt (docs/circuits.md):
+    # the mapper sets i_step = alpha * I_unit * readout_trim.
+    readout_trim: float = field(default=0.956, metadata=limits(0.5, 2.0))
+
+    def __post_init__(self):
+        if self.eps not in (0.0, 1.0):
+            raise ValueError("eps: only 0 (integrator) and 1 (latch) hardware exist; the partial "
+                             "reset for 0 < eps < 1 is not built")
+        if not self.corners:
+            raise ValueError("corners: list at least one corner")
+        bad = [c for c in self.corners if c not in known_corners()]
+        if bad:
+            raise ValueError(f"corners: unknown {bad}; known: {known_corners()}")
+        if not self.v_low_v < self.v_high_v < self.vdd_v:
+            raise ValueError("v_high_v: need v_low_v < v_high_v < vdd_v")
+        if not self.i_in_min_a < self.i_bias_a - self.i_unit_a:
+            raise ValueError("i_in_min_a: must lie below the down threshold i_bias_a - i_unit_a")
+        if not self.i_in_max_a > self.i_bias_a + self.i_unit_a:
+            raise ValueError("i_in_max_a: must lie above the up threshold i_bias_a + i_unit_a")
+        if not self.comparator_hysteresis_a < self.i_unit_a:
+            raise ValueError("comparator_hysteresis_a: must be below i_unit_a")
+        if not self.i_step_min_a < self.i_step_max_a:
+            raise ValueError("i_step_max_a: must be above i_step_min_a")
+
+    @property
+    def hardware(self) -> str:
+        return "latch" if self.eps == 1.0 else "integrator"
+
+    @property
+    def z_min(self) -> float:
+        """Lowest input (in units of the threshold) the input current can carry."""
+        return (self.i_in_min_a - self.i_bias_a) / self.i_unit_a
+
+    @property
+    def z_max(self) -> float:
+        return (self.i_in_max_a - self.i_bias_a) / self.i_unit_a
+
+
+def chip_from_dict(data: dict) -> ChipSpec:
+    """Checked ChipSpec; errors read e.g. ``chip.vdd_v: must be in [0.9, 1.8], got 5``."""
+    return from_dict(ChipSpec, data, "chip")
+
+
+def load_chip(path: str | Path | None = None) -> ChipSpec:
+    """The chip spec in `path` (TOML or JSON); None gives the embedded default."""
+    if path is None:
+        return ChipSpec()
+    try:
+        return chip_from_dict(read_file(path))
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None
