@@ -13,11 +13,14 @@ so the recurrence is an associative scan. Two executions of the same algorithm:
   run in reverse on the (affine, unclipped) adjoint recurrence. In eager PyTorch
   on CPU the cost of a scan is kernel launches and autograd nodes, so fusing it
   is what makes it fast (see benchmarks/scan_speed.py).
-- `_hillis_steele` (any device, pure torch): log2(T) rounds of composition over
-  the whole tensor, differentiated by autograd. The portable path for GPUs.
+- `_DoublingScan` (any device, pure torch): Hillis-Steele, log2(T) rounds of
+  composition over the whole tensor; its backward is the same adjoint as a
+  reverse `linear_scan`, so both backends agree on every subgradient. The
+  portable path for GPUs.
 
-`mru_scan` in `codesign.training.mru` builds (a, b, lo, hi) from the unit's
-parameters and calls `clip_affine_scan`.
+`mru_scan` in `codesign.training.unit` builds (a, b, lo, hi) from the unit's
+parameters and calls `clip_affine_scan`. `linear_scan` (complex too) serves
+the LRU baseline.
 """
 
 from __future__ import annotations
