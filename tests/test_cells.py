@@ -40,11 +40,16 @@ def test_charge_packets_within_5_percent_across_levels_and_saturate():
 def test_retention_300_idle_steps_at_100hz_real_time():
     # 3 s of circuit time at the real 100 Hz clock; longer runs (1,000 steps)
     # with `codesign characterize --what retention --steps N` (docs/circuits.md).
+    # Three segments of 100 steps, as long runs are simulated (10,000 steps in
+    # segments of 1,000): the hand-over must not show in the trace.
     ip = IntegratorParams()
-    r = retention(ip, steps=300)
+    r = retention(ip, steps=300, segment_steps=100)
+    assert len(r.restored_v) == 300
     assert r.final_level == ip.levels_per_side
     assert r.worst_droop_v < ip.dv_level_v / 4
     assert np.ptp(r.restored_v[50:]) < 1e-3  # periodic steady state, no drift
+    for edge in (100, 200):
+        assert abs(r.restored_v[edge] - r.restored_v[edge - 1]) < 1e-4
 
 
 @pytest.mark.parametrize("offset", [-0.4, 0.4])

@@ -220,17 +220,33 @@ class RetentionResult:
 
 def retention(ip: IntegratorParams = IntegratorParams(), steps: int = 10_000, level: int | None = None,
               clock: ClockParams = ClockParams(period_s=10e-3, t_edge_s=20e-6), supply: Supply = Supply(),
-              v_start: float | None = None) -> RetentionResult:
+              v_start: float | None = None, segment_steps: int = 1000) -> RetentionResult:
     """`steps` idle clock steps (c = 0) at the real clock, all phases running.
 
     The time step is allowed up to half a period: between clock edges nothing
     but leakage moves, so the solver strides through the idle holds while
     every edge (transfer and restore phases) is resolved.
+
+    Long runs go in consecutive segments of `segment_steps`, each a new ngspice
+    run started from the capacitor voltage the previous one ended on: ngspice's
+    cost per time point grows with the length of one run. The hand-over is at
+    a period boundary, where the clocks are low and the inputs idle, so the
+    capacitor voltage is the circuit's whole state (its logic is combinational).
     """
     level = ip.levels_per_side if level is None else level
     v0 = ip.level_v(level) if v_start is None else v_start
-    res, (t_t, t_r) = _integrator_bench("retention", ip, clock, supply, [0] * steps, v0, ".save v(vc) i(vdd)")
-    t, vc, T = res["time"], res.v("vc"), clock.period_s
-    pre = np.interp([k * T + t_r - 2e-6 for k in range(steps)], t, vc)
-    post = np.interp([k * T + t_r + clock.t_restore_s + 3 * clock.t_edge_s for k in range(steps)], t, vc)
-    return RetentionResult(ip, supply, T, level, post, pre, t, vc)
+    T = clock.period_s
+    pre, post, times, vcs = [], [], [], []
+    done = 0
+    while done < steps:
+        n = min(segment_steps, steps - done)
+        res, (t_t, t_r) = _integrator_bench("retention", ip, clock, supply, [0] * n, v0, ".save v(vc) i(vdd)")
+        t, vc = res["time"], res.v("vc")
+        pre.append(np.interp([k * T + t_r - 2e-6 for k in range(n)], t, vc))
+        post.append(np.interp([k * T + t_r + clock.t_restore_s + 3 * clock.t_edge_s for k in range(n)], t, vc))
+        times.append(t + done * T)
+        vcs.append(vc)
+        v0 = float(vc[-1])
+        done += n
+    return RetentionResult(ip, supply, T, level, np.concatenate(post), np.concatenate(pre),
+                           np.concatenate(times), np.concatenate(vcs))
