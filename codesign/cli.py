@@ -14,6 +14,7 @@ STAGE_COMMANDS = [
     "codesign.training.commands",
     "codesign.mapping.commands",
     "codesign.validation.commands",
+    "codesign.flow",
     "codesign.demo",
 ]
 

@@ -31,6 +31,43 @@ def register(subparsers) -> None:
     p.add_argument("--out", type=Path, default=Path("runs/characterize"), help="folder for plots and results.json")
     p.add_argument("--workers", type=int, default=2, help="corners simulated in parallel (one ngspice each)")
     p.set_defaults(run=main)
+    register_validate(subparsers)
+
+
+def register_validate(subparsers) -> None:
+    p = subparsers.add_parser(
+        "validate", help="co-simulate a mapped network in ngspice against the software (codesign map output)",
+        description="Drive the mapped circuits with real test sequences of the task, sample the states and "
+                    "outputs at the end of each clock step and compare them with the golden model on the "
+                    "mapped (quantized) parameters: level agreement, RMSE, first divergence, decisions.")
+    p.add_argument("map_dir", type=Path, help="folder written by codesign map")
+    p.add_argument("--sequences", type=int, default=2, help="test sequences to simulate (default 2)")
+    p.add_argument("--level", choices=["unit", "network", "both"], default="network",
+                   help="unit: units driven by the software z_t; network: the whole network driven by x_t "
+                        "(also compares every unit's state); default network")
+    p.add_argument("--corner", help="process corner (default: the chip spec's first)")
+    p.add_argument("--temp", type=float, help="temperature in C (default: the chip spec's)")
+    p.add_argument("--workers", type=int, default=1, help="ngspice processes in parallel (default 1)")
+    p.add_argument("--out", type=Path, help="report folder (default <map_dir>/validation)")
+    p.set_defaults(run=run_validate)
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    from codesign.cli import UserError
+    from codesign.validation.cosim import NetlistEdited, validate_map
+
+    if args.sequences < 1 or args.workers < 1:
+        raise UserError("--sequences and --workers must be >= 1")
+    if args.corner is not None and args.corner not in known_corners():
+        raise UserError(f"unknown corner {args.corner!r}; known: {known_corners()}")
+    out = args.out or args.map_dir / "validation"
+    try:
+        result = validate_map(args.map_dir, out, args.sequences, args.level, args.corner, args.temp, args.workers)
+    except (FileNotFoundError, NetlistEdited, ValueError) as err:
+        raise UserError(str(err)) from None
+    print((out / "summary.md").read_text())
+    print(f"validation folder: {out}  (summary.md, cosim.json, plots)")
+    return 0 if result else 1
 
 
 def _one_corner(args, corner: str) -> dict:

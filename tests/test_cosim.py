@@ -1,0 +1,100 @@
+"""Co-simulation in ngspice against the golden model: one unit, short sequences."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from codesign.chip import ChipSpec
+from codesign.mapping.mapper import plan_network, software_states, write_map
+from codesign.mru import reference
+from codesign.training.recipe import recipe_from_dict
+from codesign.training.tasks import make_task
+from codesign.training.trainer import build_model
+from codesign.validation.cosim import NetlistEdited, cosim_network, cosim_units, load_checked
+
+ONE_UNIT = {
+    "name": "one-unit",
+    "task": {"name": "cue_recall", "params": {"T": 30, "n_classes": 2, "n_train": 8, "n_val": 8, "n_test": 8}},
+    "model": {"cell": "cmru", "hidden": 1, "levels": 2},
+}
+ALPHA, BETA = 0.5, 0.4
+# z = x[:, 0]: up to saturation and beyond, holds in the dead zone (incl. 0.7 beta), down through
+# all levels to -L and beyond, back up. Every value is at least 30 % of beta away from a threshold.
+Z = [0.0, 1.2, 0.28, 1.2, 1.2, 1.2, 0.0, -0.28, -1.2, 0.1, -1.2, -1.2, -1.2, -1.2, -0.6, 0.0, 0.6, 2.5,
+     -2.5, 0.0, 0.9, -0.2, 0.9, 0.9, 0.0]
+
+
+@pytest.fixture(scope="module")
+def plan():
+    recipe = recipe_from_dict(ONE_UNIT)
+    task = make_task(recipe.task.name, recipe.seed, **recipe.task.params)
+    model = build_model(recipe, task)
+    with torch.no_grad():
+        layer = model.layers[0]
+        layer.input.weight.copy_(torch.tensor([[1.0, 0.0, 0.0]]))
+        layer.input.bias.zero_()
+        layer.log_alpha.fill_(np.log(ALPHA))
+        layer.log_beta.fill_(np.log(BETA))
+    return plan_network(recipe, task, model, ChipSpec())
+
+
+def _inputs():
+    x = np.zeros((1, len(Z), 3))
+    x[0, :, 0] = Z
+    return x
+
+
+def test_software_side_is_the_golden_model(plan):
+    zs, hs = software_states(plan, _inputs())
+    np.testing.assert_allclose(zs[0][0, :, 0], Z, atol=1e-12)
+    want = reference(np.array(Z)[:, None], ALPHA, BETA, 0.0, 2 * ALPHA)
+    np.testing.assert_array_equal(hs[0][0], want)
+    assert set(np.rint(want[:, 0] / ALPHA)) == {-2, -1, 0, 1, 2}  # the sequence visits every level
+
+
+def test_unit_circuit_follows_the_golden_model_step_by_step(plan):
+    (c,) = cosim_units(plan, _inputs())
+    np.testing.assert_array_equal(c.k_circuit[0, :, 0], c.k_software[0, :, 0])
+    (row,) = c.per_unit()
+    assert row["level_agreement"] == 1.0 and row["rmse"] == 0.0 and row["first_divergence"] == [None]
+
+
+def test_network_circuit_gives_the_software_outputs_and_decision(plan):
+    n = cosim_network(plan, _inputs())
+    s = n.summary()
+    assert s["decisions_identical"] and s["state_level_agreement"] == [1.0]
+    # outputs come from the analog readout current: within 10 % of the largest output
+    assert s["output_rmse"] < 0.1 * np.abs(n.y_software).max()
+
+
+def test_edited_netlists_are_refused(plan, tmp_path):
+    write_map(plan, tmp_path)
+    assert load_checked(tmp_path) == plan
+    unit = tmp_path / plan.units[0].file
+    unit.write_text(unit.read_text().replace("Icmp_bh cmp_ih 0 0", "Icmp_bh cmp_ih 0 1e-9"))
+    with pytest.raises(NetlistEdited, match="re-run codesign map"):
+        load_checked(tmp_path)
+    json.loads((tmp_path / "manifest.json").read_text())  # the manifest itself is untouched JSON
+
+
+def test_latch_unit_follows_the_golden_model_at_eps_1():
+    data = json.loads(json.dumps(ONE_UNIT))
+    data["model"].update(cell="bmru", levels=1)
+    recipe = recipe_from_dict(data)
+    task = make_task(recipe.task.name, recipe.seed, **recipe.task.params)
+    model = build_model(recipe, task)
+    with torch.no_grad():
+        layer = model.layers[0]
+        layer.input.weight.copy_(torch.tensor([[1.0, 0.0, 0.0]]))
+        layer.input.bias.zero_()
+        layer.log_alpha.fill_(np.log(ALPHA))
+        layer.log_beta.fill_(np.log(BETA))
+    latch_plan = plan_network(recipe, task, model, ChipSpec(eps=1.0))
+    z = [0.0, 0.0, 1.2, 0.0, 0.2, -1.2, -1.2, 0.0, 1.2, 0.0, -0.2, 0.9]
+    x = np.zeros((1, len(z), 3))
+    x[0, :, 0] = z
+    (c,) = cosim_units(latch_plan, x)
+    np.testing.assert_array_equal(c.k_software[0, :, 0], [0, 0, 1, 1, 1, -1, -1, -1, 1, 1, 1, 1])
+    np.testing.assert_array_equal(c.k_circuit[0, :, 0], c.k_software[0, :, 0])
