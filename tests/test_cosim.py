@@ -26,9 +26,11 @@ Z = [0.0, 1.2, 0.28, 1.2, 1.2, 1.2, 0.0, -0.28, -1.2, 0.1, -1.2, -1.2, -1.2, -1.
      -2.5, 0.0, 0.9, -0.2, 0.9, 0.9, 0.0]
 
 
-@pytest.fixture(scope="module")
-def plan():
-    recipe = recipe_from_dict(ONE_UNIT)
+def _one_unit_plan(chip, **model_changes):
+    """One unit whose z is input channel 0, with alpha = ALPHA and beta = BETA."""
+    data = json.loads(json.dumps(ONE_UNIT))
+    data["model"].update(model_changes)
+    recipe = recipe_from_dict(data)
     task = make_task(recipe.task.name, recipe.seed, **recipe.task.params)
     model = build_model(recipe, task)
     with torch.no_grad():
@@ -37,7 +39,12 @@ def plan():
         layer.input.bias.zero_()
         layer.log_alpha.fill_(np.log(ALPHA))
         layer.log_beta.fill_(np.log(BETA))
-    return plan_network(recipe, task, model, ChipSpec())
+    return plan_network(recipe, task, model, chip)
+
+
+@pytest.fixture(scope="module")
+def plan():
+    return _one_unit_plan(ChipSpec())
 
 
 def _inputs():
@@ -80,18 +87,7 @@ def test_edited_netlists_are_refused(plan, tmp_path):
 
 
 def test_latch_unit_follows_the_golden_model_at_eps_1():
-    data = json.loads(json.dumps(ONE_UNIT))
-    data["model"].update(cell="bmru", levels=1)
-    recipe = recipe_from_dict(data)
-    task = make_task(recipe.task.name, recipe.seed, **recipe.task.params)
-    model = build_model(recipe, task)
-    with torch.no_grad():
-        layer = model.layers[0]
-        layer.input.weight.copy_(torch.tensor([[1.0, 0.0, 0.0]]))
-        layer.input.bias.zero_()
-        layer.log_alpha.fill_(np.log(ALPHA))
-        layer.log_beta.fill_(np.log(BETA))
-    latch_plan = plan_network(recipe, task, model, ChipSpec(eps=1.0))
+    latch_plan = _one_unit_plan(ChipSpec(eps=1.0), cell="bmru", levels=1)
     z = [0.0, 0.0, 1.2, 0.0, 0.2, -1.2, -1.2, 0.0, 1.2, 0.0, -0.2, 0.9]
     x = np.zeros((1, len(z), 3))
     x[0, :, 0] = z
