@@ -21,6 +21,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from codesign.cache import cache_root
 from codesign.pdk.locate import ModelSource, corners, locate_models, pdk_description
 
 TRIM_FORMAT_VERSION = "2"  # bump when the trimming rules change
@@ -145,10 +146,8 @@ def trim_lines(lines: list[str], keep_cells: list[str]) -> list[str]:
 
 
 def cache_dir(environ: dict | None = None) -> Path:
-    """$XDG_CACHE_HOME/codesign/pdk, else ~/.cache/codesign/pdk."""
-    environ = os.environ if environ is None else environ
-    base = environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "codesign" / "pdk"
+    """The `pdk` folder of the project's cache (codesign.cache.cache_root)."""
+    return cache_root(environ) / "pdk"
 
 
 def trimmed_library(corner: str, source: ModelSource | None = None, cache: Path | None = None) -> Path:

@@ -1,7 +1,7 @@
 """Where computed data sets live, and how files there are written.
 
-The cache root is $CODESIGN_CACHE_DIR if set (tests point it at a temporary
-folder), else $XDG_CACHE_HOME/codesign, else ~/.cache/codesign. Files are
+The cache root is codesign.cache.cache_root ($CODESIGN_CACHE_DIR, else
+$XDG_CACHE_HOME/codesign, else ~/.cache/codesign). Files are
 written to a temporary name in the same folder and renamed into place, so an
 interrupted run never leaves a half-written file under its final name.
 """
@@ -16,17 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-CACHE_ENV_VAR = "CODESIGN_CACHE_DIR"
-
-
-def cache_root() -> Path:
-    explicit = os.environ.get(CACHE_ENV_VAR)
-    if explicit:
-        return Path(explicit).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "codesign"
-
+from codesign.cache import CACHE_ENV_VAR, cache_root  # noqa: F401  (re-exported)
 
 def settings_hash(settings: Any) -> str:
     """A short stable key for JSON-able settings (dict keys sorted)."""
