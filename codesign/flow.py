@@ -25,7 +25,9 @@ DEFAULT_RECIPE = {
                                               "n_test": 200}},
     "model": {"cell": "cmru", "hidden": 4, "levels": 2},
     "noise": {"weight_bits": 6},
-    "train": {"epochs": 30, "batch_size": 50, "lr": 0.01, "threads": 2},
+    # The threshold margin keeps z at least 10 % of beta away from +-beta, where the
+    # circuit's comparator decides as the software does (docs/training.md).
+    "train": {"epochs": 60, "batch_size": 50, "lr": 0.01, "threads": 2, "threshold_margin": 0.1},
 }
 
 

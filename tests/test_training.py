@@ -170,6 +170,8 @@ def test_eps_schedules():
     ({"noise": {"profile": "ideal", "z_noise_std": -1}}, "noise.z_noise_std"),
     ({"model": {"cell": "bmru", "levels": 3}}, "levels = 1"),
     ({"extra": 1}, "extra: unknown key"),
+    ({"train": {"threshold_margin": 0.7}}, r"train.threshold_margin: must be in \[0, 0.5\]"),
+    ({"model": {"cell": "lru"}, "train": {"threshold_margin": 0.05}}, "train.threshold_margin: cell 'lru'"),
 ])
 def test_bad_recipes_are_refused_with_the_key_named(change, message):
     data = json.loads(json.dumps(SMALL))
@@ -274,3 +276,37 @@ def test_cli_train_help_and_bad_recipe(tmp_path):
     result = run("train", str(bad), "--out", str(tmp_path / "run"))
     assert result.returncode == 2
     assert "model.hidden: must be an integer" in result.stderr
+
+
+# ---------- threshold margin ----------
+
+def test_threshold_margin_penalty_pushes_z_away_from_the_nearer_threshold():
+    from codesign.training.unit import threshold_margin_penalty
+
+    z_rel = torch.tensor([1.0, 0.98, 1.02, -1.01, -0.5, 1.2], requires_grad=True)
+    per_value = [threshold_margin_penalty(z_rel[i:i + 1], 0.05).item() for i in range(len(z_rel))]
+    assert per_value == pytest.approx([1.0, 0.6, 0.6, 0.8, 0.0, 0.0])
+    threshold_margin_penalty(z_rel, 0.05).backward()
+    g = z_rel.grad.numpy()  # descent moves z by -g
+    assert g[1] > 0 and g[2] < 0  # 0.98 goes down, 1.02 goes up: away from +beta
+    assert g[3] > 0  # -1.01 goes further below -beta
+    assert g[4] == 0 and g[5] == 0  # beyond the margin: untouched
+    with pytest.raises(ValueError, match="threshold margin"):
+        threshold_margin_penalty(z_rel, 0.0)
+
+
+def test_threshold_margin_training_clears_the_thresholds(tmp_path):
+    """The flow's default recipe (cue recall, real noise inputs): without the margin some percent of
+    the test z lie within 3 % of +-beta; with it (10 %) almost none do, at the same accuracy."""
+    from codesign.flow import DEFAULT_RECIPE
+
+    data = json.loads(json.dumps(DEFAULT_RECIPE))
+    assert data["train"]["threshold_margin"] == 0.1
+    margin = train(recipe_from_dict(data), tmp_path / "margin", progress=False)
+    data["train"]["threshold_margin"] = 0.0
+    plain = train(recipe_from_dict(data), tmp_path / "plain", progress=False)
+    assert plain["test_near_threshold"]["0.03"] > 0.005
+    assert margin["test_near_threshold"]["0.03"] < plain["test_near_threshold"]["0.03"] / 10
+    assert margin["test_accuracy"] >= 0.97
+    log = (tmp_path / "margin" / "log.csv").read_text().splitlines()
+    assert "val_near_threshold" in log[0] and log[-1].split(",")[7] != ""

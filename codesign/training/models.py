@@ -69,10 +69,14 @@ class MRULayer(nn.Module):
         return alpha, beta, bound
 
     def forward(self, x: torch.Tensor, chip: Chip) -> torch.Tensor:
+        return self.run(x, chip)[0]
+
+    def run(self, x: torch.Tensor, chip: Chip) -> tuple[torch.Tensor, torch.Tensor]:
+        """(h, z / beta): the state and the pre-activation in units of this chip's
+        threshold (before dynamic noise), which the threshold margin acts on."""
         p = chip.profile
         z = F.linear(x, chip.weight(f"{self.name}.W", self.input.weight), self.input.bias)
         z_noise = chip.step_noise(z, p.z_noise_std)
-        z = z if z_noise is None else z + z_noise
         alpha, beta, _ = self.unit_parameters()
         alpha = chip.mismatch(f"{self.name}.alpha", alpha, p.alpha_mismatch_rel)
         beta = chip.mismatch(f"{self.name}.beta", beta, p.beta_mismatch_rel)
@@ -81,10 +85,11 @@ class MRULayer(nn.Module):
         if self.gate is not None:
             w_gate = chip.weight(f"{self.name}.W_a", self.gate.weight)
             alpha_t = alpha * torch.sigmoid(F.linear(x, w_gate, self.gate.bias))
-        return mru_scan(z, alpha_t, beta, self.eps, bound,
-                        surrogate_width=self.cfg.surrogate_width, surrogate=self.cfg.surrogate,
-                        straight_through_clip=self.cfg.straight_through_clip,
-                        leak=p.h_leak_per_step, h_noise=chip.step_noise(z, p.h_noise_std))
+        h = mru_scan(z if z_noise is None else z + z_noise, alpha_t, beta, self.eps, bound,
+                     surrogate_width=self.cfg.surrogate_width, surrogate=self.cfg.surrogate,
+                     straight_through_clip=self.cfg.straight_through_clip,
+                     leak=p.h_leak_per_step, h_noise=chip.step_noise(z, p.h_noise_std))
+        return h, z / beta
 
 
 class LRULayer(nn.Module):
@@ -156,19 +161,32 @@ class Network(nn.Module):
         """The MRU layers' eps (None for baselines)."""
         return next((layer.eps.item() for layer in self.layers if isinstance(layer, MRULayer)), None)
 
+    def run(self, x: torch.Tensor, chip: Chip | None = None) -> NetworkRun:
+        """Outputs, each layer's states and the MRU layers' z / beta in one pass."""
+        chip = chip or IdealChip(NoiseProfile())
+        states, z_rel, inp = [], [], x
+        for layer in self.layers:
+            if isinstance(layer, MRULayer):
+                h, zr = layer.run(inp, chip)
+                z_rel.append(zr)
+            else:
+                h = layer(inp, chip)
+            states.append(h)
+            inp = torch.cat([h, inp], -1) if self.cfg.skip else h
+        h = states[-1][:, -1] if self.readout_mode == "last" else states[-1]
+        y = F.linear(h, chip.weight("readout.W", self.readout.weight), self.readout.bias)
+        return NetworkRun(y, states, z_rel)
+
     def states(self, x: torch.Tensor, chip: Chip | None = None) -> list[torch.Tensor]:
         """Each layer's state sequence [B, T, hidden]."""
-        chip = chip or IdealChip(NoiseProfile())
-        out, inp = [], x
-        for layer in self.layers:
-            h = layer(inp, chip)
-            out.append(h)
-            inp = torch.cat([h, inp], -1) if self.cfg.skip else h
-        return out
+        return self.run(x, chip).states
 
     def forward(self, x: torch.Tensor, chip: Chip | None = None) -> torch.Tensor:
-        chip = chip or IdealChip(NoiseProfile())
-        h = self.states(x, chip)[-1]
-        if self.readout_mode == "last":
-            h = h[:, -1]
-        return F.linear(h, chip.weight("readout.W", self.readout.weight), self.readout.bias)
+        return self.run(x, chip).y
+
+
+@dataclass
+class NetworkRun:
+    y: torch.Tensor  # outputs [B, n_out] (last) or [B, T, n_out] (per_step)
+    states: list[torch.Tensor]  # per layer [B, T, hidden]
+    z_rel: list[torch.Tensor]  # per MRU layer, z / beta [B, T, hidden] (empty for baselines)

@@ -45,6 +45,10 @@ class TrainSpec:
     checkpoint_every: int = field(default=5, metadata=limits(1))  # numbered snapshots; latest is every epoch
     eval_chips: int = field(default=0, metadata=limits(0, 1000))  # test again on this many noisy chips
     threads: int = field(default=1, metadata=limits(1, 256))
+    # Keep the MRU pre-activations away from the comparator thresholds: a penalty
+    # on z within threshold_margin * beta of +-beta (0: off; docs/training.md).
+    threshold_margin: float = field(default=0.0, metadata=limits(0, 0.5))
+    threshold_margin_weight: float = field(default=1.0, metadata=limits(0))
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,8 @@ def recipe_from_dict(data: dict, base_dir: Path | None = None) -> Recipe:
     model = recipe.model
     if model.cell in ("lru", "mingru") and recipe.eps is not None:
         raise ConfigError(f"eps: cell {model.cell!r} has no eps; remove the [eps] table")
+    if model.cell in ("lru", "mingru") and recipe.train.threshold_margin > 0:
+        raise ConfigError(f"train.threshold_margin: cell {model.cell!r} has no comparator thresholds; set it to 0")
     return recipe
 
 

@@ -35,12 +35,16 @@ from codesign.training.models import Network
 from codesign.training.noise import Chip, IdealChip
 from codesign.training.recipe import Recipe, recipe_from_dict
 from codesign.training.tasks import Task, make_task
+from codesign.training.unit import threshold_distance, threshold_margin_penalty
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 RUN_FILES = ["checkpoint.json", "log.csv", "curves.png", "metrics.json"]
-LOG_FIELDS = ["epoch", "step", "eps", "lr", "train_loss", "val_loss", "val_metric", "seconds"]
+# val_near_threshold: with a threshold margin, the fraction of validation unit-steps
+# whose z lies within the margin of +-beta (it breaks ties for best.pt).
+LOG_FIELDS = ["epoch", "step", "eps", "lr", "train_loss", "val_loss", "val_metric", "val_near_threshold",
+              "seconds"]
 
 
 class TrainingDiverged(RuntimeError):
@@ -88,6 +92,21 @@ def evaluate(model: Network, task: Task, x, y, chip_factory: Callable[[], Chip],
     n = sum(weights)
     return (sum(l * w for l, w in zip(losses, weights)) / n,
             sum(m * w for m, w in zip(metrics, weights)) / n)
+
+
+NEAR_THRESHOLD = (0.01, 0.03, 0.1)  # distances to +-beta reported, in units of beta
+
+
+@torch.no_grad()
+def near_threshold(model: Network, x: torch.Tensor, chip: Chip, distances=NEAR_THRESHOLD,
+                   batch: int = 512) -> dict[str, float]:
+    """Fraction of unit-steps whose z lies within d * beta of a threshold, per d in
+    `distances`: where an analog comparator of finite resolution may decide
+    otherwise than the software (docs/training.md, threshold margin)."""
+    model.eval()
+    dist = torch.cat([threshold_distance(z).flatten() for i in range(0, len(x), batch)
+                      for z in model.run(x[i:i + batch], chip).z_rel])
+    return {f"{d:g}": float((dist < d).float().mean()) for d in distances}
 
 
 def _save(obj, path: Path) -> None:
@@ -194,7 +213,11 @@ def train(recipe: Recipe, out_dir: str | Path, restart: bool = False, progress: 
                 model.set_eps(eps)
             idx = order[i * spec.batch_size:(i + 1) * spec.batch_size]
             chip = Chip(recipe.noise, generator) if recipe.noise.has_random_part else ideal()
-            loss, _ = loss_and_metric(task, model(task.x_train[idx], chip), task.y_train[idx])
+            run = model.run(task.x_train[idx], chip)
+            loss, _ = loss_and_metric(task, run.y, task.y_train[idx])
+            if spec.threshold_margin > 0:
+                loss = loss + spec.threshold_margin_weight * sum(
+                    threshold_margin_penalty(z, spec.threshold_margin) for z in run.z_rel) / len(run.z_rel)
             if not torch.isfinite(loss):
                 kept = f"the last good checkpoint (epoch {state['epoch']}) is kept in {ckpt_path}" \
                     if ckpt_path.exists() else "no checkpoint was written yet"
@@ -210,16 +233,23 @@ def train(recipe: Recipe, out_dir: str | Path, restart: bool = False, progress: 
             state["step"] += 1
             total += loss.item()
         val_loss, val_metric = evaluate(model, task, task.x_val, task.y_val, ideal)
+        margin = spec.threshold_margin
+        val_near = near_threshold(model, task.x_val, ideal(), (margin,))[f"{margin:g}"] if margin else None
         state["epoch"] = epoch + 1
         state["seconds"] += time.perf_counter() - started
         rows.append({"epoch": epoch, "step": state["step"], "eps": "" if model.eps is None else model.eps, "lr": scheduler.get_last_lr()[0],
                      "train_loss": total / steps_per_epoch, "val_loss": val_loss,
-                     "val_metric": val_metric, "seconds": round(state["seconds"], 3)})
+                     "val_metric": val_metric, "val_near_threshold": "" if val_near is None else val_near,
+                     "seconds": round(state["seconds"], 3)})
         # Under eps-annealing only epochs at the target eps compete: best.pt must be a
         # network for the hardware the schedule ends on.
         at_target = final_eps is None or abs(model.eps - final_eps) < 1e-6 or epoch + 1 == spec.epochs
-        if at_target and (state["best_val"] is None or better(val_metric, state["best_val"])):
-            state["best_val"], state["best_epoch"] = val_metric, epoch
+        # With a threshold margin, an epoch as good as the best wins if fewer of its
+        # z lie near a threshold: the margin keeps growing after the metric saturates.
+        if at_target and (state["best_val"] is None or better(val_metric, state["best_val"])
+                          or (val_near is not None and val_metric == state["best_val"]
+                              and val_near < state.get("best_near", 1.0))):
+            state["best_val"], state["best_epoch"], state["best_near"] = val_metric, epoch, val_near
             _save({"model": model.state_dict()}, out / "best.pt")
         ckpt = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "rng": generator.get_state(), "state": state}
@@ -250,6 +280,8 @@ def finish(recipe: Recipe, task: Task, model: Network, out: Path, state: dict) -
               "best_val_" + metric: state["best_val"], "epochs": state["epoch"],
               "train_seconds": round(state["seconds"], 2),
               "parameters": sum(p.numel() for p in model.parameters())}
+    if model.eps is not None:
+        result["test_near_threshold"] = near_threshold(model, task.x_test, IdealChip(recipe.noise))
     if recipe.train.eval_chips:
         generator = torch.Generator().manual_seed(10_000 + recipe.seed)
         noisy = [evaluate(model, task, task.x_test, task.y_test, lambda: Chip(recipe.noise, generator),

@@ -109,3 +109,18 @@ def mru_sequential(z, alpha, beta, eps=0.0, bound=None, h0=None, surrogate_width
         out.append(h)
     h = torch.stack(out, 1)
     return h[0] if squeeze else h
+
+
+def threshold_distance(z_rel: torch.Tensor) -> torch.Tensor:
+    """Distance of z / beta to the nearer comparator threshold (+-1), in units of beta."""
+    return (z_rel.abs() - 1).abs()
+
+
+def threshold_margin_penalty(z_rel: torch.Tensor, margin: float) -> torch.Tensor:
+    """Mean of relu(1 - distance / margin): 1 for z exactly on a threshold, 0 beyond
+    `margin` (a fraction of beta). Its gradient pushes z away from the nearer
+    threshold, whichever side z is on, so the decision the network learned stays
+    the one an analog comparator with finite resolution makes."""
+    if not 0 < margin < 1:
+        raise ValueError(f"threshold margin must be in (0, 1), got {margin}")
+    return torch.relu(1 - threshold_distance(z_rel) / margin).mean()
