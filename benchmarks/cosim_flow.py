@@ -2,7 +2,12 @@
 many test sequences at tt, 27 C. The figures in docs/results.md
 ("## Co-simulation") come from this script.
 
-    .venv/bin/python benchmarks/cosim_flow.py --sequences 10 --workers 1 --out runs/cosim_benchmark
+    .venv/bin/python benchmarks/cosim_flow.py --sequences 10 --level both --workers 1 --out runs/cosim_benchmark
+
+and on latch hardware (a BMRU):
+
+    .venv/bin/python benchmarks/cosim_flow.py --sequences 10 --level both --workers 1 \
+        --recipe training/flow_bmru_latch.toml --chip chips/sky130_latch.toml --out runs/cosim_latch
 """
 
 import argparse
@@ -10,7 +15,7 @@ import json
 import time
 from pathlib import Path
 
-from codesign.flow import run_flow
+from codesign.flow import flow_recipe, run_flow
 
 
 def main() -> None:
@@ -19,9 +24,12 @@ def main() -> None:
     p.add_argument("--level", choices=["unit", "network", "both"], default="network")
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--out", type=Path, default=Path("runs/cosim_benchmark"))
+    p.add_argument("--recipe", type=Path, help="training recipe (default: the flow's embedded default)")
+    p.add_argument("--chip", type=Path, help="chip spec (default: the embedded sky130 subthreshold spec)")
     args = p.parse_args()
     started = time.perf_counter()
-    s = run_flow(args.out, sequences=args.sequences, level=args.level, workers=args.workers)
+    s = run_flow(args.out, args.chip, sequences=args.sequences, level=args.level, workers=args.workers,
+                 recipe=flow_recipe(args.recipe))
     print((args.out / "validation" / "summary.md").read_text())
     print(json.dumps({"seconds": s["seconds"], "total_s": time.perf_counter() - started}, indent=1))
 

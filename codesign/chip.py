@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from codesign.config import ConfigError, from_dict, limits, read_file
+from codesign.mapping.cells import LATCH_T_TRANSFER_S, ClockParams, ComparatorParams, IntegratorParams
 from codesign.pdk import corners as known_corners
 
 CHIPS_DIR = Path(__file__).resolve().parents[1] / "chips"
@@ -41,6 +42,13 @@ class ChipSpec:
     comparator_up_trim_a: float = field(default=3.49e-12, metadata=limits(-50e-12, 50e-12))
     comparator_dn_trim_a: float = field(default=3.42e-12, metadata=limits(-50e-12, 50e-12))
     clock_period_s: float = field(default=10e-3, metadata=limits(1e-4, 1.0))
+    # Compare phase: from the input change to the transfer phase phi_t, during
+    # which the charge pump / latch acts on up / dn. Near a threshold the
+    # comparator is slow: at tt 27 C every decision with |z/beta - 1| >= 1 %
+    # settles within 0.88 ms, every right one >= 0.5 % within 1.49 ms
+    # (docs/circuits.md, "Comparator settling"); 200 us was too short.
+    # compare + transfer + gap + restore must fit clock_period_s.
+    t_compare_s: float = field(default=2e-3, metadata=limits(10e-6, 1.0))
     corners: tuple[str, ...] = ("tt",)
     temp_c: float = field(default=27.0, metadata=limits(-40, 125))
     weight_bits: int = field(default=6, metadata=limits(2, 16))
@@ -75,10 +83,39 @@ class ChipSpec:
             raise ValueError("comparator_hysteresis_a: must be below i_unit_a")
         if not self.i_step_min_a < self.i_step_max_a:
             raise ValueError("i_step_max_a: must be above i_step_min_a")
+        c = self.clock()
+        try:
+            c.phases(self.t_transfer_s)
+        except ValueError:
+            raise ValueError(f"t_compare_s: compare {self.t_compare_s:g} s + transfer {self.t_transfer_s:g} s + "
+                             f"gap {c.t_gap_s:g} s + restore {c.t_restore_s:g} s do not fit in "
+                             f"clock_period_s = {self.clock_period_s:g} s") from None
 
     @property
     def hardware(self) -> str:
         return "latch" if self.eps == 1.0 else "integrator"
+
+    @property
+    def t_transfer_s(self) -> float:
+        """Width of the transfer phase phi_t: the integrator's packet time, or the latch's."""
+        if self.hardware == "latch":
+            return LATCH_T_TRANSFER_S
+        return self.integrator_params(1.0).t_pkt_s
+
+    def clock(self) -> ClockParams:
+        """The clock every mapped netlist gets."""
+        return ClockParams(period_s=self.clock_period_s, t_compare_s=self.t_compare_s)
+
+    def comparator_params(self) -> ComparatorParams:
+        """Every unit's comparator: beta = 1 (inputs are sensed in units of beta), trims, hysteresis."""
+        return ComparatorParams(i_unit_a=self.i_unit_a, i_bias_a=self.i_bias_a, beta=1.0,
+                                i_hyst_a=self.comparator_hysteresis_a, i_up_trim_a=self.comparator_up_trim_a,
+                                i_dn_trim_a=self.comparator_dn_trim_a)
+
+    def integrator_params(self, alpha: float) -> IntegratorParams:
+        """The integrator of a unit whose readout is alpha * I_unit per level."""
+        return IntegratorParams(levels_per_side=self.levels, v_low_v=self.v_low_v, v_high_v=self.v_high_v,
+                                c_hold_f=self.c_hold_f, i_step_a=alpha * self.i_unit_a * self.readout_trim)
 
     @property
     def z_min(self) -> float:

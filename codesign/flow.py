@@ -1,4 +1,5 @@
-"""`codesign flow`: train -> map -> validate on the embedded default, one report folder.
+"""`codesign flow`: train -> map -> validate on the embedded default (or a recipe
+and chip spec of yours), one report folder.
 
 The default: a 4-unit CMRU (L = 2 levels per side, the integrator's) trained
 on cue recall over T = 100 steps with 6-bit weights (the chip's resolution),
@@ -41,24 +42,39 @@ def register(subparsers) -> None:
 def add_flow_arguments(p, default_out: Path) -> None:
     p.add_argument("--out", type=Path, default=default_out, help=f"report folder (default {default_out})")
     p.add_argument("--chip", type=Path, help="chip spec TOML (default: the embedded sky130 subthreshold spec)")
+    p.add_argument("--recipe", type=Path, help="training recipe TOML (default: the embedded cue-recall CMRU)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a recipe key, e.g. --set train.epochs=10 (repeatable)")
     p.add_argument("--sequences", type=int, default=2, help="test sequences to co-simulate (default 2)")
     p.add_argument("--level", choices=["unit", "network", "both"], default="network",
                    help="co-simulation level (default network: also compares every unit's state)")
     p.add_argument("--workers", type=int, default=2, help="ngspice processes in parallel (default 2)")
 
 
+def flow_recipe(path: Path | None = None, overrides: list[str] = ()):
+    """The recipe file at `path` (else the embedded default), with --set overrides applied."""
+    from codesign.training.recipe import apply_override, load_recipe, recipe_from_dict
+
+    if path is not None:
+        return load_recipe(path, overrides)
+    data = json.loads(json.dumps(DEFAULT_RECIPE))
+    for assignment in overrides:
+        apply_override(data, assignment)
+    return recipe_from_dict(data)
+
+
 def run_flow(out: Path, chip_path: Path | None = None, sequences: int = 2, level: str = "network",
-             workers: int = 2, recipe_dict: dict | None = None) -> dict:
+             workers: int = 2, recipe=None) -> dict:
+    """Train `recipe` (a Recipe; None: the embedded default), map it on the chip, co-simulate."""
     from codesign.chip import load_chip
     from codesign.mapping.commands import map_run
-    from codesign.training.recipe import recipe_from_dict
     from codesign.training.trainer import train
     from codesign.validation.cosim import validate_map
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     chip = load_chip(chip_path)
-    recipe = recipe_from_dict(recipe_dict or DEFAULT_RECIPE)
+    recipe = recipe or flow_recipe()
     seconds = {}
     started = time.perf_counter()
     metrics = train(recipe, out / "run", restart=True, progress=False)
@@ -114,7 +130,8 @@ def run_flow_command(args: argparse.Namespace) -> int:
         raise UserError("--sequences and --workers must be >= 1")
     started = time.perf_counter()
     try:
-        s = run_flow(args.out, args.chip, args.sequences, args.level, args.workers)
+        recipe = flow_recipe(args.recipe, args.set)
+        s = run_flow(args.out, args.chip, args.sequences, args.level, args.workers, recipe)
     except (ConfigError, DoesNotFit) as err:
         raise UserError(str(err)) from None
     print((args.out / "report.md").read_text())

@@ -23,6 +23,11 @@ from codesign.mapping.cells import ComparatorParams, IntegratorParams, LatchPara
 
 MANIFEST_FILE = "manifest.json"
 MANIFEST_VERSION = 1
+# Manifests written before the chip spec had `t_compare_s` were built with
+# the fixed 200 us compare phase: they load with it, so their netlists still
+# rebuild byte for byte (a new default would make `codesign validate` refuse
+# them as edited). Re-map to get the spec's current compare time.
+LEGACY_T_COMPARE_S = 200e-6
 
 
 @dataclass(frozen=True)
@@ -125,11 +130,13 @@ def plan_from_manifest(data: dict) -> NetworkPlan:
     if data.get("manifest_version") != MANIFEST_VERSION:
         raise ValueError(f"manifest_version: expected {MANIFEST_VERSION}, got {data.get('manifest_version')!r}")
     p = data["plan"]
+    chip = dict(p["chip"])
+    chip.setdefault("t_compare_s", LEGACY_T_COMPARE_S)
     layers = tuple(LayerPlan(name=la["name"], n_in=la["n_in"], weight=_tuples(la["weight"]),
                              bias=tuple(la["bias"]), units=tuple(_unit(u) for u in la["units"]))
                    for la in p["layers"])
     r = p["readout"]
-    return NetworkPlan(chip=chip_from_dict(p["chip"]), cell=p["cell"], eps=p["eps"], levels=p["levels"],
+    return NetworkPlan(chip=chip_from_dict(chip), cell=p["cell"], eps=p["eps"], levels=p["levels"],
                        task=p["task"], loss=p["loss"], source=p["source"], layers=layers,
                        readout=ReadoutPlan(r["mode"], _tuples(r["weight"]), tuple(r["bias"])),
                        quantization=p["quantization"])

@@ -20,7 +20,7 @@ def test_default_recipe_is_valid_and_fits_the_integrator():
 
 
 def test_flow_writes_one_report_folder(tmp_path):
-    s = run_flow(tmp_path, sequences=1, level="network", workers=1, recipe_dict=SMALL_FLOW)
+    s = run_flow(tmp_path, sequences=1, level="network", workers=1, recipe=recipe_from_dict(SMALL_FLOW))
     for name in ["report.md", "flow.json", "run/best.pt", "run/curves.png", "map/network.spice",
                  "map/manifest.json", "map/quantization.md", "validation/summary.md", "validation/cosim.json",
                  "validation/network_layer0.png"]:
@@ -30,3 +30,15 @@ def test_flow_writes_one_report_folder(tmp_path):
     assert net["sequences"] == 1 and len(net["units"]) == 2
     report = (tmp_path / "report.md").read_text()
     assert "| train |" in report and "| map |" in report and "| validate (1 sequences x 12 steps" in report
+
+
+def test_flow_recipe_file_and_overrides(tmp_path):
+    from codesign.config import ConfigError
+    from codesign.flow import flow_recipe
+    import pytest
+
+    assert flow_recipe(None, ["train.epochs=3"]).train.epochs == 3
+    r = flow_recipe(__import__("pathlib").Path("training/flow_bmru_latch.toml"), ["seed=4"])
+    assert (r.model.cell, r.seed) == ("bmru", 4)
+    with pytest.raises(ConfigError, match="model.hidden"):
+        flow_recipe(None, ["model.hidden=0"])

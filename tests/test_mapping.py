@@ -58,10 +58,30 @@ def test_shipped_chip_file_is_the_embedded_default():
     ({"eps": 0.5}, "eps"),
     ({"corners": ["tt", "xx"]}, "corners"),
     ({"i_in_min_a": 350e-12}, "i_in_min_a"),
+    ({"t_compare_s": 9.6e-3}, "chip: t_compare_s: compare 0.0096 s + transfer 0.00015 s"),
+    ({"clock_period_s": 1e-3}, "chip: t_compare_s"),  # the default compare phase needs a longer period
+    ({"t_compare_s": 1e-6}, "chip.t_compare_s: must be in"),
 ])
 def test_bad_chip_values_are_refused_naming_the_key(data, key):
     with pytest.raises(ConfigError, match=re.escape(key)):
         chip_from_dict(data)
+
+
+def test_compare_time_must_fit_the_period_with_transfer_gap_and_restore():
+    chip = ChipSpec()
+    room = chip.clock_period_s - chip.t_transfer_s - 100e-6 - 200e-6 - 1e-6  # gap, restore, edge
+    assert ChipSpec(t_compare_s=room - 1e-6).clock().phases(chip.t_transfer_s)[0] == pytest.approx(room - 1e-6)
+    with pytest.raises(ValueError, match="t_compare_s"):
+        ChipSpec(t_compare_s=room + 1e-6)
+    assert ChipSpec(clock_period_s=1e-3, t_compare_s=200e-6).t_compare_s == 200e-6  # 1 kHz with a short compare
+
+
+def test_shipped_latch_spec_is_the_default_on_latch_hardware():
+    import dataclasses
+
+    latch = load_chip("chips/sky130_latch.toml")
+    assert latch.hardware == "latch"
+    assert dataclasses.replace(latch, name=ChipSpec().name, eps=0.0) == ChipSpec()
 
 
 def test_chip_file_errors_name_the_file(tmp_path):
@@ -158,6 +178,21 @@ def test_manifest_round_trip_rebuilds_identical_netlists(run_dir, tmp_path):
     # every synapse listed: 3 units x (3 inputs + bias) and 2 outputs x 3 units
     assert len(manifest["plan"]["synapses"]) == 3 * 4 + 2 * 3
     assert manifest["recipe"]["name"] == "tiny"
+    # the transfer phase starts after the chip's compare time
+    assert f"PULSE(0 1.2 {ChipSpec().t_compare_s:g} " in (tmp_path / "network.spice").read_text()
+
+
+def test_manifest_without_compare_time_loads_as_built_with_200_us(run_dir, tmp_path):
+    recipe, task, model = load_run(run_dir)
+    old = plan_network(recipe, task, model, ChipSpec(t_compare_s=200e-6))  # what the fixed clock built
+    write_map(old, tmp_path)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    del manifest["plan"]["chip"]["t_compare_s"]  # written before the key existed
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    loaded, _ = load_manifest(tmp_path)
+    assert loaded.chip.t_compare_s == 200e-6 and loaded == old
+    for name, text in build_netlists(loaded).items():
+        assert (tmp_path / name).read_text() == text
 
 
 def test_netlists_are_readable_checked_and_have_no_control_blocks(run_dir):

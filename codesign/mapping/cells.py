@@ -129,10 +129,17 @@ class IntegratorParams:
 
 @dataclass(frozen=True)
 class ClockParams:
-    """One step = one period: compare, then transfer (phi_t), then restore (phi_r)."""
+    """One step = one period: compare, then transfer (phi_t), then restore (phi_r).
+
+    The defaults are those the cells were characterized with (docs/circuits.md,
+    also at a 1 kHz clock). A mapped chip takes its compare time from the chip
+    spec (`ChipSpec.t_compare_s`, 2 ms by default): near a threshold the
+    comparator needs up to ~0.9 ms (1 % overdrive) or 1.5 ms (0.5 %) to settle
+    (`codesign.validation.settling.comparator_settling`).
+    """
 
     period_s: float = 10e-3  # 100 Hz: keyword-spotting frames are 10 ms
-    t_compare_s: float = 200e-6  # comparator settles on the new input
+    t_compare_s: float = 200e-6  # the comparator settles on the new input before phi_t
     t_gap_s: float = 100e-6
     t_restore_s: float = 200e-6
     t_edge_s: float = 1e-6
@@ -141,7 +148,8 @@ class ClockParams:
         """Start times of phi_t and phi_r within a period."""
         t_r = self.t_compare_s + t_pkt_s + self.t_gap_s
         if t_r + self.t_restore_s + self.t_edge_s > self.period_s:
-            raise ValueError("period_s: too short for compare + packet + restore")
+            raise ValueError(f"period_s: {self.period_s:g} s is too short for compare {self.t_compare_s:g} s + "
+                             f"transfer {t_pkt_s:g} s + gap {self.t_gap_s:g} s + restore {self.t_restore_s:g} s")
         return self.t_compare_s, t_r
 
 
@@ -208,6 +216,9 @@ def clock_sources(c: ClockParams, t_pkt_s: float, vdd_v: float, phi_t: str = "ph
         f"V{identifier(phi_t, 'clock')} {phi_t} 0 PULSE(0 {v} {number(t_t, 't')} {e} {e} {number(t_pkt_s, 't_pkt_s')} {per})",
         f"V{identifier(phi_r, 'clock')} {phi_r} 0 PULSE(0 {v} {number(t_r, 't')} {e} {e} {number(c.t_restore_s, 't_restore_s')} {per})",
     ])
+
+
+LATCH_T_TRANSFER_S = 150e-6  # phi_t width on latch hardware (the integrator's packet time by default)
 
 
 @dataclass(frozen=True)

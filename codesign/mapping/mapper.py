@@ -29,14 +29,12 @@ import torch
 
 from codesign.chip import ChipSpec
 from codesign.manifest import LayerPlan, NetworkPlan, ReadoutPlan, UnitPlan, write_manifest
-from codesign.mapping.cells import (ClockParams, ComparatorParams, IntegratorParams, LatchParams, cell_library,
-                                    clock_sources, comparator, integrator, integrator_subckt, latch,
-                                    reference_ladder)
+from codesign.mapping.cells import (LATCH_T_TRANSFER_S, LatchParams, cell_library, clock_sources,
+                                    comparator, integrator, integrator_subckt, latch, reference_ladder)
 from codesign.mru import reference
 from codesign.netlist import identifier, number
 from codesign.training.noise import quantize_weights
 
-LATCH_T_TRANSFER_S = 150e-6  # phi_t width on latch hardware (the integrator's packet time by default)
 V_OUT_V = 0.6  # each readout output is held here (stands for the next stage's input diode)
 _COMMENT_SAFE = re.compile(r"^[A-Za-z0-9_.,:;=+*/()\- ]*$")
 
@@ -76,10 +74,6 @@ def check_fit(recipe, model, chip: ChipSpec) -> list[str]:
         if n_units * chip.c_hold_f > chip.c_budget_f:
             problems.append(f"c_budget_f: {n_units} units x {chip.c_hold_f:g} F = {n_units * chip.c_hold_f:g} F "
                             f"exceeds the budget {chip.c_budget_f:g} F")
-        try:
-            ClockParams(period_s=chip.clock_period_s).phases(_integrator_params(chip, 1.0).t_pkt_s)
-        except ValueError as err:
-            problems.append(f"clock_period_s: {err}")
     for index, layer in enumerate(model.layers):
         alpha = layer.log_alpha.detach().exp().double().numpy()
         i_step = alpha * chip.i_unit_a
@@ -101,19 +95,12 @@ def quantize(values: torch.Tensor, bits: int) -> tuple[np.ndarray, dict]:
                "max_error_in_steps": float(np.abs(err).max() / step) if step else 0.0}
 
 
-def _integrator_params(chip: ChipSpec, alpha: float) -> IntegratorParams:
-    return IntegratorParams(levels_per_side=chip.levels, v_low_v=chip.v_low_v, v_high_v=chip.v_high_v,
-                            c_hold_f=chip.c_hold_f, i_step_a=alpha * chip.i_unit_a * chip.readout_trim)
-
-
 def plan_network(recipe, task, model, chip: ChipSpec, source: str = "") -> NetworkPlan:
     """Quantize and size a network that fits (raises DoesNotFit otherwise)."""
     problems = check_fit(recipe, model, chip)
     if problems:
         raise DoesNotFit("the network does not fit the chip:\n  - " + "\n  - ".join(problems))
-    cmp = ComparatorParams(i_unit_a=chip.i_unit_a, i_bias_a=chip.i_bias_a, beta=1.0,
-                           i_hyst_a=chip.comparator_hysteresis_a, i_up_trim_a=chip.comparator_up_trim_a,
-                           i_dn_trim_a=chip.comparator_dn_trim_a)
+    cmp = chip.comparator_params()
     report, layers = {}, []
     for index, layer in enumerate(model.layers):
         name = f"layer{index}"
@@ -130,7 +117,7 @@ def plan_network(recipe, task, model, chip: ChipSpec, source: str = "") -> Netwo
             on_latch = chip.eps == 1.0
             units.append(UnitPlan(
                 name=uname, layer=index, index=i, alpha=float(alpha[i]), beta=float(beta[i]), comparator=cmp,
-                integrator=None if on_latch else _integrator_params(chip, float(alpha[i])),
+                integrator=None if on_latch else chip.integrator_params(float(alpha[i])),
                 latch=LatchParams(i_step_a=float(alpha[i]) * chip.i_unit_a * chip.readout_trim) if on_latch else None,
                 file=f"units/{uname}.spice"))
         layers.append(LayerPlan(name, int(w.shape[1]), tuple(map(tuple, w.tolist())), tuple(b.tolist()),
@@ -252,7 +239,7 @@ def shared_sources(plan: NetworkPlan) -> list[str]:
     """Supply, level ladder, clocks (and the power-on reset of latches): shared by all units."""
     c = plan.chip
     lines = [f"Vdd vdd 0 {number(c.vdd_v, 'vdd_v', positive=True)}"]
-    clock = ClockParams(period_s=c.clock_period_s)
+    clock = c.clock()  # the chip's compare time (ClockParams' own default is the characterization's)
     if c.hardware == "latch":
         v = number(c.vdd_v, "vdd_v")
         lines += [clock_sources(clock, LATCH_T_TRANSFER_S, c.vdd_v).splitlines()[0],

@@ -6,6 +6,7 @@ bench, runs it, and returns the data with a `plot(path)` method.
   retention        idle steps at the real clock: droop per step, level kept
   unit_power       comparator + integrator + readout, average supply power
   latch_sequence   the eps = 1 unit through a set / hold / reset sequence
+  (comparator_settling is in codesign.validation.settling)
 """
 
 from __future__ import annotations

@@ -5,23 +5,26 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 from pathlib import Path
 
 from codesign.mapping.cells import ClockParams, Supply
 from codesign.pdk import corners as known_corners
 from codesign.validation.characterize import charge_packets, hysteresis_loop, retention
+from codesign.validation.settling import comparator_settling
 from codesign.validation.ngspice import parallel_map
 from codesign.validation.unit import latch_sequence, unit_power
 
-WHAT = ["hysteresis", "packets", "retention", "power", "latch"]
+WHAT = ["hysteresis", "packets", "retention", "power", "latch", "settling"]
 LATCH_SEQUENCE = [0, 0, 1, 0, 0, -1, -1, 0, 1, 0]
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "characterize",
-        help="characterize the unit's sky130 cells in ngspice (hysteresis, packets, retention, power, latch)",
+        help="characterize the unit's sky130 cells in ngspice (hysteresis, packets, retention, power, latch, "
+             "comparator settling)",
         description=__doc__,
     )
     p.add_argument("--what", nargs="+", choices=WHAT + ["all"], default=["all"], help="characterizations to run")
@@ -103,7 +106,26 @@ def _one_corner(args, corner: str) -> dict:
         la = latch_sequence(LATCH_SEQUENCE, supply=supply)
         row["latch"] = {"c": LATCH_SEQUENCE, "h_in_alpha": la.h_in_alpha().tolist()}
         la.plot(out / f"latch_{tag}.png")
+    if "settling" in what:
+        from codesign.chip import ChipSpec
+
+        st = comparator_settling(supply=supply)  # the default chip spec's comparator
+        row["settling"] = {**_finite(st.summary()), "t_compare_s_chip": ChipSpec().t_compare_s,
+                           "table": _finite(st.table()), "markdown": st.markdown()}
+        st.plot(out / f"settling_{tag}.png", t_compare_s=(200e-6, ChipSpec().t_compare_s))
+        (out / f"settling_{tag}.md").write_text(st.markdown())
     return row
+
+
+def _finite(x):
+    """JSON-safe copy: inf (never settled) becomes null."""
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_finite(v) for v in x]
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
 
 
 def _summary(row: dict) -> str:
@@ -122,6 +144,12 @@ def _summary(row: dict) -> str:
         parts.append(" ".join(f"P@{k} {v['total_w'] * 1e9:.2f} nW" for k, v in row["power"].items()))
     if "latch" in row:
         parts.append("latch h/alpha " + " ".join(f"{x:+.2f}" for x in row["latch"]["h_in_alpha"]))
+    if "settling" in row:
+        s = row["settling"]
+        us = lambda x: "never" if x is None else f"{x * 1e6:.0f} us"  # noqa: E731
+        parts.append(f"comparator settles: |d| >= 0.01 {us(s['worst_settle_s_d_ge_0.01'])}, "
+                     f"|d| >= 0.005 {us(s['worst_settle_s_d_ge_0.005'])} (latest right one "
+                     f"{us(s['latest_right_settle_s_d_ge_0.005'])}), smallest |d| right {s['smallest_abs_d_right']}")
     return " | ".join(parts)
 
 
