@@ -21,6 +21,7 @@ from codesign.pdk import corners as known_corners
 
 CHIPS_DIR = Path(__file__).resolve().parents[1] / "chips"
 DEFAULT_CHIP_FILE = CHIPS_DIR / "sky130_subthreshold.toml"
+SYNAPSE_KINDS = ("behavioural", "mirror")
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,18 @@ class ChipSpec:
     # The readout branches deliver 104.6 pA per 100 pA level at tt (docs/circuits.md):
     # the mapper sets i_step = alpha * I_unit * readout_trim.
     readout_trim: float = field(default=0.956, metadata=limits(0.5, 2.0))
+    # Layer 0's synapse array at network level (docs/mapping.md): "behavioural" (ideal
+    # weighted current sums) or "mirror" (sky130 subthreshold current mirrors,
+    # codesign/mapping/synapses.py). Deeper layers stay behavioural.
+    synapses: str = field(default="behavioural", metadata=limits(choices=SYNAPSE_KINDS))
+    # Mirror array only: the front end turns input x into I_x = i_xbias_a + x * i_xunit_a,
+    # kept in [i_xmin_a, i_xmax_a] (x in [-0.7, 2.2] by default: cue recall's inputs lie in
+    # about [-0.6, 1]; flip-flop's -1 needs a larger i_xbias_a). i_xbias_a is as small as that
+    # allows: the mirrors' relative error acts on all of I_x, not only on x * i_xunit_a.
+    i_xunit_a: float = field(default=1e-9, metadata=limits(1e-12, 1e-7))
+    i_xbias_a: float = field(default=0.8e-9, metadata=limits(0, 1e-7, lo_open=True))
+    i_xmin_a: float = field(default=0.1e-9, metadata=limits(0, 1e-7, lo_open=True))
+    i_xmax_a: float = field(default=3e-9, metadata=limits(0, 1e-7, lo_open=True))
 
     def __post_init__(self):
         if self.eps not in (0.0, 1.0):
@@ -81,6 +94,8 @@ class ChipSpec:
             raise ValueError("i_in_max_a: must lie above the up threshold i_bias_a + i_unit_a")
         if not self.comparator_hysteresis_a < self.i_unit_a:
             raise ValueError("comparator_hysteresis_a: must be below i_unit_a")
+        if not self.i_xmin_a < self.i_xbias_a < self.i_xmax_a:
+            raise ValueError("i_xbias_a: need i_xmin_a < i_xbias_a < i_xmax_a (x = 0 inside the input window)")
         if not self.i_step_min_a < self.i_step_max_a:
             raise ValueError("i_step_max_a: must be above i_step_min_a")
         c = self.clock()
@@ -116,6 +131,15 @@ class ChipSpec:
         """The integrator of a unit whose readout is alpha * I_unit per level."""
         return IntegratorParams(levels_per_side=self.levels, v_low_v=self.v_low_v, v_high_v=self.v_high_v,
                                 c_hold_f=self.c_hold_f, i_step_a=alpha * self.i_unit_a * self.readout_trim)
+
+    @property
+    def x_min(self) -> float:
+        """Lowest input the mirror array's front end carries (lower inputs are clipped to it)."""
+        return (self.i_xmin_a - self.i_xbias_a) / self.i_xunit_a
+
+    @property
+    def x_max(self) -> float:
+        return (self.i_xmax_a - self.i_xbias_a) / self.i_xunit_a
 
     @property
     def z_min(self) -> float:

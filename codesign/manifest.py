@@ -28,6 +28,9 @@ MANIFEST_VERSION = 1
 # rebuild byte for byte (a new default would make `codesign validate` refuse
 # them as edited). Re-map to get the spec's current compare time.
 LEGACY_T_COMPARE_S = 200e-6
+# Manifests written before the chip spec had `synapses` had behavioural synapse
+# arrays only; they load as such whatever the spec's default becomes.
+LEGACY_SYNAPSES = "behavioural"
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,10 @@ def to_manifest(plan: NetworkPlan, files: dict[str, str], recipe: dict | None = 
     data["units_summary"] = [{"name": u.name, "alpha": u.alpha, "beta": u.beta, "i_step_a": u.i_step_a,
                               "file": u.file} for u in plan.units]
     data["synapses"] = synapses(plan)
+    if plan.chip.synapses == "mirror":  # sizes and currents of layer 0's array (derived, for reading)
+        from codesign.mapping.synapses import mirror_array
+
+        data["synapse_array"] = {"layer": plan.layers[0].name, **mirror_array(plan, plan.layers[0]).summary()}
     return {"manifest_version": MANIFEST_VERSION, "produced_by": "codesign map", "files": files,
             "recipe": recipe, "plan": data}
 
@@ -132,6 +139,7 @@ def plan_from_manifest(data: dict) -> NetworkPlan:
     p = data["plan"]
     chip = dict(p["chip"])
     chip.setdefault("t_compare_s", LEGACY_T_COMPARE_S)
+    chip.setdefault("synapses", LEGACY_SYNAPSES)
     layers = tuple(LayerPlan(name=la["name"], n_in=la["n_in"], weight=_tuples(la["weight"]),
                              bias=tuple(la["bias"]), units=tuple(_unit(u) for u in la["units"]))
                    for la in p["layers"])

@@ -29,6 +29,7 @@ import torch
 
 from codesign.chip import ChipSpec
 from codesign.manifest import LayerPlan, NetworkPlan, ReadoutPlan, UnitPlan, write_manifest
+from codesign.mapping import synapses as mirror
 from codesign.mapping.cells import (LATCH_T_TRANSFER_S, LatchParams, cell_library, clock_sources,
                                     comparator, integrator, integrator_subckt, latch, reference_ladder)
 from codesign.mru import reference
@@ -125,11 +126,15 @@ def plan_network(recipe, task, model, chip: ChipSpec, source: str = "") -> Netwo
     wr, report["readout.W"] = quantize(model.readout.weight, chip.weight_bits)
     br, report["readout.b"] = quantize(model.readout.bias, chip.weight_bits)
     source = source or f"{recipe.name} seed {recipe.seed}"
-    return NetworkPlan(chip=chip, cell=recipe.model.cell, eps=float(model.eps),
+    plan = NetworkPlan(chip=chip, cell=recipe.model.cell, eps=float(model.eps),
                        levels=1 if chip.eps == 1.0 else chip.levels, task=task.name, loss=task.loss,
                        source=source, layers=tuple(layers),
                        readout=ReadoutPlan(task.readout, tuple(map(tuple, wr.tolist())), tuple(br.tolist())),
                        quantization=report)
+    problems = mirror.fit_problems(plan, task) if chip.synapses == "mirror" else []
+    if problems:
+        raise DoesNotFit("the network does not fit the chip:\n  - " + "\n  - ".join(problems))
+    return plan
 
 
 # ---------- the mapped network in software (the reference the circuits are compared with) ----------
@@ -220,9 +225,11 @@ def unit_subckt(plan: NetworkPlan, u: UnitPlan) -> str:
 def library(plan: NetworkPlan) -> str:
     """Cell templates plus the composed integrator the unit subcircuits use."""
     if plan.chip.hardware == "latch":
-        return cell_library("logic", "comparator", "integrator", "latch")
-    return "\n".join([cell_library("logic", "comparator", "integrator"),
-                      integrator_subckt(plan.units[0].integrator)])
+        text = cell_library("logic", "comparator", "integrator", "latch")
+    else:
+        text = "\n".join([cell_library("logic", "comparator", "integrator"),
+                          integrator_subckt(plan.units[0].integrator)])
+    return text + "\n" + cell_library("synapse") if plan.chip.synapses == "mirror" else text
 
 
 def unit_instance(plan: NetworkPlan, u: UnitPlan, inp: str, out: str) -> str:
@@ -263,6 +270,17 @@ def _weighted_sum(terms: list[tuple[float, str]], constant: float, field: str) -
 
 
 def synapse_array(plan: NetworkPlan, layer: LayerPlan, inputs: list[str]) -> list[str]:
+    """The synapse array of `layer`: the chip's kind (`chip.synapses`) for layer 0, behavioural
+    for deeper layers (their inputs are readout currents; no mirror array takes them)."""
+    if plan.chip.synapses == "mirror" and layer is plan.layers[0]:
+        p = mirror.mirror_array(plan, layer)
+        return ([_comment(f"synapse array of {layer.name}: sky130 current mirrors, M_c = {p.m_column} "
+                          "(front end, rail regulators and bias currents ideal; docs/mapping.md)")]
+                + mirror.mirror_netlist(p, [u.name for u in layer.units], inputs))
+    return behavioural_synapse_array(plan, layer, inputs)
+
+
+def behavioural_synapse_array(plan: NetworkPlan, layer: LayerPlan, inputs: list[str]) -> list[str]:
     """Behavioural synapse array: each unit's input current i_bias + (W x + b) / beta * I_unit,
     kept in [i_in_min_a, i_in_max_a] (the comparator's decision is unchanged by that)."""
     c = plan.chip

@@ -212,7 +212,9 @@ class NetworkComparison:
         ds, dc = decisions(self.loss, self.y_software), decisions(self.loss, self.y_circuit)
         same = np.all(ds == dc, axis=-1) if self.loss == "bce" else ds == dc
         return {"sequences": int(len(self.y_software)), "output_rmse": float(np.sqrt(np.mean(
-                (self.y_software - self.y_circuit) ** 2))), "decisions_identical": bool(np.all(same)),
+                (self.y_software - self.y_circuit) ** 2))),
+                "output_rms_software": float(np.sqrt(np.mean(self.y_software**2))),
+                "decisions_identical": bool(np.all(same)),
                 "decision_agreement": float(np.mean(same)),
                 "state_level_agreement": [c.level_agreement for c in self.layers]}
 
@@ -309,7 +311,8 @@ def write_validation(folder: str | Path, plan: NetworkPlan, units: list[Comparis
         s = network.summary()
         result["network_level"] = {**s, "units": [row for c in network.layers for row in c.per_unit()]}
         md += ["## Network level (synapse array, units, readout driven by x_t)\n", unit_table(list(network.layers)),
-               f"\nOutputs ({network.readout_mode}): RMSE {s['output_rmse']:.4g}; decisions identical on "
+               f"\nOutputs ({network.readout_mode}): RMSE {s['output_rmse']:.4g} (software outputs' RMS "
+               f"{s['output_rms_software']:.4g}); decisions identical on "
                f"{s['decision_agreement']:.1%} of sequences (all identical: {s['decisions_identical']}).\n"]
         for c in network.layers:
             c.plot(folder / f"network_{c.layer}.png")
