@@ -17,6 +17,9 @@ Mapping choices (ours):
   alpha and beta are analog bias currents and are set exactly.
 - The state is a level index k (|k| <= L, latch: k in -1, 0, 1); h = k * alpha,
   and alpha enters only the readout current alpha * I_unit per level.
+- Synapse arrays are behavioural (ideal weighted current sums) unless the chip
+  says synapses = "mirror": then layer 0's is built from sky130 current mirrors
+  (`codesign.mapping.synapses`).
 """
 
 from __future__ import annotations

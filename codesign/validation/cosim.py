@@ -9,8 +9,9 @@ latch: its q and valid nodes -> k in -1, 0, 1), mapped back to h = k * alpha and
 compared with `codesign.mru.reference` on the same z with the mapped
 (quantized) parameters.
 
-Network level: `network.spice` (behavioural synapse arrays, the units'
-transistor circuits, behavioural readout) driven by the input sequence x_t as
+Network level: `network.spice` (behavioural synapse arrays, or layer 0's in
+transistors with chip.synapses = "mirror"; the units' transistor circuits;
+behavioural readout) driven by the input sequence x_t as
 voltages; outputs y_t are sampled at the end of each step and compared with
 the mapped software network, decisions included.
 

@@ -1,0 +1,159 @@
+"""Layer 0's synapse array as sky130 subthreshold current mirrors (chip.synapses = "mirror";
+docs/mapping.md, "Mirror synapse array"; templates in netlists/synapse.spice).
+
+Unit i must receive i_bias + (W x + b)_i / beta_i * I_unit, with W = code * step
+(the plan's quantized weights). Here:
+
+    front end   I_x,j = i_xbias + x_j * i_xunit, kept in [i_xmin, i_xmax] (ideal: the
+                previous stage), sunk from column j's pfet diode of M_c unit devices
+    synapse     |code_ij| unit pfets, gate on column j, source on row rail i; drain on
+                the unit input (code > 0) or on row i's cascoded 1:1 nfet mirror
+                (code < 0), which sinks the same current from the unit input
+    row gain    one code carries k_i = step / beta_i * I_unit per unit of x: the rail of
+                row i is held where a replica unit pfet on the reference column (x = 0)
+                carries k_i * i_xbias / i_xunit (the row's reference current), i.e. a
+                gain g_i = k_i * M_c / i_xunit on each unit device
+    fixed       per unit, from the bias generator: i_bias + b_i / beta_i * I_unit minus the
+                x-independent part of the mirrors, k_i * i_xbias / i_xunit * sum_j code_ij
+
+Only layer 0 takes x; deeper layers would take readout currents and stay behavioural.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from codesign.chip import ChipSpec
+from codesign.netlist import identifier, instance, node, number
+
+# Largest row gain g_i (M_c follows: the largest k_i gets g = ROW_GAIN_MAX). The rail
+# sets g through the subthreshold exponential, whose slope moves a little with the
+# gate voltage: the gain then drifts with I_x by ~0.4 % per 10 mV of rail drop from
+# I_x = 0.8 to 1.8 nA (tt, unit pfet 1 / 1 um, bulk on the rail). So rails stay as close
+# to vdd as they can: g just below 1, leaving the replica the ~1 % the copies carry in
+# excess of the diode (their drains sit lower).
+ROW_GAIN_MAX = 0.98
+# Drain of the replicas: the unit input's voltage near i_bias (comparator input diode,
+# nfet 1 / 4 um, 0.36 V at 400 pA, tt 27 C). The synapses' drains sit there, so the
+# replica cancels the copies' drain-voltage error at x = 0.
+V_REP_V = 0.36
+# Gate of the row mirrors' cascodes: puts both mirror drains near 0.15 V, below the
+# unit input (>= ~0.25 V while it carries >= 50 pA) by the ~0.1 V a cascode needs.
+V_CN_V = 0.55
+
+
+@dataclass(frozen=True)
+class MirrorArrayParams:
+    """One layer's mirror array, derived from the plan (nothing here is stored separately)."""
+
+    codes: tuple[tuple[int, ...], ...]  # [d, n_in] signed weight codes
+    i_code_a: tuple[float, ...]  # k_i: current of one code per unit of x, per row
+    i_fixed_a: tuple[float, ...]  # per unit, into the input (< 0: sunk from it)
+    m_column: int  # M_c: unit devices in each input diode
+    i_xunit_a: float
+    i_xbias_a: float
+    i_xmin_a: float
+    i_xmax_a: float
+    w_p_um: float = 1.0  # unit pfet: columns, synapses, replicas
+    l_p_um: float = 1.0
+    w_n_um: float = 1.0  # row nfet mirror of the negative synapses
+    l_n_um: float = 4.0
+    w_c_um: float = 2.0  # its cascodes
+    l_c_um: float = 1.0
+
+    @property
+    def i_row_ref_a(self) -> tuple[float, ...]:
+        """The row reference currents: what one code carries at x = 0."""
+        return tuple(k * self.i_xbias_a / self.i_xunit_a for k in self.i_code_a)
+
+    @property
+    def row_gain(self) -> tuple[float, ...]:
+        """g_i: row i's unit device carries g_i times a column device's current."""
+        return tuple(k * self.m_column / self.i_xunit_a for k in self.i_code_a)
+
+    def summary(self) -> dict:
+        return {"m_column": self.m_column, "i_xunit_a": self.i_xunit_a, "i_xbias_a": self.i_xbias_a,
+                "x_window": [(self.i_xmin_a - self.i_xbias_a) / self.i_xunit_a,
+                             (self.i_xmax_a - self.i_xbias_a) / self.i_xunit_a],
+                "i_code_a": list(self.i_code_a), "row_gain": list(self.row_gain),
+                "i_row_ref_a": list(self.i_row_ref_a), "i_fixed_a": list(self.i_fixed_a),
+                "unit_pfet_um": [self.w_p_um, self.l_p_um], "row_nfet_um": [self.w_n_um, self.l_n_um],
+                "row_cascode_um": [self.w_c_um, self.l_c_um],
+                "devices": self.m_column * (len(self.codes[0]) + 1) + int(np.abs(self.codes).sum())
+                + 5 * len(self.codes)}
+
+
+def weight_codes(weight, step: float) -> np.ndarray:
+    """The DAC codes of quantized weights (w = code * step, on the grid by construction)."""
+    w = np.asarray(weight, dtype=np.float64)
+    return np.rint(w / step).astype(np.int64) if step > 0 else np.zeros(w.shape, dtype=np.int64)
+
+
+def mirror_array(plan, layer) -> MirrorArrayParams:
+    """Size layer's mirror array (plan: a NetworkPlan, layer: one of its LayerPlans)."""
+    c: ChipSpec = plan.chip
+    step = plan.quantization[f"{layer.name}.W"]["step"]
+    codes = weight_codes(layer.weight, step)
+    beta = np.array([u.beta for u in layer.units])
+    k = step / beta * c.i_unit_a
+    k_max = float(k.max()) if k.size else 0.0
+    m_column = max(1, math.floor(ROW_GAIN_MAX * c.i_xunit_a / k_max)) if k_max > 0 else 1
+    fixed = (c.i_bias_a + np.array(layer.bias) / beta * c.i_unit_a
+             - k * c.i_xbias_a / c.i_xunit_a * codes.sum(axis=1))
+    return MirrorArrayParams(codes=tuple(map(tuple, codes.tolist())), i_code_a=tuple(k.tolist()),
+                             i_fixed_a=tuple(fixed.tolist()), m_column=m_column, i_xunit_a=c.i_xunit_a,
+                             i_xbias_a=c.i_xbias_a, i_xmin_a=c.i_xmin_a, i_xmax_a=c.i_xmax_a)
+
+
+def fit_problems(plan, task) -> list[str]:
+    """Why layer 0 of `plan` cannot get a mirror array for `task`'s inputs; empty if it can."""
+    c, problems = plan.chip, []
+    xs = [t.detach().double().numpy() for t in (task.x_train, task.x_val, task.x_test)]
+    lo, hi = min(float(x.min()) for x in xs), max(float(x.max()) for x in xs)
+    if lo < c.x_min or hi > c.x_max:
+        problems.append(f"i_xbias_a: the task's inputs span [{lo:.3g}, {hi:.3g}], the mirror array's front end "
+                        f"carries [{c.x_min:.3g}, {c.x_max:.3g}] (i_xmin_a, i_xbias_a, i_xunit_a, i_xmax_a): "
+                        "widen the window")
+    p = mirror_array(plan, plan.layers[0])
+    if max(p.row_gain, default=0.0) > 1.0:
+        problems.append(f"i_xunit_a: one code needs {max(p.i_code_a):.3g} A per unit of x, more than "
+                        f"i_xunit_a = {c.i_xunit_a:g} A can give through one unit device: raise i_xunit_a")
+    return problems
+
+
+def mirror_netlist(p: MirrorArrayParams, units: list[str], inputs: list[str], vdd: str = "vdd") -> list[str]:
+    """Netlist lines of one mirror array: front end, columns, reference, rows, synapses, fixed currents.
+
+    units: the unit names (their input nodes are in_<name>); inputs: the SPICE expressions of
+    x_j (e.g. v(x0)), turned into I_x,j by the (behavioural) front end."""
+    vdd = node(vdd, "supply node")
+    sizes = {"w": p.w_p_um, "l": p.l_p_um}
+    row_sizes = {"w_p": p.w_p_um, "l_p": p.l_p_um, "w_n": p.w_n_um, "l_n": p.l_n_um, "w_c": p.w_c_um,
+                 "l_c": p.l_c_um}
+    lo, hi = number(p.i_xmin_a, "i_xmin_a"), number(p.i_xmax_a, "i_xmax_a")
+    bias, unit = number(p.i_xbias_a, "i_xbias_a"), number(p.i_xunit_a, "i_xunit_a")
+    lines = [f"Vsyn_rep syn_vrep 0 {number(V_REP_V, 'V_REP_V')}", f"Vsyn_cn syn_vcn 0 {number(V_CN_V, 'V_CN_V')}",
+             f"Isyn_xref syn_xref 0 {bias}",
+             instance("syn_cref", ["syn_xref", "syn_xref", vdd, vdd], "mru_syn_unit",
+                      {**sizes, "count": p.m_column}, "synapse column")]
+    for j, x in enumerate(inputs):
+        lines += [f"Bsyn_fe{j} syn_x{j} 0 I=max({lo},min({hi},{bias}+{unit}*({x})))",
+                  instance(f"syn_c{j}", [f"syn_x{j}", f"syn_x{j}", vdd, vdd], "mru_syn_unit",
+                           {**sizes, "count": p.m_column}, "synapse column")]
+    for name, row, i_ref, i_fixed in zip(units, p.codes, p.i_row_ref_a, p.i_fixed_a):
+        n = identifier(name, "unit name")
+        row_nodes = [f"syn_rail_{n}", f"syn_ref_{n}", "syn_xref", "syn_vrep", "syn_vcn", f"syn_n_{n}", f"in_{n}", 0]
+        lines += [instance(f"syn_r_{n}", row_nodes, "mru_syn_row", row_sizes, "synapse row"),
+                  f"Isyn_rr_{n} {vdd} syn_ref_{n} {number(i_ref, 'i_row_ref_a', minimum=0)}",
+                  f"Isyn_b_{n} {vdd} in_{n} {number(i_fixed, 'i_fixed_a', minimum=0)}" if i_fixed >= 0
+                  else f"Isyn_b_{n} in_{n} 0 {number(-i_fixed, 'i_fixed_a')}"]
+        for j, code in enumerate(row):
+            if code:
+                drain = f"in_{n}" if code > 0 else f"syn_n_{n}"
+                # bulk on the rail (one n-well per row): the gain then drifts less with I_x
+                nodes = [drain, f"syn_x{j}", f"syn_rail_{n}", f"syn_rail_{n}"]
+                lines.append(instance(f"syn_{n}_{j}", nodes, "mru_syn_unit", {**sizes, "count": abs(code)}, "synapse"))
+    return lines
