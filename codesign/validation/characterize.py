@@ -6,6 +6,7 @@ bench, runs it, and returns the data with a `plot(path)` method.
   retention        idle steps at the real clock: droop per step, level kept
   unit_power       comparator + integrator + readout, average supply power
   latch_sequence   the eps = 1 unit through a set / hold / reset sequence
+  level_comparator_trips  the integrator's level comparators against their boundaries (DC)
   (comparator_settling is in codesign.validation.settling)
 """
 
@@ -251,3 +252,26 @@ def retention(ip: IntegratorParams = IntegratorParams(), steps: int = 10_000, le
         done += n
     return RetentionResult(ip, supply, T, level, np.concatenate(post), np.concatenate(pre),
                            np.concatenate(times), np.concatenate(vcs))
+
+
+def level_comparator_trips(ip: IntegratorParams = IntegratorParams(), supply: Supply = Supply(),
+                           sweep_v: float = 0.1, step_v: float = 1e-3) -> np.ndarray:
+    """Trip point minus boundary (V) of the integrator's level comparator at each of its
+    2L boundaries: a DC sweep of the input across the boundary, the tail biased at
+    ip.i_cmp_a as in the integrator. The restore picks the wrong level if one of
+    these approaches half a level (docs/circuits.md, "Defect at sf")."""
+    errors = []
+    for j in range(1, 2 * ip.levels_per_side + 1):
+        b = ip.level_v(j - ip.levels_per_side) - ip.dv_level_v / 2
+        net = header("level_cmp", supply, "logic", "integrator") + [
+            supply_source("dd", "vdd", supply), f"Vref ref 0 {number(b, 'boundary')}", "Vin in 0 0",
+            f"Ib vdd icmp {number(ip.i_cmp_a, 'i_cmp_a', positive=True)}",
+            "XMB icmp icmp 0 0 sky130_fd_pr__nfet_01v8 w=1 l=4",  # the integrator's tail bias diode
+            "XL in ref q qb icmp vdd 0 mru_level_cmp", ".save v(q)",
+            f".dc Vin {number(b - sweep_v, 'v')} {number(b + sweep_v, 'v')} {number(step_v, 'step', positive=True)}",
+            ".end"]
+        res = run("\n".join(net) + "\n", name="level_cmp")
+        vin, q = res["v(v-sweep)"], res.v("q")
+        high = q > supply.vdd_v / 2
+        errors.append(float(vin[np.argmax(high)]) - b if high.any() and not high[0] else float("nan"))
+    return np.array(errors)
