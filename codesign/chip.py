@@ -117,6 +117,16 @@ class ChipSpec:
             return LATCH_T_TRANSFER_S
         return self.integrator_params(1.0).t_pkt_s
 
+    @property
+    def t_layer_s(self) -> float:
+        """Clock time one layer takes: compare, transfer and, on integrator hardware,
+        gap and restore. Stacked layers take their turns one after another within
+        a period, so layer l+1 compares on layer l's restored state."""
+        c = self.clock()
+        t_t, t_r = c.phases(self.t_transfer_s)
+        end = t_t + self.t_transfer_s if self.hardware == "latch" else t_r + c.t_restore_s
+        return end + c.t_edge_s
+
     def clock(self) -> ClockParams:
         """The clock every mapped netlist gets."""
         return ClockParams(period_s=self.clock_period_s, t_compare_s=self.t_compare_s)

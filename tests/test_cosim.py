@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from codesign.chip import ChipSpec
-from codesign.mapping.mapper import plan_network, software_states, write_map
+from codesign.mapping.mapper import check_fit, plan_network, software_states, write_map
 from codesign.mru import reference
 from codesign.training.recipe import recipe_from_dict
 from codesign.training.tasks import make_task
@@ -94,3 +94,41 @@ def test_latch_unit_follows_the_golden_model_at_eps_1():
     (c,) = cosim_units(latch_plan, x)
     np.testing.assert_array_equal(c.k_software[0, :, 0], [0, 0, 1, 1, 1, -1, -1, -1, 1, 1, 1, 1])
     np.testing.assert_array_equal(c.k_circuit[0, :, 0], c.k_software[0, :, 0])
+
+
+def test_two_layers_at_network_level_on_staggered_clocks():
+    """Layer 1 (z1 = h0) compares on layer 0's restored state: its clocks run one layer-turn later."""
+    data = json.loads(json.dumps(ONE_UNIT))
+    data["model"]["layers"] = 2
+    recipe = recipe_from_dict(data)
+    task = make_task(recipe.task.name, recipe.seed, **recipe.task.params)
+    model = build_model(recipe, task)
+    with torch.no_grad():
+        for layer, w in zip(model.layers, ([[1.0, 0.0, 0.0]], [[1.0]])):
+            layer.input.weight.copy_(torch.tensor(w))
+            layer.input.bias.zero_()
+            layer.log_alpha.fill_(np.log(ALPHA))
+            layer.log_beta.fill_(np.log(BETA))  # z1 = h0 in {0, +-0.5, +-1}: 25 % or more from +-beta
+    chip = ChipSpec()
+    two = plan_network(recipe, task, model, chip)
+    net = two.units[1]
+    assert "phi_t_l1 phi_r_l1" in [line for line in build_lines(two) if line.startswith(f"X{net.name} ")][0]
+    z = [0.0, 1.2, 0.0, 1.2, 0.0, -1.2, -1.2, -1.2, 0.0, 1.2, 0.0, 0.0]
+    x = np.zeros((1, len(z), 3))
+    x[0, :, 0] = z
+    n = cosim_network(two, x)
+    k0, k1 = (c.k_software[0, :, 0] for c in n.layers)
+    assert len(set(k1)) >= 3  # layer 1 moves: it sees layer 0's new state within the same step
+    for c in n.layers:
+        np.testing.assert_array_equal(c.k_circuit, c.k_software)
+    # more layers than the period holds are refused by name
+    data["model"]["layers"] = 5
+    deep = recipe_from_dict(data)
+    problems = check_fit(deep, build_model(deep, task), chip)
+    assert any(p.startswith("clock_period_s: 5 layers") for p in problems)
+
+
+def build_lines(plan):
+    from codesign.mapping.mapper import network_netlist
+
+    return network_netlist(plan).splitlines()

@@ -208,9 +208,12 @@ def integrator(p: IntegratorParams, name: str, up: str, dn: str, phi_t: str, phi
     ])
 
 
-def clock_sources(c: ClockParams, t_pkt_s: float, vdd_v: float, phi_t: str = "phi_t", phi_r: str = "phi_r") -> str:
-    """Non-overlapping phase clocks as PULSE sources (shared by all units)."""
+def clock_sources(c: ClockParams, t_pkt_s: float, vdd_v: float, phi_t: str = "phi_t", phi_r: str = "phi_r",
+                  delay_s: float = 0.0) -> str:
+    """Non-overlapping phase clocks as PULSE sources (shared by all units), the
+    phases delayed by delay_s within the period (stacked layers, one after another)."""
     t_t, t_r = c.phases(t_pkt_s)
+    t_t, t_r = t_t + delay_s, t_r + delay_s
     e, per, v = number(c.t_edge_s, "t_edge_s"), number(c.period_s, "period_s"), number(vdd_v, "vdd_v")
     return "\n".join([
         f"V{identifier(phi_t, 'clock')} {phi_t} 0 PULSE(0 {v} {number(t_t, 't')} {e} {e} {number(t_pkt_s, 't_pkt_s')} {per})",

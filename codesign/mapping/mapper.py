@@ -57,6 +57,10 @@ def check_fit(recipe, model, chip: ChipSpec) -> list[str]:
                 "built; only cmru (eps 0) and bmru / annealed cmru (eps 1) map"]
     if cfg.skip:
         problems.append("model.skip: skip connections between layers are not built")
+    if cfg.layers * chip.t_layer_s > chip.clock_period_s:
+        problems.append(f"clock_period_s: {cfg.layers} layers take their turns of {chip.t_layer_s:g} s one after "
+                        f"another, {cfg.layers * chip.t_layer_s:g} s, more than the period "
+                        f"{chip.clock_period_s:g} s (shorten t_compare_s or lengthen the period)")
     eps = float(model.eps)
     if eps not in (0.0, 1.0):
         problems.append(f"eps = {eps:g}: the partial reset for 0 < eps < 1 is not built; anneal to 0 or 1")
@@ -235,13 +239,19 @@ def library(plan: NetworkPlan) -> str:
     return text + "\n" + cell_library("synapse") if plan.chip.synapses == "mirror" else text
 
 
+def layer_clocks(layer: int) -> tuple[str, str]:
+    """The clock nodes (phi_t, phi_r) of a layer's units: layer 0 keeps the plain names."""
+    return ("phi_t", "phi_r") if layer == 0 else (f"phi_t_l{layer}", f"phi_r_l{layer}")
+
+
 def unit_instance(plan: NetworkPlan, u: UnitPlan, inp: str, out: str) -> str:
-    """An instance of unit u with its per-unit nodes named after it."""
+    """An instance of unit u with its per-unit nodes named after it, on its layer's clocks."""
     n = identifier(u.name, "unit name")
+    phi_t, phi_r = layer_clocks(u.layer)
     if plan.chip.hardware == "latch":
-        nodes = [inp, out, f"q_{n}", f"v_{n}", "phi_t", "rstb", "vdd"]
+        nodes = [inp, out, f"q_{n}", f"v_{n}", phi_t, "rstb", "vdd"]
     else:
-        nodes = [inp, out, f"vc_{n}", "phi_t", "phi_r"] + unit_pins(plan)[5:-1] + ["vdd"]
+        nodes = [inp, out, f"vc_{n}", phi_t, phi_r] + unit_pins(plan)[5:-1] + ["vdd"]
     return f"X{n} {' '.join(nodes)} mru_unit_{n}"
 
 
@@ -250,13 +260,17 @@ def shared_sources(plan: NetworkPlan) -> list[str]:
     c = plan.chip
     lines = [f"Vdd vdd 0 {number(c.vdd_v, 'vdd_v', positive=True)}"]
     clock = c.clock()  # the chip's compare time (ClockParams' own default is the characterization's)
+    # One set of clocks per layer, each delayed by the layers before it (staggered phases).
+    staggered = [(layer_clocks(l), l * c.t_layer_s) for l in range(len(plan.layers))]
     if c.hardware == "latch":
         v = number(c.vdd_v, "vdd_v")
-        lines += [clock_sources(clock, LATCH_T_TRANSFER_S, c.vdd_v).splitlines()[0],
-                  f"Vrst rstb 0 PWL(0 0 50e-6 0 60e-6 {v})"]  # power-on reset: h_0 = 0
+        lines += [clock_sources(clock, LATCH_T_TRANSFER_S, c.vdd_v, *nodes, delay_s=d).splitlines()[0]
+                  for nodes, d in staggered]
+        lines.append(f"Vrst rstb 0 PWL(0 0 50e-6 0 60e-6 {v})")  # power-on reset: h_0 = 0
     else:
         ip = plan.units[0].integrator
-        lines += [reference_ladder(ip, "ref"), clock_sources(clock, ip.t_pkt_s, c.vdd_v)]
+        lines.append(reference_ladder(ip, "ref"))
+        lines += [clock_sources(clock, ip.t_pkt_s, c.vdd_v, *nodes, delay_s=d) for nodes, d in staggered]
     return lines
 
 

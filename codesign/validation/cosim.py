@@ -223,11 +223,6 @@ class NetworkComparison:
 def cosim_network(plan: NetworkPlan, x: np.ndarray, corner: str | None = None, temp_c: float | None = None,
                   workers: int = 1, timeout_s: float = 3600) -> NetworkComparison:
     """Network-level co-simulation on inputs x [N, T, n_in]: one ngspice run per sequence."""
-    if len(plan.layers) > 1:
-        # Layer l+1 would see layer l's state change during its own transfer phase: stacked
-        # layers need staggered clock phases, which are not built.
-        raise ValueError("network-level co-simulation of more than one layer needs staggered clock phases "
-                         "per layer (not built); use --level unit")
     supply = _supply(plan, corner, temp_c)
     zs, hs = software_states(plan, x)
     y_sw = software_outputs(plan, hs[-1])
