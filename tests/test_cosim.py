@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from codesign.chip import ChipSpec
-from codesign.mapping.mapper import check_fit, plan_network, software_states, write_map
+from codesign.mapping.mapper import check_fit, network_netlist, plan_network, software_states, write_map
 from codesign.mru import reference
 from codesign.training.recipe import recipe_from_dict
 from codesign.training.tasks import make_task
@@ -112,7 +112,8 @@ def test_two_layers_at_network_level_on_staggered_clocks():
     chip = ChipSpec()
     two = plan_network(recipe, task, model, chip)
     net = two.units[1]
-    assert "phi_t_l1 phi_r_l1" in [line for line in build_lines(two) if line.startswith(f"X{net.name} ")][0]
+    (instance,) = [line for line in network_netlist(two).splitlines() if line.startswith(f"X{net.name} ")]
+    assert "phi_t_l1 phi_r_l1" in instance
     z = [0.0, 1.2, 0.0, 1.2, 0.0, -1.2, -1.2, -1.2, 0.0, 1.2, 0.0, 0.0]
     x = np.zeros((1, len(z), 3))
     x[0, :, 0] = z
@@ -126,9 +127,3 @@ def test_two_layers_at_network_level_on_staggered_clocks():
     deep = recipe_from_dict(data)
     problems = check_fit(deep, build_model(deep, task), chip)
     assert any(p.startswith("clock_period_s: 5 layers") for p in problems)
-
-
-def build_lines(plan):
-    from codesign.mapping.mapper import network_netlist
-
-    return network_netlist(plan).splitlines()

@@ -33,7 +33,7 @@ import torch
 from codesign.chip import ChipSpec
 from codesign.manifest import LayerPlan, NetworkPlan, ReadoutPlan, UnitPlan, write_manifest
 from codesign.mapping import synapses as mirror
-from codesign.mapping.cells import (LATCH_T_TRANSFER_S, LatchParams, cell_library, clock_sources,
+from codesign.mapping.cells import (LatchParams, cell_library, clock_sources,
                                     comparator, integrator, integrator_subckt, latch, reference_ladder)
 from codesign.mru import reference
 from codesign.netlist import identifier, number
@@ -262,15 +262,13 @@ def shared_sources(plan: NetworkPlan) -> list[str]:
     clock = c.clock()  # the chip's compare time (ClockParams' own default is the characterization's)
     # One set of clocks per layer, each delayed by the layers before it (staggered phases).
     staggered = [(layer_clocks(l), l * c.t_layer_s) for l in range(len(plan.layers))]
-    if c.hardware == "latch":
+    clocks = [clock_sources(clock, c.t_transfer_s, c.vdd_v, *nodes, delay_s=d) for nodes, d in staggered]
+    if c.hardware == "latch":  # the latch has no restore phase: phi_t only
         v = number(c.vdd_v, "vdd_v")
-        lines += [clock_sources(clock, LATCH_T_TRANSFER_S, c.vdd_v, *nodes, delay_s=d).splitlines()[0]
-                  for nodes, d in staggered]
+        lines += [text.splitlines()[0] for text in clocks]
         lines.append(f"Vrst rstb 0 PWL(0 0 50e-6 0 60e-6 {v})")  # power-on reset: h_0 = 0
     else:
-        ip = plan.units[0].integrator
-        lines.append(reference_ladder(ip, "ref"))
-        lines += [clock_sources(clock, ip.t_pkt_s, c.vdd_v, *nodes, delay_s=d) for nodes, d in staggered]
+        lines += [reference_ladder(plan.units[0].integrator, "ref"), *clocks]
     return lines
 
 
