@@ -8,6 +8,7 @@ demo: setup
 	.venv/bin/codesign demo
 
 test: setup
+	.venv/bin/ruff check .
 	.venv/bin/python -m pytest -q
 
 clean:

@@ -1,103 +1,137 @@
-"""Chip spec: the hardware a trained network is mapped onto (DESIGN.md section 3).
+"""Chip spec: the hardware a trained network is mapped onto (docs/design.md).
 
-A TOML file (see chips/sky130_subthreshold.toml) becomes a frozen `ChipSpec`
-through `codesign.config.from_dict`: unknown keys, wrong types and values out
-of range are refused with the key named. The dataclass defaults are the
-embedded default, a sky130 subthreshold target equal to the cells of
-codesign/mapping/cells.py as characterized in docs/circuits.md.
+Every quantity that shapes a netlist is a key here, with its one default; the
+cell parameters (`codesign.hardware.params`) are built from it. A chip spec
+starts from a named preset and overrides keys, as noise profiles do:
 
-    eps = 0   integrator hardware (cumulative CMRU), `levels` L per side
-    eps = 1   latch hardware (bistable BMRU), state in {-alpha, 0, +alpha}
+    preset = "sky130_latch"     # one of PRESETS; the default preset if absent
+    t_compare_s = 3e-3          # any key of ChipSpec
+
+`load_chip` takes a preset name or a TOML/JSON file, then `--chip-set key=value`
+overrides; unknown keys, wrong types and values out of range are refused with
+the key named. `codesign chip show [PRESET|FILE]` prints the resolved spec.
+The hardware kind (integrator or latch) follows from eps (`chip.kind`).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from codesign.config import ConfigError, from_dict, limits, read_file
-from codesign.mapping.cells import LATCH_T_TRANSFER_S, ClockParams, ComparatorParams, IntegratorParams
+from codesign.config import ConfigError, from_dict, limits, parse_override, read_file
+from codesign.hardware.kinds import HardwareKind, kind_for_eps
+from codesign.hardware.params import ClockParams, ComparatorParams, IntegratorParams, LatchParams, Supply
 from codesign.pdk import corners as known_corners
 
-CHIPS_DIR = Path(__file__).resolve().parents[1] / "chips"
-DEFAULT_CHIP_FILE = CHIPS_DIR / "sky130_subthreshold.toml"
+DEFAULT_PRESET = "sky130_subthreshold"
 SYNAPSE_KINDS = ("behavioural", "mirror")
+_TIME = limits(0, 1.0, lo_open=True)
+_SIZE_UM = limits(0.15, 100)
 
 
 @dataclass(frozen=True)
 class ChipSpec:
-    name: str = "sky130_subthreshold"
+    name: str = field(default=DEFAULT_PRESET, metadata=limits(identifier=True))
+    # ---- supply and input currents
     vdd_v: float = field(default=1.2, metadata=limits(0.9, 1.8))
-    i_unit_a: float = field(default=100e-12, metadata=limits(1e-12, 1e-8))  # current of one unit of z
+    i_unit_a: float = field(default=100e-12, metadata=limits(1e-12, 1e-8))  # current of one unit of z / beta
     i_bias_a: float = field(default=400e-12, metadata=limits(1e-12, 1e-7))  # z = 0 sits here (bipolar)
     # Input currents are kept in [i_in_min_a, i_in_max_a]; the comparator's
     # decision is unchanged as long as both ends lie beyond its thresholds.
-    i_in_min_a: float = field(default=50e-12, metadata=limits(0, lo_open=True))
-    i_in_max_a: float = field(default=3e-9, metadata=limits(0, lo_open=True))
+    i_in_min_a: float = field(default=50e-12, metadata=limits(0, 1e-7, lo_open=True))
+    i_in_max_a: float = field(default=3e-9, metadata=limits(0, 1e-7, lo_open=True))
+    # ---- comparator
     # 0 gives the memoryless comparator of the contract; > 0 the positive
     # feedback of the cell (docs/circuits.md), a departure from the contract.
-    comparator_hysteresis_a: float = field(default=0.0, metadata=limits(0))
+    comparator_hysteresis_a: float = field(default=0.0, metadata=limits(0, 1e-8))
     # Trims added to the threshold currents, from the hysteresis loop at tt 27 C
     # with no hysteresis (trip points 496.5 / 296.6 pA untrimmed, 500.0 / 300.0
     # trimmed; docs/mapping.md). Zero for an uncalibrated chip.
     comparator_up_trim_a: float = field(default=3.49e-12, metadata=limits(-50e-12, 50e-12))
     comparator_dn_trim_a: float = field(default=3.42e-12, metadata=limits(-50e-12, 50e-12))
+    comparator_w_in_um: float = field(default=1.0, metadata=_SIZE_UM)  # input nfets
+    comparator_l_in_um: float = field(default=4.0, metadata=_SIZE_UM)
+    comparator_w_ref_um: float = field(default=1.0, metadata=_SIZE_UM)  # reference pfets
+    comparator_l_ref_um: float = field(default=4.0, metadata=_SIZE_UM)
+    # ---- clock: compare, transfer (phi_t), gap, restore (phi_r) within one period
     clock_period_s: float = field(default=10e-3, metadata=limits(1e-4, 1.0))
-    # Compare phase: from the input change to the transfer phase phi_t, during
-    # which the charge pump / latch acts on up / dn. Near a threshold the
-    # comparator is slow: at tt 27 C every decision with |z/beta - 1| >= 1 %
-    # settles within 0.88 ms, every right one >= 0.5 % within 1.49 ms
-    # (docs/circuits.md, "Comparator settling"); 200 us was too short.
-    # compare + transfer + gap + restore must fit clock_period_s.
+    # From the input change to phi_t. Near a threshold the comparator is slow:
+    # at tt 27 C every decision with |z/beta - 1| >= 1 % settles within 0.88 ms,
+    # every right one >= 0.5 % within 1.49 ms (docs/circuits.md, "Comparator settling").
     t_compare_s: float = field(default=2e-3, metadata=limits(10e-6, 1.0))
+    t_gap_s: float = field(default=100e-6, metadata=_TIME)  # between phi_t and phi_r
+    t_restore_s: float = field(default=200e-6, metadata=_TIME)  # phi_r (integrator)
+    t_edge_s: float = field(default=1e-6, metadata=limits(1e-9, 1e-3))  # clock rise / fall
+    t_latch_transfer_s: float = field(default=150e-6, metadata=_TIME)  # phi_t on latch hardware
+    # ---- process targets
     corners: tuple[str, ...] = ("tt",)
     temp_c: float = field(default=27.0, metadata=limits(-40, 125))
+    # ---- network resources
     weight_bits: int = field(default=6, metadata=limits(2, 16))
-    levels: int = field(default=2, metadata=limits(1, 8))  # L per side of the integrator
-    eps: float = field(default=0.0, metadata=limits(0, 1))  # 0: integrator, 1: latch
-    c_hold_f: float = field(default=150e-15, metadata=limits(1e-15, 10e-12))  # per unit (integrator)
-    c_budget_f: float = field(default=10e-12, metadata=limits(0, lo_open=True))  # all hold capacitors
-    v_low_v: float = field(default=0.4, metadata=limits(0, lo_open=True))  # level -L
-    v_high_v: float = field(default=0.8, metadata=limits(0, lo_open=True))  # level +L
-    i_step_min_a: float = field(default=10e-12, metadata=limits(0, lo_open=True))  # readout alpha * I_unit
-    i_step_max_a: float = field(default=1e-9, metadata=limits(0, lo_open=True))
+    eps: float = field(default=0.0, metadata=limits(0, 1))  # picks the hardware kind: 0 integrator, 1 latch
+    # ---- integrator (eps = 0)
+    levels: int = field(default=2, metadata=limits(1, 8))  # L per side
+    c_hold_f: float = field(default=150e-15, metadata=limits(1e-15, 10e-12))  # per unit
+    c_budget_f: float = field(default=10e-12, metadata=limits(0, 1e-9, lo_open=True))  # all hold capacitors
+    v_low_v: float = field(default=0.4, metadata=limits(0, 1.8, lo_open=True))  # level -L
+    v_high_v: float = field(default=0.8, metadata=limits(0, 1.8, lo_open=True))  # level +L
+    i_pkt_a: float = field(default=100e-12, metadata=limits(1e-12, 1e-8))  # charge-pump current
+    i_level_cmp_a: float = field(default=50e-12, metadata=limits(1e-12, 1e-8))  # level comparators' tails
+    # ---- readout
+    i_step_min_a: float = field(default=10e-12, metadata=limits(0, 1e-7, lo_open=True))  # alpha * I_unit
+    i_step_max_a: float = field(default=1e-9, metadata=limits(0, 1e-7, lo_open=True))
     # The readout branches deliver 104.6 pA per 100 pA level at tt (docs/circuits.md):
     # the mapper sets i_step = alpha * I_unit * readout_trim.
     readout_trim: float = field(default=0.956, metadata=limits(0.5, 2.0))
-    # Layer 0's synapse array at network level (docs/mapping.md): "behavioural" (ideal
-    # weighted current sums) or "mirror" (sky130 subthreshold current mirrors,
-    # codesign/mapping/synapses.py). Deeper layers stay behavioural.
+    v_out_v: float = field(default=0.6, metadata=limits(0, 1.8))  # readout outputs held here (next stage's input)
+    # ---- layer 0's synapse array at network level (docs/mapping.md): "behavioural"
+    # (ideal weighted current sums) or "mirror" (sky130 subthreshold current mirrors).
     synapses: str = field(default="behavioural", metadata=limits(choices=SYNAPSE_KINDS))
     # Mirror array only: the front end turns input x into I_x = i_xbias_a + x * i_xunit_a,
     # kept in [i_xmin_a, i_xmax_a] (x in [-0.7, 2.2] by default: cue recall's inputs lie in
-    # about [-0.6, 1]; flip-flop's -1 needs a larger i_xbias_a). i_xbias_a is as small as that
-    # allows: the mirrors' relative error acts on all of I_x, not only on x * i_xunit_a.
+    # about [-0.6, 1]). i_xbias_a is as small as that allows: the mirrors' relative error
+    # acts on all of I_x, not only on x * i_xunit_a.
     i_xunit_a: float = field(default=1e-9, metadata=limits(1e-12, 1e-7))
     i_xbias_a: float = field(default=0.8e-9, metadata=limits(0, 1e-7, lo_open=True))
     i_xmin_a: float = field(default=0.1e-9, metadata=limits(0, 1e-7, lo_open=True))
     i_xmax_a: float = field(default=3e-9, metadata=limits(0, 1e-7, lo_open=True))
+    mirror_w_um: float = field(default=1.0, metadata=_SIZE_UM)  # unit pfet: columns, synapses, replicas
+    mirror_l_um: float = field(default=1.0, metadata=_SIZE_UM)
+    mirror_nfet_w_um: float = field(default=1.0, metadata=_SIZE_UM)  # row mirror of the negative synapses
+    mirror_nfet_l_um: float = field(default=4.0, metadata=_SIZE_UM)
+    mirror_cascode_w_um: float = field(default=2.0, metadata=_SIZE_UM)  # its cascodes
+    mirror_cascode_l_um: float = field(default=1.0, metadata=_SIZE_UM)
+    # Largest row gain: rails stay close to vdd, where the gain drifts least with I_x
+    # (docs/mapping.md, "Mirror synapse array").
+    mirror_row_gain_max: float = field(default=0.98, metadata=limits(0.1, 1.0))
+    # Replicas' drain: the unit input's voltage near i_bias (0.36 V at 400 pA, tt 27 C).
+    mirror_v_replica_v: float = field(default=0.36, metadata=limits(0, 1.8))
+    # Gate of the row mirrors' cascodes: both mirror drains near 0.15 V.
+    mirror_v_cascode_v: float = field(default=0.55, metadata=limits(0, 1.8))
 
     def __post_init__(self):
-        if self.eps not in (0.0, 1.0):
-            raise ValueError("eps: only 0 (integrator) and 1 (latch) hardware exist; the partial "
-                             "reset for 0 < eps < 1 is not built")
+        kind_for_eps(self.eps)  # ValueError naming the kinds there are
         if not self.corners:
             raise ValueError("corners: list at least one corner")
         bad = [c for c in self.corners if c not in known_corners()]
         if bad:
             raise ValueError(f"corners: unknown {bad}; known: {known_corners()}")
-        if not self.v_low_v < self.v_high_v < self.vdd_v:
-            raise ValueError("v_high_v: need v_low_v < v_high_v < vdd_v")
-        if not self.i_in_min_a < self.i_bias_a - self.i_unit_a:
-            raise ValueError("i_in_min_a: must lie below the down threshold i_bias_a - i_unit_a")
-        if not self.i_in_max_a > self.i_bias_a + self.i_unit_a:
-            raise ValueError("i_in_max_a: must lie above the up threshold i_bias_a + i_unit_a")
-        if not self.comparator_hysteresis_a < self.i_unit_a:
-            raise ValueError("comparator_hysteresis_a: must be below i_unit_a")
-        if not self.i_xmin_a < self.i_xbias_a < self.i_xmax_a:
-            raise ValueError("i_xbias_a: need i_xmin_a < i_xbias_a < i_xmax_a (x = 0 inside the input window)")
-        if not self.i_step_min_a < self.i_step_max_a:
-            raise ValueError("i_step_max_a: must be above i_step_min_a")
+        checks = [
+            (self.v_low_v < self.v_high_v < self.vdd_v, "v_high_v: need v_low_v < v_high_v < vdd_v"),
+            (self.i_in_min_a < self.i_bias_a - self.i_unit_a,
+             "i_in_min_a: must lie below the down threshold i_bias_a - i_unit_a"),
+            (self.i_in_max_a > self.i_bias_a + self.i_unit_a,
+             "i_in_max_a: must lie above the up threshold i_bias_a + i_unit_a"),
+            (self.comparator_hysteresis_a < self.i_unit_a, "comparator_hysteresis_a: must be below i_unit_a"),
+            (self.i_xmin_a < self.i_xbias_a < self.i_xmax_a,
+             "i_xbias_a: need i_xmin_a < i_xbias_a < i_xmax_a (x = 0 inside the input window)"),
+            (self.i_step_min_a < self.i_step_max_a, "i_step_max_a: must be above i_step_min_a"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
         c = self.clock()
         try:
             c.phases(self.t_transfer_s)
@@ -106,42 +140,53 @@ class ChipSpec:
                              f"gap {c.t_gap_s:g} s + restore {c.t_restore_s:g} s do not fit in "
                              f"clock_period_s = {self.clock_period_s:g} s") from None
 
+    # ---- the hardware kind and its timing
+    @property
+    def kind(self) -> HardwareKind:
+        return kind_for_eps(self.eps)
+
     @property
     def hardware(self) -> str:
-        return "latch" if self.eps == 1.0 else "integrator"
+        return self.kind.name
 
     @property
     def t_transfer_s(self) -> float:
-        """Width of the transfer phase phi_t: the integrator's packet time, or the latch's."""
-        if self.hardware == "latch":
-            return LATCH_T_TRANSFER_S
-        return self.integrator_params(1.0).t_pkt_s
+        """Width of the transfer phase phi_t (the integrator's packet time, or the latch's)."""
+        return self.kind.t_transfer_s(self)
 
     @property
     def t_layer_s(self) -> float:
-        """Clock time one layer takes: compare, transfer and, on integrator hardware,
-        gap and restore. Stacked layers take their turns one after another within
-        a period, so layer l+1 compares on layer l's restored state."""
-        c = self.clock()
-        t_t, t_r = c.phases(self.t_transfer_s)
-        end = t_t + self.t_transfer_s if self.hardware == "latch" else t_r + c.t_restore_s
-        return end + c.t_edge_s
+        """Clock time one layer takes. Stacked layers take their turns one after another
+        within a period, so layer l+1 compares on layer l's settled state."""
+        return self.kind.t_layer_s(self)
+
+    # ---- the cell parameters, built from the keys above
+    def supply(self, corner: str | None = None, temp_c: float | None = None, vdd_v: float | None = None) -> Supply:
+        return Supply(vdd_v=self.vdd_v if vdd_v is None else vdd_v, corner=corner or self.corners[0],
+                      temp_c=self.temp_c if temp_c is None else temp_c)
 
     def clock(self) -> ClockParams:
-        """The clock every mapped netlist gets."""
-        return ClockParams(period_s=self.clock_period_s, t_compare_s=self.t_compare_s)
+        return ClockParams(period_s=self.clock_period_s, t_compare_s=self.t_compare_s, t_gap_s=self.t_gap_s,
+                           t_restore_s=self.t_restore_s, t_edge_s=self.t_edge_s)
 
-    def comparator_params(self) -> ComparatorParams:
+    def comparator(self) -> ComparatorParams:
         """Every unit's comparator: beta = 1 (inputs are sensed in units of beta), trims, hysteresis."""
         return ComparatorParams(i_unit_a=self.i_unit_a, i_bias_a=self.i_bias_a, beta=1.0,
                                 i_hyst_a=self.comparator_hysteresis_a, i_up_trim_a=self.comparator_up_trim_a,
-                                i_dn_trim_a=self.comparator_dn_trim_a)
+                                i_dn_trim_a=self.comparator_dn_trim_a, wn_um=self.comparator_w_in_um,
+                                ln_um=self.comparator_l_in_um, wp_um=self.comparator_w_ref_um,
+                                lp_um=self.comparator_l_ref_um)
 
-    def integrator_params(self, alpha: float) -> IntegratorParams:
-        """The integrator of a unit whose readout is alpha * I_unit per level."""
+    def integrator(self, alpha: float = 1.0) -> IntegratorParams:
+        """The integrator of a unit whose readout is alpha * I_unit * trim per level."""
         return IntegratorParams(levels_per_side=self.levels, v_low_v=self.v_low_v, v_high_v=self.v_high_v,
-                                c_hold_f=self.c_hold_f, i_step_a=alpha * self.i_unit_a * self.readout_trim)
+                                c_hold_f=self.c_hold_f, i_pkt_a=self.i_pkt_a, i_cmp_a=self.i_level_cmp_a,
+                                i_step_a=alpha * self.i_unit_a * self.readout_trim)
 
+    def latch(self, alpha: float = 1.0) -> LatchParams:
+        return LatchParams(i_step_a=alpha * self.i_unit_a * self.readout_trim)
+
+    # ---- input windows
     @property
     def x_min(self) -> float:
         """Lowest input the mirror array's front end carries (lower inputs are clipped to it)."""
@@ -161,16 +206,57 @@ class ChipSpec:
         return (self.i_in_max_a - self.i_bias_a) / self.i_unit_a
 
 
-def chip_from_dict(data: dict) -> ChipSpec:
-    """Checked ChipSpec; errors read e.g. ``chip.vdd_v: must be in [0.9, 1.8], got 5``."""
-    return from_dict(ChipSpec, data, "chip")
+# Presets: the keys each changes from the defaults above.
+PRESETS: dict[str, dict] = {
+    "sky130_subthreshold": {},
+    "sky130_latch": {"eps": 1.0},  # a BMRU on latch hardware; the integrator keys are unused
+    "sky130_mirror": {"synapses": "mirror"},  # layer 0's synapse array in sky130 current mirrors
+}
 
 
-def load_chip(path: str | Path | None = None) -> ChipSpec:
-    """The chip spec in `path` (TOML or JSON); None gives the embedded default."""
-    if path is None:
-        return ChipSpec()
+def chip_from_dict(data: dict, where: str = "chip") -> ChipSpec:
+    """Checked ChipSpec from a preset name (`preset` key, default DEFAULT_PRESET) and keys;
+    errors read e.g. ``chip.vdd_v: must be in [0.9, 1.8], got 5``."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: must be a table, got {type(data).__name__}")
+    data = dict(data)
+    preset = data.pop("preset", DEFAULT_PRESET)
+    if preset not in PRESETS:
+        raise ConfigError(f"{where}.preset: must be one of {', '.join(PRESETS)}; got {preset!r}")
+    return from_dict(ChipSpec, {"name": preset, **PRESETS[preset], **data}, where)
+
+
+def load_chip(source: str | Path | None = None, overrides: list[str] = ()) -> ChipSpec:
+    """A preset name or a chip file (TOML or JSON), then `key=value` overrides; None: the default preset."""
+    if source is None or str(source) in PRESETS:
+        data, where = {"preset": str(source or DEFAULT_PRESET)}, "chip"
+    else:
+        data, where = read_file(source), str(source)
+        if not data:
+            raise ConfigError(f"{source}: empty chip spec; start it from a preset, e.g. "
+                              f"preset = \"{DEFAULT_PRESET}\" (presets: {', '.join(PRESETS)})")
+    for assignment in overrides:
+        key, value = parse_override(assignment, "--chip-set")
+        if "." in key:
+            raise ConfigError(f"--chip-set {key}: chip keys are not nested (e.g. t_compare_s=3e-3)")
+        data[key] = value
     try:
-        return chip_from_dict(read_file(path))
+        return chip_from_dict(data, "chip")
     except ConfigError as err:
-        raise ConfigError(f"{path}: {err}") from None
+        raise ConfigError(f"{where}: {err}" if where != "chip" else str(err)) from None
+
+
+_UNITS = {"_a": "A", "_v": "V", "_s": "s", "_f": "F", "_um": "um", "_c": "C"}
+
+
+def describe(chip: ChipSpec) -> str:
+    """The resolved spec, one key per line with its unit (`codesign chip show`)."""
+    lines = [f"# chip spec {chip.name}: {chip.hardware} hardware (eps = {chip.eps:g})"]
+    for f in dataclasses.fields(chip):
+        value = getattr(chip, f.name)
+        unit = next((u for suffix, u in _UNITS.items() if f.name.endswith(suffix)), "")
+        shown = f"{value:.6g}" if isinstance(value, float) else json.dumps(value)  # TOML: a valid chip file
+        lines.append(f"{f.name} = {shown}" + (f"    # {unit}" if unit else ""))
+    lines.append(f"# derived: transfer phase {chip.t_transfer_s:.6g} s, one layer's turn {chip.t_layer_s:.6g} s, "
+                 f"input window z/beta in [{chip.z_min:.3g}, {chip.z_max:.3g}]")
+    return "\n".join(lines) + "\n"

@@ -1,7 +1,10 @@
 """The `codesign` command: one entry point, one subcommand per stage.
 
 Each stage owns its subcommands in a `commands` module exposing
-`register(subparsers)`; this file only lists them, in pipeline order.
+`register(subparsers)`; this file only lists them, in pipeline order, and
+holds the one error path: bad input and simulator failures print one line
+naming the file, key or netlist and exit 2; anything else is a bug and keeps
+its traceback.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from pathlib import Path
 
 STAGE_COMMANDS = [
     "codesign.training.commands",
@@ -21,6 +25,32 @@ STAGE_COMMANDS = [
 
 class UserError(Exception):
     """Bad input from the user: printed as one clear line, exit status 2."""
+
+
+def output_folder(path: Path) -> Path:
+    """An output folder, checked before any work starts: created if missing, refused if it is a file."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"--out {path}: is a file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".codesign-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise UserError(f"--out {path}: cannot write there ({err.strerror})") from None
+    return path
+
+
+def _expected_errors() -> tuple[type, ...]:
+    """The exceptions that are the user's input or the simulator's failure, not a bug."""
+    from codesign.config import ConfigError
+    from codesign.fsio import FolderLocked
+    from codesign.mapping.fit import DoesNotFit
+    from codesign.validation.cosim import NetlistEdited
+    from codesign.validation.ngspice import NgspiceError
+
+    return (UserError, ConfigError, FolderLocked, DoesNotFit, NetlistEdited, NgspiceError)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,8 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args) or 0)
-    except UserError as err:
-        print(f"codesign {args.command}: error: {err}", file=sys.stderr)
+    except _expected_errors() as err:
+        text = str(err)
+        first, _, rest = text.partition("\n--- ngspice log")  # the log excerpt stays in the kept folder
+        print(f"codesign {args.command}: error: {first}", file=sys.stderr)
         return 2
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 import tomllib
 import types
 import typing
@@ -23,8 +24,25 @@ class ConfigError(ValueError):
     """A setting is wrong; the message starts with the dotted key path."""
 
 
-def limits(lo=None, hi=None, choices=None, lo_open=False) -> dict:
-    return {"lo": lo, "hi": hi, "choices": choices, "lo_open": lo_open}
+def limits(lo=None, hi=None, choices=None, lo_open=False, identifier=False) -> dict:
+    """Field metadata: a range [lo, hi] (lo excluded if lo_open), a set of choices, or, for
+    a string that becomes a name in a netlist or a file, `identifier` (letters, digits, _ -)."""
+    return {"lo": lo, "hi": hi, "choices": choices, "lo_open": lo_open, "identifier": identifier}
+
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
+
+
+def parse_override(assignment: str, option: str = "--set") -> tuple[str, Any]:
+    """`key=value` from the command line: (key, value parsed as TOML, else the raw string)."""
+    key, sep, raw = assignment.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"{option} {assignment!r}: expected key=value, e.g. {option} name=value")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    return key.strip(), value
 
 
 def read_file(path: str | Path) -> dict:
@@ -52,7 +70,7 @@ def from_dict(cls, data: Any, path: str = ""):
     values = {}
     for name, value in data.items():
         key = f"{path}.{name}" if path else name
-        values[name] = _check(key, hints[name], value, fields[name].metadata)
+        values[name] = check_value(key, hints[name], value, fields[name].metadata)
     try:
         return cls(**values)
     except ConfigError:
@@ -65,20 +83,23 @@ def to_dict(obj) -> dict:
     return dataclasses.asdict(obj)
 
 
-def _check(key, hint, value, meta):
+def check_value(key: str, hint, value, meta: dict):
+    """One value against a type hint and field metadata (limits); ConfigError names the key."""
+    if hint is Any:  # checked by its owner (e.g. a hardware kind's parameters)
+        return value
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
         options = [h for h in typing.get_args(hint) if h is not type(None)]
         if value is None and type(None) in typing.get_args(hint):
             return None
-        return _check(key, options[0], value, meta)
+        return check_value(key, options[0], value, meta)
     if dataclasses.is_dataclass(hint):
         return from_dict(hint, value, key)
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{key}: must be a list, got {value!r}")
         item = typing.get_args(hint)[0]
-        return tuple(_check(f"{key}[{i}]", item, v, meta) for i, v in enumerate(value))
+        return tuple(check_value(f"{key}[{i}]", item, v, meta) for i, v in enumerate(value))
     if origin is dict or hint is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{key}: must be a table, got {value!r}")
@@ -101,6 +122,9 @@ def _check(key, hint, value, meta):
         choices = meta.get("choices")
         if choices and value not in choices:
             raise ConfigError(f"{key}: must be one of {', '.join(choices)}; got {value!r}")
+        if meta.get("identifier") and not _NAME.fullmatch(value):
+            raise ConfigError(f"{key}: must be a name of letters, digits, '_' and '-' (at most 64, not starting "
+                              f"with a digit or '-'), got {value!r}")
         return value
     raise TypeError(f"{key}: unsupported setting type {hint}")
 

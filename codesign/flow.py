@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -40,8 +41,11 @@ def register(subparsers) -> None:
 
 
 def add_flow_arguments(p, default_out: Path) -> None:
+    from codesign.mapping.commands import add_chip_arguments
+    from codesign.validation.commands import add_target_arguments
+
     p.add_argument("--out", type=Path, default=default_out, help=f"report folder (default {default_out})")
-    p.add_argument("--chip", type=Path, help="chip spec TOML (default: the embedded sky130 subthreshold spec)")
+    add_chip_arguments(p)
     p.add_argument("--recipe", type=Path, help="training recipe TOML (default: the embedded cue-recall CMRU)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a recipe key, e.g. --set train.epochs=10 (repeatable)")
@@ -49,6 +53,9 @@ def add_flow_arguments(p, default_out: Path) -> None:
     p.add_argument("--level", choices=["unit", "network", "both"], default="network",
                    help="co-simulation level (default network: also compares every unit's state)")
     p.add_argument("--workers", type=int, default=2, help="ngspice processes in parallel (default 2)")
+    p.add_argument("--timeout", type=float, default=3600.0, help="seconds one ngspice run may take (default 3600)")
+    add_target_arguments(p)
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
 
 def flow_recipe(path: Path | None = None, overrides: list[str] = ()):
@@ -63,29 +70,45 @@ def flow_recipe(path: Path | None = None, overrides: list[str] = ()):
     return recipe_from_dict(data)
 
 
-def run_flow(out: Path, chip_path: Path | None = None, sequences: int = 2, level: str = "network",
-             workers: int = 2, recipe=None) -> dict:
-    """Train `recipe` (a Recipe; None: the embedded default), map it on the chip, co-simulate."""
+class Stages:
+    """Prints each stage as it starts and ends (stderr), and keeps its wall time."""
+
+    def __init__(self, quiet: bool = False):
+        self.quiet, self.seconds = quiet, {}
+
+    def run(self, name: str, what: str, func, *args, **kwargs):
+        if not self.quiet:
+            print(f"[{len(self.seconds) + 1}/3] {name}: {what}", file=sys.stderr, flush=True)
+        started = time.perf_counter()
+        result = func(*args, **kwargs)
+        self.seconds[name] = time.perf_counter() - started
+        if not self.quiet:
+            print(f"[{len(self.seconds)}/3] {name}: done in {self.seconds[name]:.0f} s", file=sys.stderr, flush=True)
+        return result
+
+
+def run_flow(out: Path, chip=None, sequences: int = 2, level: str = "network", workers: int = 2, recipe=None,
+             targets=None, timeout_s: float = 3600, quiet: bool = True) -> dict:
+    """Train `recipe` (a Recipe; None: the embedded default), map it on `chip` (a ChipSpec; None:
+    the default preset), co-simulate; write the report folder."""
     from codesign.chip import load_chip
-    from codesign.mapping.commands import map_run
+    from codesign.mapping.write import map_run
     from codesign.training.trainer import train
-    from codesign.validation.cosim import validate_map
+    from codesign.validation.report import Targets, validate_map
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    chip = load_chip(chip_path)
+    chip = chip or load_chip()
     recipe = recipe or flow_recipe()
-    seconds = {}
-    started = time.perf_counter()
-    metrics = train(recipe, out / "run", restart=True, progress=False)
-    seconds["train"] = time.perf_counter() - started
-    started = time.perf_counter()
-    mapped = map_run(out / "run", chip, out / "map")
-    seconds["map"] = time.perf_counter() - started
-    started = time.perf_counter()
-    cosim = validate_map(out / "map", out / "validation", sequences, level, workers=workers)
-    seconds["validate"] = time.perf_counter() - started
-    summary = {"train": metrics, "map": mapped, "validate": cosim, "seconds": seconds}
+    stages = Stages(quiet)
+    metrics = stages.run("train", f"{recipe.name}, {recipe.train.epochs} epochs", train, recipe, out / "run",
+                         restart=True, progress=not quiet)
+    mapped = stages.run("map", f"onto chip {chip.name} ({chip.hardware} hardware)", map_run, out / "run", chip,
+                        out / "map")
+    cosim = stages.run("validate", f"{sequences} test sequences in ngspice, {level} level", validate_map,
+                       out / "map", out / "validation", sequences, level, workers=workers,
+                       targets=targets or Targets(), timeout_s=timeout_s, progress=not quiet)
+    summary = {"train": metrics, "map": mapped, "validate": cosim, "seconds": stages.seconds}
     (out / "flow.json").write_text(json.dumps(summary, indent=1))
     plots = sorted(p.name for p in (out / "validation").glob("*.png"))
     (out / "report.md").write_text(report_page(summary, recipe, plots))
@@ -122,20 +145,27 @@ def report_page(s: dict, recipe, plots: list[str]) -> str:
 
 
 def run_flow_command(args: argparse.Namespace) -> int:
-    from codesign.cli import UserError
-    from codesign.config import ConfigError
-    from codesign.mapping.mapper import DoesNotFit
+    from codesign.cli import UserError, output_folder
+    from codesign.fsio import folder_lock
+    from codesign.mapping.commands import chip_from_args
+    from codesign.validation.commands import targets_from_args
 
     if args.sequences < 1 or args.workers < 1:
         raise UserError("--sequences and --workers must be >= 1")
+    if not 0 < args.timeout <= 7 * 86400:
+        raise UserError("--timeout: must be in (0, 604800] seconds")
+    chip, targets = chip_from_args(args), targets_from_args(args)
+    recipe = flow_recipe(args.recipe, args.set)
+    out = output_folder(args.out)
     started = time.perf_counter()
-    try:
-        recipe = flow_recipe(args.recipe, args.set)
-        s = run_flow(args.out, args.chip, args.sequences, args.level, args.workers, recipe)
-    except (ConfigError, DoesNotFit) as err:
-        raise UserError(str(err)) from None
-    print((args.out / "report.md").read_text())
-    print(f"report: {(args.out / 'report.md').resolve()}  ({time.perf_counter() - started:.0f} s in all; "
-          f"train {s['seconds']['train']:.0f} s, map {s['seconds']['map']:.0f} s, "
-          f"validate {s['seconds']['validate']:.0f} s)")
+    with folder_lock(out, f"codesign {args.command}"):
+        s = run_flow(out, chip, args.sequences, args.level, args.workers, recipe, targets, args.timeout,
+                     quiet=args.quiet)
+    print((out / "report.md").read_text())
+    print(f"report: {(out / 'report.md').resolve()}  ({time.perf_counter() - started:.0f} s in all; "
+          + ", ".join(f"{k} {v:.0f} s" for k, v in s["seconds"].items()) + ")")
+    if not s["validate"]["targets_met"]:
+        failed = [t["name"] for t in s["validate"]["targets"] if not t["passed"]]
+        print(f"codesign {args.command}: targets NOT met: {', '.join(failed)}", file=sys.stderr)
+        return 1
     return 0

@@ -1,11 +1,14 @@
-"""The mapping plan and its JSON form, `manifest.json` (DESIGN.md section 3).
+"""The mapping plan and its JSON form, `manifest.json` (docs/design.md, "Data formats").
 
 A `NetworkPlan` is everything the mapper decided: per unit its software
 parameters (as mapped, i.e. quantized) and its circuit parameters, per
 synapse its weight and current, the chip spec, the files written. The
 manifest is this plan as JSON: enough to rebuild every netlist exactly
-(`codesign.mapping.mapper.build_netlists(load_manifest(path))`) and to map a
+(`codesign.mapping.build_netlists(load_manifest(path)[0])`) and to map a
 circuit trace back to software values (h = k * alpha).
+
+Reading one back validates it like a chip spec: every value is checked for
+type and range and every file it names must lie inside its folder.
 
 Software values are in the units of the trained network; currents in A,
 capacitances in F, voltages in V.
@@ -15,39 +18,39 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from codesign.chip import ChipSpec, chip_from_dict
-from codesign.mapping.cells import ComparatorParams, IntegratorParams, LatchParams
+from codesign.config import ConfigError, check_value, from_dict, limits
+from codesign.hardware.params import ComparatorParams
 
 MANIFEST_FILE = "manifest.json"
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2  # 2: a unit's memory cell under "memory"; 1 had "integrator" / "latch"
 # Manifests written before the chip spec had `t_compare_s` were built with
 # the fixed 200 us compare phase: they load with it, so their netlists still
-# rebuild byte for byte (a new default would make `codesign validate` refuse
-# them as edited). Re-map to get the spec's current compare time.
+# rebuild byte for byte. Re-map to get the spec's current compare time.
 LEGACY_T_COMPARE_S = 200e-6
-# Manifests written before the chip spec had `synapses` had behavioural synapse
-# arrays only; they load as such whatever the spec's default becomes.
+# Manifests written before the chip spec had `synapses` had behavioural synapse arrays only.
 LEGACY_SYNAPSES = "behavioural"
+_NAME = limits(identifier=True)
 
 
 @dataclass(frozen=True)
 class UnitPlan:
-    name: str  # e.g. "layer0_u3": also its subcircuit `mru_unit_layer0_u3` and its file
-    layer: int
-    index: int
-    alpha: float  # software quantum: h = k * alpha
-    beta: float  # software comparator half-width (the input is sensed in units of beta)
+    name: str = field(metadata=_NAME)  # e.g. "layer0_u3": also its subcircuit `mru_unit_layer0_u3` and file
+    layer: int = field(metadata=limits(0, 64))
+    index: int = field(metadata=limits(0, 4096))
+    alpha: float = field(metadata=limits(0, 1e6, lo_open=True))  # software quantum: h = k * alpha
+    beta: float = field(metadata=limits(0, 1e6, lo_open=True))  # comparator half-width (input sensed in units of beta)
     comparator: ComparatorParams  # beta = 1: thresholds at i_bias +- i_unit
-    integrator: IntegratorParams | None  # eps = 0 hardware
-    latch: LatchParams | None  # eps = 1 hardware
+    memory: Any  # the memory cell's parameters: the chip kind's `memory_type`
     file: str
 
     @property
     def i_step_a(self) -> float:
-        return (self.integrator or self.latch).i_step_a
+        return self.memory.i_step_a
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,7 @@ class NetworkPlan:
     source: str  # the run folder it came from (for the netlist header)
     layers: tuple[LayerPlan, ...]
     readout: ReadoutPlan
-    quantization: dict  # parameter -> error figures (see mapper.quantization_report)
+    quantization: dict  # parameter -> error figures (see mapping.plan.quantize)
 
     @property
     def units(self) -> list[UnitPlan]:
@@ -100,54 +103,129 @@ def synapses(plan: NetworkPlan) -> list[dict]:
     return rows
 
 
-def to_manifest(plan: NetworkPlan, files: dict[str, str], recipe: dict | None = None) -> dict:
-    """The manifest: the plan, a per-unit summary, every synapse, the files and the
-    training recipe (so validation can regenerate the task's input sequences)."""
+def to_manifest(plan: NetworkPlan, files: dict, recipe: dict | None = None, derived: dict | None = None) -> dict:
+    """The manifest: the plan, a per-unit summary, every synapse, the files, the training
+    recipe (so validation can regenerate the task's input sequences) and `derived`
+    figures for reading (not read back)."""
     data = dataclasses.asdict(plan)
     data["units_summary"] = [{"name": u.name, "alpha": u.alpha, "beta": u.beta, "i_step_a": u.i_step_a,
                               "file": u.file} for u in plan.units]
     data["synapses"] = synapses(plan)
-    if plan.chip.synapses == "mirror":  # sizes and currents of layer 0's array (derived, for reading)
-        from codesign.mapping.synapses import mirror_array
-
-        data["synapse_array"] = {"layer": plan.layers[0].name, **mirror_array(plan, plan.layers[0]).summary()}
-    return {"manifest_version": MANIFEST_VERSION, "produced_by": "codesign map", "files": files,
-            "recipe": recipe, "plan": data}
+    data.update(derived or {})
+    return {"manifest_version": MANIFEST_VERSION, "produced_by": "codesign map", "hardware": plan.chip.hardware,
+            "files": files, "recipe": recipe, "plan": data}
 
 
-def write_manifest(plan: NetworkPlan, files: dict[str, str], folder: Path, recipe: dict | None = None) -> Path:
+def write_manifest(plan: NetworkPlan, files: dict, folder: Path, recipe: dict | None = None,
+                   derived: dict | None = None) -> Path:
+    from codesign.fsio import atomic_write_text
+
     path = Path(folder) / MANIFEST_FILE
-    path.write_text(json.dumps(to_manifest(plan, files, recipe), indent=1))
+    atomic_write_text(path, json.dumps(to_manifest(plan, files, recipe, derived), indent=1))
     return path
 
 
-def _tuples(rows) -> tuple:
-    return tuple(tuple(float(v) for v in r) for r in rows)
+# ---------- reading back: every value checked ----------
+
+def _table(data: Any, key: str) -> dict:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{key}: must be a table, got {type(data).__name__}")
+    return data
 
 
-def _unit(d: dict) -> UnitPlan:
-    return UnitPlan(
-        name=d["name"], layer=d["layer"], index=d["index"], alpha=d["alpha"], beta=d["beta"],
-        comparator=ComparatorParams(**d["comparator"]),
-        integrator=None if d["integrator"] is None else IntegratorParams(**d["integrator"]),
-        latch=None if d["latch"] is None else LatchParams(**d["latch"]), file=d["file"])
+def _field(data: dict, name: str, key: str):
+    if name not in data:
+        raise ConfigError(f"{key}.{name}: missing")
+    return data[name]
 
 
-def plan_from_manifest(data: dict) -> NetworkPlan:
-    if data.get("manifest_version") != MANIFEST_VERSION:
-        raise ValueError(f"manifest_version: expected {MANIFEST_VERSION}, got {data.get('manifest_version')!r}")
-    p = data["plan"]
-    chip = dict(p["chip"])
+def _matrix(rows: Any, key: str, n_rows: int, n_cols: int | None) -> tuple:
+    if not isinstance(rows, list) or len(rows) != n_rows:
+        raise ConfigError(f"{key}: must be a list of {n_rows} rows")
+    return tuple(_vector(r, f"{key}[{i}]", n_cols) for i, r in enumerate(rows))
+
+
+def _vector(values: Any, key: str, n: int | None) -> tuple:
+    if not isinstance(values, list) or (n is not None and len(values) != n):
+        raise ConfigError(f"{key}: must be a list of {n if n is not None else 'some'} numbers")
+    return tuple(check_value(f"{key}[{i}]", float, v, limits(-1e9, 1e9)) for i, v in enumerate(values))
+
+
+def relative_file(name: Any, key: str) -> str:
+    """A file named by the manifest: a relative path inside its folder, made of plain names."""
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"{key}: must be a file name, got {name!r}")
+    parts = name.split("/")
+    if name.startswith("/") or any(p in ("", ".", "..") or "\\" in p or ":" in p for p in parts):
+        raise ConfigError(f"{key}: {name!r} must be a relative path inside the map folder")
+    return name
+
+
+def _unit(d: Any, key: str, kind) -> UnitPlan:
+    d = dict(_table(d, key))
+    # version 1 kept the memory cell under the kind's name, and None under the other's
+    memory = d.pop("memory") if "memory" in d else d.get(kind.name)
+    for name in ("integrator", "latch"):
+        d.pop(name, None)
+    d["memory"] = from_dict(kind.memory_type, memory, f"{key}.memory")
+    unit = from_dict(UnitPlan, d, key)
+    relative_file(unit.file, f"{key}.file")
+    return unit
+
+
+def _layer(d: Any, key: str, kind, n_in_expected: int | None) -> LayerPlan:
+    d = _table(d, key)
+    name = check_value(f"{key}.name", str, _field(d, "name", key), _NAME)
+    n_in = check_value(f"{key}.n_in", int, _field(d, "n_in", key), limits(1, 100_000))
+    if n_in_expected is not None and n_in != n_in_expected:
+        raise ConfigError(f"{key}.n_in: {n_in}, but the layer before has {n_in_expected} units")
+    units_data = _field(d, "units", key)
+    if not isinstance(units_data, list) or not units_data:
+        raise ConfigError(f"{key}.units: must be a non-empty list")
+    units = tuple(_unit(u, f"{key}.units[{i}]", kind) for i, u in enumerate(units_data))
+    weight = _matrix(_field(d, "weight", key), f"{key}.weight", len(units), n_in)
+    bias = _vector(_field(d, "bias", key), f"{key}.bias", len(units))
+    return LayerPlan(name, n_in, weight, bias, units)
+
+
+def plan_from_manifest(data: Any) -> NetworkPlan:
+    """The plan of a manifest's JSON, every value checked; ConfigError names the key."""
+    data = _table(data, "manifest")
+    if data.get("manifest_version") not in (1, MANIFEST_VERSION):
+        raise ConfigError(f"manifest_version: this codesign reads 1 and {MANIFEST_VERSION}, got "
+                          f"{data.get('manifest_version')!r}; re-run codesign map")
+    p = _table(_field(data, "plan", "manifest"), "plan")
+    chip = dict(_table(_field(p, "chip", "plan"), "plan.chip"))
     chip.setdefault("t_compare_s", LEGACY_T_COMPARE_S)
     chip.setdefault("synapses", LEGACY_SYNAPSES)
-    layers = tuple(LayerPlan(name=la["name"], n_in=la["n_in"], weight=_tuples(la["weight"]),
-                             bias=tuple(la["bias"]), units=tuple(_unit(u) for u in la["units"]))
-                   for la in p["layers"])
-    r = p["readout"]
-    return NetworkPlan(chip=chip_from_dict(chip), cell=p["cell"], eps=p["eps"], levels=p["levels"],
-                       task=p["task"], loss=p["loss"], source=p["source"], layers=layers,
-                       readout=ReadoutPlan(r["mode"], _tuples(r["weight"]), tuple(r["bias"])),
-                       quantization=p["quantization"])
+    chip = chip_from_dict(chip, "plan.chip")
+    kind = chip.kind
+    layers_data = _field(p, "layers", "plan")
+    if not isinstance(layers_data, list) or not layers_data:
+        raise ConfigError("plan.layers: must be a non-empty list")
+    layers, n_in = [], None
+    for i, la in enumerate(layers_data):
+        layers.append(_layer(la, f"plan.layers[{i}]", kind, n_in))
+        n_in = len(layers[-1].units)
+    r = _table(_field(p, "readout", "plan"), "plan.readout")
+    mode = check_value("plan.readout.mode", str, _field(r, "mode", "plan.readout"),
+                       limits(choices=("last", "per_step")))
+    bias = _vector(_field(r, "bias", "plan.readout"), "plan.readout.bias", None)
+    readout = ReadoutPlan(mode, _matrix(_field(r, "weight", "plan.readout"), "plan.readout.weight", len(bias), n_in),
+                          bias)
+    eps = check_value("plan.eps", float, _field(p, "eps", "plan"), limits(0, 1))
+    if eps != kind.eps:
+        raise ConfigError(f"plan.eps: {eps:g}, but the chip's {kind.name} hardware implements eps = {kind.eps:g}")
+    levels = check_value("plan.levels", int, _field(p, "levels", "plan"), limits(1, 8))
+    if levels != kind.levels(chip):
+        raise ConfigError(f"plan.levels: {levels}, but the chip's {kind.name} hardware has {kind.levels(chip)}")
+    return NetworkPlan(chip=chip, cell=check_value("plan.cell", str, _field(p, "cell", "plan"), _NAME), eps=eps,
+                       levels=levels, task=check_value("plan.task", str, _field(p, "task", "plan"), _NAME),
+                       loss=check_value("plan.loss", str, _field(p, "loss", "plan"),
+                                        limits(choices=("ce", "bce", "mse"))),
+                       source=check_value("plan.source", str, _field(p, "source", "plan"), {}),
+                       layers=tuple(layers), readout=readout,
+                       quantization=_table(_field(p, "quantization", "plan"), "plan.quantization"))
 
 
 def read_manifest(folder_or_file: str | Path) -> dict:
@@ -157,10 +235,16 @@ def read_manifest(folder_or_file: str | Path) -> dict:
         path = path / MANIFEST_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{folder_or_file}: no {MANIFEST_FILE} (not a `codesign map` output folder)")
-    return json.loads(path.read_text())
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: not valid JSON: {err}") from None
 
 
 def load_manifest(folder_or_file: str | Path) -> tuple[NetworkPlan, dict]:
-    """(plan, files) from a map folder or its manifest.json."""
+    """(plan, files) from a map folder or its manifest.json; ConfigError names the file and key."""
     data = read_manifest(folder_or_file)
-    return plan_from_manifest(data), data["files"]
+    try:
+        return plan_from_manifest(data), _table(data.get("files", {}), "files")
+    except ConfigError as err:
+        raise ConfigError(f"{folder_or_file}: {err}") from None

@@ -16,15 +16,18 @@ from pathlib import Path
 
 NETLIST_DIR = Path(__file__).resolve().parents[1] / "netlists"
 
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Used with fullmatch only: `$` would also match before a final newline, and
+# "a\n" would then pass and break the netlist line it is written into.
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # A node may also be a plain number ("0" is ground).
-_NODE = re.compile(r"^(?:[A-Za-z_][A-Za-z0-9_]*|[0-9]+)$")
-_SPICE_KEYWORDS = {"end", "ends", "subckt", "param", "include", "lib", "control", "endc"}
+_NODE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|[0-9]+")
+# Compared in lower case: SPICE keywords are case-insensitive (END, .Control).
+_SPICE_KEYWORDS = {"end", "ends", "subckt", "param", "include", "lib", "endl", "control", "endc"}
 
 
 def identifier(value: object, field: str) -> str:
     """A SPICE name (instance, subcircuit, parameter): letters, digits, '_'."""
-    if not isinstance(value, str) or not _IDENTIFIER.match(value):
+    if not isinstance(value, str) or not _IDENTIFIER.fullmatch(value):
         raise ValueError(f"{field}: {value!r} is not an identifier (letters, digits, '_', not starting with a digit)")
     if value.lower() in _SPICE_KEYWORDS:
         raise ValueError(f"{field}: {value!r} is a SPICE keyword")
@@ -33,7 +36,7 @@ def identifier(value: object, field: str) -> str:
 
 def node(value: object, field: str) -> str:
     """A node name: an identifier or a non-negative integer such as 0."""
-    if isinstance(value, bool) or not isinstance(value, (str, int)) or not _NODE.match(str(value)):
+    if isinstance(value, bool) or not isinstance(value, (str, int)) or not _NODE.fullmatch(str(value)):
         raise ValueError(f"{field}: {value!r} is not a node name")
     return str(value)
 

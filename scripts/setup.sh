@@ -5,9 +5,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Each check reads a status; nothing is piped into `grep -q` (under pipefail an
+# early exit of grep kills the writer with SIGPIPE and the check reads "missing").
+installed() {  # a Debian package's status, else whether its files are there
+  local status
+  status=$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)
+  [ "$status" = "install ok installed" ] && return 0
+  [ -n "${2:-}" ] && compgen -G "$2" >/dev/null
+}
 need=()
 command -v ngspice >/dev/null 2>&1 || need+=(ngspice)
-ldconfig -p 2>/dev/null | grep -q 'libngspice\.so' || need+=(libngspice0)
+# libngspice0: ngspice as a shared library (the batch runner uses the binary; the
+# library is there for an in-process simulator binding).
+installed libngspice0 '/usr/lib/*/libngspice.so*' || need+=(libngspice0)
 command -v espeak-ng >/dev/null 2>&1 || need+=(espeak-ng)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

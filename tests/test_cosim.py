@@ -127,3 +127,37 @@ def test_two_layers_at_network_level_on_staggered_clocks():
     deep = recipe_from_dict(data)
     problems = check_fit(deep, build_model(deep, task), chip)
     assert any(p.startswith("clock_period_s: 5 layers") for p in problems)
+
+
+def _validate(plan, tmp_path, monkeypatch, *options):
+    """`codesign validate` on a map folder of `plan`, driven by Z (the sequences of the test)."""
+    from codesign.cli import main
+    from codesign.validation import report
+
+    folder = tmp_path / "map"
+    write_map(plan, folder, recipe=recipe_from_dict(ONE_UNIT).to_dict())
+    monkeypatch.setattr(report, "test_sequences", lambda map_dir, n: (_inputs(), None))
+    code = main(["validate", str(folder), "--sequences", "1", "--level", "unit", "--quiet", "--out",
+                 str(tmp_path / "v"), *options])
+    return code, json.loads((tmp_path / "v" / "cosim.json").read_text())
+
+
+def test_validate_exits_0_when_the_targets_are_met(plan, tmp_path, monkeypatch):
+    code, result = _validate(plan, tmp_path, monkeypatch)
+    assert code == 0 and result["targets_met"]
+    assert result["targets"] == [{"name": "worst unit level agreement", "threshold": 0.999, "value": 1.0,
+                                  "passed": True}]
+
+
+def test_validate_exits_1_when_a_target_is_not_met(tmp_path, monkeypatch, capsys):
+    # A miscalibrated chip: the up threshold trimmed 50 pA (half of beta) low, so z = 0.7 beta
+    # (steps 2 and 16 of Z) fires in the circuit and not in the software.
+    bad = _one_unit_plan(ChipSpec(comparator_up_trim_a=-50e-12))
+    code, result = _validate(bad, tmp_path, monkeypatch)
+    assert code == 1 and not result["targets_met"]
+    (target,) = result["targets"]
+    assert not target["passed"] and target["value"] < 0.999
+    assert "targets NOT met: worst unit level agreement" in capsys.readouterr().err
+    # the threshold is an option: a lower bar passes the same run
+    code, _ = _validate(bad, tmp_path, monkeypatch, "--min-level-agreement", str(target["value"]))
+    assert code == 0

@@ -33,9 +33,10 @@ def test_flow_writes_one_report_folder(tmp_path):
 
 
 def test_flow_recipe_file_and_overrides(tmp_path):
+    import pytest
+
     from codesign.config import ConfigError
     from codesign.flow import flow_recipe
-    import pytest
 
     assert flow_recipe(None, ["train.epochs=3"]).train.epochs == 3
     r = flow_recipe(__import__("pathlib").Path("training/flow_bmru_latch.toml"), ["seed=4"])

@@ -8,15 +8,23 @@ import numpy as np
 import pytest
 import torch
 
-from codesign.chip import DEFAULT_CHIP_FILE, ChipSpec, chip_from_dict, load_chip
+from codesign.chip import PRESETS, ChipSpec, chip_from_dict, describe, load_chip
 from codesign.cli import main as cli_main
 from codesign.config import ConfigError
 from codesign.manifest import load_manifest
-from codesign.mapping.mapper import (DoesNotFit, build_netlists, check_fit, plan_network, software_outputs,
-                                     software_states, task_metric, write_map)
+from codesign.mapping.mapper import (
+    DoesNotFit,
+    build_netlists,
+    check_fit,
+    plan_network,
+    software_outputs,
+    software_states,
+    task_metric,
+    write_map,
+)
 from codesign.training.recipe import recipe_from_dict
-from codesign.training.trainer import build_model, load_run, train
 from codesign.training.tasks import make_task
+from codesign.training.trainer import build_model, load_run, train
 
 TINY = {
     "name": "tiny",
@@ -47,15 +55,47 @@ def run_dir(tmp_path_factory):
 
 # ---------- chip spec ----------
 
-def test_shipped_chip_file_is_the_embedded_default():
-    assert load_chip(DEFAULT_CHIP_FILE) == ChipSpec() == load_chip(None)
+def test_shipped_chip_files_are_their_presets():
+    assert load_chip("chips/sky130_subthreshold.toml") == ChipSpec() == load_chip(None)
+    for name in PRESETS:
+        assert load_chip(f"chips/{name}.toml") == load_chip(name)
+        assert load_chip(name).name == name
+
+
+def test_a_chip_file_is_a_preset_plus_overrides_and_chip_show_round_trips(tmp_path):
+    chip = load_chip("chips/example_slow_clock.toml", ["t_gap_s=50e-6"])
+    assert chip == ChipSpec(name="sky130_slow_clock", clock_period_s=20e-3, t_compare_s=4e-3, t_gap_s=50e-6)
+    shown = tmp_path / "shown.toml"
+    shown.write_text(describe(chip))  # the printed spec is itself a chip file
+    assert load_chip(shown) == chip
+    assert "t_compare_s = 0.004    # s" in describe(chip)
+
+
+@pytest.mark.parametrize("text,message", [
+    ("", "empty chip spec"),
+    ('preset = "sky130_nope"\n', "chip.preset: must be one of"),
+    ('name = "my chip"\n', "chip.name: must be a name"),
+])
+def test_chip_files_that_say_nothing_or_nonsense_are_refused(tmp_path, text, message):
+    path = tmp_path / "chip.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_chip(path)
+
+
+def test_chip_overrides_name_the_key():
+    with pytest.raises(ConfigError, match="chip.t_compare_s: must be in"):
+        load_chip(None, ["t_compare_s=5"])
+    with pytest.raises(ConfigError, match="--chip-set"):
+        load_chip(None, ["t_compare_s"])
+    assert load_chip("sky130_latch", ["t_latch_transfer_s=300e-6"]).t_transfer_s == 300e-6
 
 
 @pytest.mark.parametrize("data,key", [
     ({"vdd_v": 5.0}, "chip.vdd_v"),
     ({"weight_bits": "six"}, "chip.weight_bits"),
     ({"levles": 2}, "chip.levles: unknown key"),
-    ({"eps": 0.5}, "eps"),
+    ({"eps": 0.5}, "eps = 0.5: no hardware kind implements it"),
     ({"corners": ["tt", "xx"]}, "corners"),
     ({"i_in_min_a": 350e-12}, "i_in_min_a"),
     ({"t_compare_s": 9.6e-3}, "chip: t_compare_s: compare 0.0096 s + transfer 0.00015 s"),
@@ -76,10 +116,8 @@ def test_compare_time_must_fit_the_period_with_transfer_gap_and_restore():
     assert ChipSpec(clock_period_s=1e-3, t_compare_s=200e-6).t_compare_s == 200e-6  # 1 kHz with a short compare
 
 
-def test_shipped_latch_spec_is_the_default_on_latch_hardware():
-    import dataclasses
-
-    latch = load_chip("chips/sky130_latch.toml")
+def test_latch_preset_is_the_default_on_latch_hardware():
+    latch = load_chip("sky130_latch")
     assert latch.hardware == "latch"
     assert dataclasses.replace(latch, name=ChipSpec().name, eps=0.0) == ChipSpec()
 
@@ -98,7 +136,8 @@ def test_cmru_fits_the_default_chip_and_not_latch_hardware():
     assert check_fit(recipe, model, ChipSpec()) == []
     problems = check_fit(recipe, model, ChipSpec(eps=1.0))
     assert len(problems) == 1
-    assert "cannot go on latch hardware without annealing" in problems[0]
+    assert "the chip's latch hardware implements eps = 1 (chip key eps)" in problems[0]
+    assert "--chip-set eps=0" in problems[0] and "cmru_to_bmru" in problems[0]
 
 
 def test_annealed_network_fits_latch_hardware_only():
@@ -109,7 +148,8 @@ def test_annealed_network_fits_latch_hardware_only():
     model.set_eps(1.0)  # a cmru annealed to eps = 1
     assert check_fit(recipe, model, ChipSpec(eps=1.0)) == []
     model.set_eps(0.4)
-    assert any("0 < eps < 1 is not built" in p for p in check_fit(recipe, model, ChipSpec(eps=1.0)))
+    assert any("eps = 0.4" in p and "no hardware kind implements it" in p
+               for p in check_fit(recipe, model, ChipSpec(eps=1.0)))
 
 
 @pytest.mark.parametrize("cell,reason", [("lru", "baseline"), ("mingru", "baseline"),
@@ -124,7 +164,8 @@ def test_unmappable_cells_are_refused_with_a_reason(cell, reason):
 
 def test_levels_capacitor_budget_and_alpha_range_are_checked():
     recipe, _, model = _untrained()
-    assert any("L = 2" in p and "L = 3" in p for p in check_fit(recipe, model, ChipSpec(levels=3)))
+    assert any("model.levels = 2" in p and "levels = 3" in p and "--chip-set levels=2" in p
+               for p in check_fit(recipe, model, ChipSpec(levels=3)))
     assert any(p.startswith("c_budget_f") for p in check_fit(recipe, model, ChipSpec(c_budget_f=300e-15)))
     with torch.no_grad():
         model.layers[0].log_alpha[1] = np.log(50.0)  # 5 nA per level
@@ -206,7 +247,7 @@ def test_netlists_are_readable_checked_and_have_no_control_blocks(run_dir):
         assert ".control" not in low and ".endc" not in low and "shell" not in low and ".include" not in low
     for u in plan.units:
         assert f".subckt mru_unit_{u.name} " in net and f"X{u.name} in_{u.name} " in net
-        assert f"Iint_bir vdd int_ir {u.integrator.i_step_a:.12g}" in texts[u.file]
+        assert f"Iint_bir vdd int_ir {u.memory.i_step_a:.12g}" in texts[u.file]
     assert net.count("Bsyn_") == 3 and net.count("\nBy") == 2
 
 
@@ -240,10 +281,10 @@ def test_map_command_writes_the_folder_and_refuses_bad_specs(run_dir, tmp_path, 
     assert cli_main(["map", str(run_dir), "--out", str(out)]) == 0
     assert {"network.spice", "manifest.json", "quantization.md", "map_summary.json"} <= {p.name for p in out.iterdir()}
     assert "| layer0.W | 6 |" in (out / "quantization.md").read_text()
-    latch = tmp_path / "latch.toml"
-    latch.write_text("eps = 1.0\n")
-    assert cli_main(["map", str(run_dir), "--chip", str(latch), "--out", str(tmp_path / "m2")]) == 2
-    assert "without annealing" in capsys.readouterr().err
+    assert cli_main(["map", str(run_dir), "--chip", "sky130_latch", "--out", str(tmp_path / "m2")]) == 2
+    assert "latch hardware implements eps = 1" in capsys.readouterr().err
+    assert cli_main(["map", str(run_dir), "--chip-set", "levels=3", "--out", str(tmp_path / "m4")]) == 2
+    assert "--chip-set levels=2" in capsys.readouterr().err
     bad = tmp_path / "bad.toml"
     bad.write_text("vdd_v = 9\n")
     assert cli_main(["map", str(run_dir), "--chip", str(bad), "--out", str(tmp_path / "m3")]) == 2

@@ -12,10 +12,44 @@ def test_identifiers_pass(good):
     assert netlist.identifier(good, "f") == good
 
 
-@pytest.mark.parametrize("bad", ["", "1a", "a b", "a;b", "a\n.end", "x{y}", "end", 3, None])
+@pytest.mark.parametrize("bad", ["", "1a", "a b", "a;b", "a\n.end", "x{y}", "end", 3, None,
+                                 "a\n", "a\r", "a\n\n", "\na", "a\t"])
 def test_bad_identifiers_name_the_field(bad):
     with pytest.raises(ValueError, match="cell.name"):
         netlist.identifier(bad, "cell.name")
+
+
+@pytest.mark.parametrize("keyword", ["end", "END", "End", "eNdS", "SUBCKT", "Param", "INCLUDE", "Lib",
+                                     "ENDL", "Control", "ENDC"])
+def test_spice_keywords_are_refused_in_any_case(keyword):
+    with pytest.raises(ValueError, match=f"cell.name: '{keyword}' is a SPICE keyword"):
+        netlist.identifier(keyword, "cell.name")
+
+
+@pytest.mark.parametrize("card", [".end", ".END", ".control", ".Control", ".ENDS", ".include"])
+def test_dot_cards_are_refused_as_names(card):
+    with pytest.raises(ValueError, match="is not an identifier"):
+        netlist.identifier(card, "cell.name")
+    with pytest.raises(ValueError, match="is not a node name"):
+        netlist.node(card, "cell.node")
+
+
+@pytest.mark.parametrize("bad", ["a\n", "0\n", "n1\r", "a b", "-1", -1, "", True, 1.0])
+def test_bad_nodes_are_refused(bad):
+    with pytest.raises(ValueError, match="cell.node"):
+        netlist.node(bad, "cell.node")
+
+
+def test_a_final_newline_never_reaches_a_netlist_line():
+    assert netlist.node("n1", "f") == "n1" and netlist.node(0, "f") == "0"
+    with pytest.raises(ValueError, match="instance name"):
+        netlist.instance("a\n", ["n1"], "sub", {}, "cell")
+    with pytest.raises(ValueError, match="node"):
+        netlist.instance("a", ["n1\n"], "sub", {}, "cell")
+    with pytest.raises(ValueError, match="subcircuit"):
+        netlist.instance("a", ["n1"], "sub\n", {}, "cell")
+    with pytest.raises(ValueError, match="parameter name"):
+        netlist.instance("a", ["n1"], "sub", {"w\n": 1.0}, "cell")
 
 
 def test_numbers_are_finite_and_exact():

@@ -21,7 +21,7 @@ def far():
     # +2 for dn) and release after having fired (+2 for up, -2 for dn).
     # 5 us resolution keeps the run short; docs/circuits.md used 2 us.
     chip = ChipSpec()
-    return comparator_settling(overdrives=(0.01, -0.01), histories=(-2.0, 2.0),
+    return comparator_settling(chip.comparator(), chip.supply(), overdrives=(0.01, -0.01), histories=(-2.0, 2.0),
                                window_s=chip.t_compare_s + 0.3e-3, max_step_s=5e-6)
 
 

@@ -62,20 +62,43 @@ def test_unknown_parameter_is_named_with_the_allowed_ones():
 @pytest.mark.parametrize(
     "name, params, fragment",
     [
-        ("cue_recall", dict(T=1), "'T' must be >= 2"),
+        ("cue_recall", dict(T=1), r"'T' must be in \[2, 100000\]"),
         ("cue_recall", dict(n_classes=1.5), "'n_classes' must be an integer"),
         ("flipflop", dict(p_pulse=1.5), r"'p_pulse' must be in \[0.0, 1.0\]"),
         ("flipflop", dict(k=True), "'k' must be an integer"),
-        ("adding", dict(n_train=0), "'n_train' must be >= 1"),
+        ("adding", dict(n_train=0), r"'n_train' must be in \[1, 1000000\]"),
         ("digits", dict(mode="columns"), "'mode' must be one of 'rows', 'pixels'"),
         ("digits", dict(n_train=5000), "'n_train' must be <= "),
         ("speech_commands", dict(), "'root' is required"),
         ("speech_commands", dict(root="/x", features="mel"), "'features'"),
-        ("kws_synth", dict(n_per_word=2), "'n_per_word' must be >= 3"),
+        ("kws_synth", dict(n_per_word=2), r"'n_per_word' must be in \[3, 10000\]"),
     ],
 )
 def test_bad_parameter_values_are_named(name, params, fragment):
     with pytest.raises(ValueError, match=fragment):
+        make_task(name, **params)
+
+
+@pytest.mark.parametrize(
+    "name, params, fragment",
+    [
+        ("flipflop", dict(n_train=10**12), r"'n_train' must be in \[1, 1000000\], got 1000000000000"),
+        ("adding", dict(n_test=1e12), r"'n_test' must be an integer in \[1, 1000000\], got 1000000000000.0"),
+        ("cue_recall", dict(n_val=10**7), r"'n_val' must be in \[1, 1000000\]"),
+        ("cue_recall", dict(T=10**9), r"'T' must be in \[2, 100000\]"),
+        ("flipflop", dict(k=10**6), r"'k' must be in \[1, 1024\]"),
+        ("cue_recall", dict(n_classes=10**6), r"'n_classes' must be in \[2, 1024\]"),
+        ("flipflop", dict(k=3, T=100_000, n_train=1_000_000),
+         r"1000400 examples x 100000 steps x 3 inputs = 3e\+11 input values, above the limit of 268435456"),
+        ("digits", dict(n_train=10**12), "'n_train' must be <= "),
+        ("kws_synth", dict(n_per_word=10**6), r"'n_per_word' must be in \[3, 10000\]"),
+        ("kws_synth", dict(words=tuple(f"w{i}" for i in range(30)), n_per_word=10_000),
+         "30 x 10000 clips, above the limit of 200000"),
+    ],
+)
+def test_sizes_have_upper_limits_named_in_the_message(name, params, fragment):
+    """Refused before anything is allocated or generated (a 1e12 split would ask for TiB)."""
+    with pytest.raises(TaskParamError, match=fragment):
         make_task(name, **params)
 
 
@@ -271,6 +294,33 @@ def test_speech_loader_reuses_its_feature_cache(tmp_path):
         make_task("speech_commands", root=root, words=("go", "stop"), cache=False)
 
 
+def test_a_damaged_feature_cache_is_reported_and_recomputed(tmp_path, capsys):
+    root = make_speech_folder(tmp_path / "sc")
+    first = make_task("speech_commands", root=root, words=("go", "stop"))
+    (cache_file,) = (tmp_path / "cache" / "features").glob("*.npz")
+    good = cache_file.read_bytes()
+    capsys.readouterr()
+
+    # One byte changed inside the stored arrays: the file still loads, with other values.
+    damaged = bytearray(good)
+    damaged[len(good) // 2] ^= 0x01
+    cache_file.write_bytes(bytes(damaged))
+    second = make_task("speech_commands", root=root, words=("go", "stop"))
+    assert f"cache file {cache_file} not used" in capsys.readouterr().err
+    assert torch.equal(first.x_train, second.x_train) and cache_file.read_bytes() == good
+
+    # Cut short, with a training clip broken in place (same size and time stamp): the
+    # features must be computed again, so the broken clip is read and named.
+    cache_file.write_bytes(good[: len(good) // 3])
+    clip = root / "go" / "spk2_nohash_0.wav"
+    stat = clip.stat()
+    clip.write_bytes(b"\0" * stat.st_size)
+    os.utime(clip, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    with pytest.raises(SpeechDataError, match="spk2_nohash_0.wav"):
+        make_task("speech_commands", root=root, words=("go", "stop"))
+    assert "does not match" in capsys.readouterr().err
+
+
 def break_missing_list(root: Path) -> Path:
     (root / "testing_list.txt").unlink()
     return root / "testing_list.txt"
@@ -343,7 +393,7 @@ KWS = dict(words=("yes", "no"), n_per_word=6, n_train=None)
 
 
 @needs_espeak
-def test_kws_synth_writes_the_layout_and_loads_features(tmp_path):
+def test_kws_synth_writes_the_layout_and_loads_features(tmp_path, capfd):
     task = make_task("kws_synth", seed=0, **KWS)
     folders = list((tmp_path / "cache" / "kws_synth").iterdir())
     assert len(folders) == 1
@@ -369,6 +419,19 @@ def test_kws_synth_writes_the_layout_and_loads_features(tmp_path):
     again = make_task("kws_synth", seed=0, **KWS)
     assert victim.read_bytes() == original and kept.stat().st_mtime_ns == kept_mtime
     assert torch.equal(again.x_train, task.x_train)
+
+    # A clip edited in place (one sample) or cut short is reported and generated again.
+    edited, cut = folder / "yes" / "clip0003.wav", folder / "no" / "clip0004.wav"
+    good = {path: path.read_bytes() for path in (edited, cut)}
+    damaged = bytearray(good[edited])
+    damaged[-100] ^= 0x10
+    edited.write_bytes(bytes(damaged))
+    cut.write_bytes(good[cut][:1000])
+    capfd.readouterr()
+    make_task("kws_synth", seed=0, **KWS)
+    err = capfd.readouterr().err
+    for path in (edited, cut):
+        assert f"cache file {path} not used" in err and path.read_bytes() == good[path]
 
 
 @needs_espeak

@@ -119,13 +119,19 @@ def test_noise_profile_presets_files_and_errors(tmp_path):
         load_noise_profile("loud")
 
 
-def test_quantization_has_2_to_the_b_levels_and_passes_gradient():
-    w = torch.randn(200, requires_grad=True)
-    q = quantize_weights(w, 4)
-    assert len(torch.unique(q)) <= 2**4 - 1
-    assert (q - w).abs().max() <= w.abs().max() / 7 / 2 + 1e-6
+@pytest.mark.parametrize("bits", [2, 3, 4, 6, 8])
+def test_quantization_has_2_to_the_b_minus_1_symmetric_levels_and_passes_gradient(bits):
+    steps = 2 ** (bits - 1) - 1  # per side; with 0: 2^b - 1 levels
+    w = torch.linspace(-1.3, 1.3, 4001, requires_grad=True)  # every level is hit
+    q = quantize_weights(w, bits)
+    levels = torch.unique(q.detach())
+    assert len(levels) == 2**bits - 1
+    scale = 1.3 / steps
+    torch.testing.assert_close(levels, torch.arange(-steps, steps + 1) * scale)  # symmetric, evenly spaced
+    assert (q - w).abs().max() <= scale / 2 + 1e-6  # round to nearest
     q.sum().backward()
-    assert torch.equal(w.grad, torch.ones(200))
+    assert torch.equal(w.grad, torch.ones_like(w))
+    assert quantize_weights(w, None) is w
 
 
 def test_chip_noise_is_static_per_chip_and_off_when_ideal():
@@ -163,7 +169,11 @@ def test_eps_schedules():
     ({"model": {"hidden": "eight"}}, "model.hidden: must be an integer"),
     ({"model": {"hidden": 0}}, r"model.hidden: must be in \[1, 4096\]"),
     ({"model": {"cell": "gru"}}, "model.cell: must be one of"),
-    ({"train": {"lr": -1}}, "train.lr: must be > 0"),
+    ({"train": {"lr": -1}}, r"train.lr: must be in .0, 1.0\]"),
+    ({"train": {"lr": 1e300}}, r"train.lr: must be in .0, 1.0\], got 1e\+300"),
+    ({"train": {"batch_size": 10**9}}, r"train.batch_size: must be in \[1, 65536\]"),
+    ({"train": {"epochs": 10**6}}, r"train.epochs: must be in \[1, 100000\]"),
+    ({"name": "run\n"}, "name: letters, digits"),
     ({"eps": {"kind": "linear", "end": 2}}, r"eps.end: must be in \[0, 1\]"),
     ({"task": {"name": "flipflop", "params": {"bits": 3}}}, "task.params.bits: unknown parameter"),
     ({"task": {"name": "mnist"}}, "task.name: unknown task"),

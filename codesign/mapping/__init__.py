@@ -1,5 +1,7 @@
-"""Mapping: trained unit parameters -> sky130 cell parameters and netlists.
+"""Mapping: a trained network and a chip spec become a plan, netlists and a manifest.
 
-`cells` holds the cell parameters (frozen dataclasses, units in the names)
-and the builders that turn them into netlist text from netlists/ templates.
+One module per job: fit (fit check), plan (quantize and size), reference (the
+mapped network in software), netlists (assembly), synapses (the mirror array),
+write (the map folder); `mapper` lists the calls. The cell parameters, their
+netlist generators and the hardware kinds are in the core (`codesign.hardware`).
 """

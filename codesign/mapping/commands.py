@@ -1,10 +1,31 @@
-"""`codesign map`: a training run folder and a chip spec in, netlists and a manifest out."""
+"""`codesign map` (a training run folder and a chip spec in, netlists and a manifest out)
+and `codesign chip show` (a chip spec resolved, with units)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 from pathlib import Path
+
+
+def add_chip_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--chip", help="chip spec: a preset name (sky130_subthreshold, sky130_latch, sky130_mirror) "
+                                  "or a TOML file (default: the sky130_subthreshold preset)")
+    p.add_argument("--chip-set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a chip key, e.g. --chip-set t_compare_s=3e-3 (repeatable; "
+                        "`codesign chip show` lists the keys)")
+
+
+def chip_from_args(args: argparse.Namespace):
+    """The chip spec of --chip and --chip-set; UserError naming the file and key."""
+    from codesign.chip import load_chip
+    from codesign.cli import UserError
+    from codesign.config import ConfigError
+
+    try:
+        return load_chip(args.chip, args.chip_set)
+    except ConfigError as err:
+        raise UserError(str(err)) from None
 
 
 def register(subparsers) -> None:
@@ -14,47 +35,39 @@ def register(subparsers) -> None:
                     "quantize its weights to the chip's resolution, size its cells and write one netlist "
                     "per unit, one for the network, manifest.json and quantization.md.")
     p.add_argument("run_dir", type=Path, help="training run folder (from codesign train)")
-    p.add_argument("--chip", type=Path, help="chip spec TOML (default: chips/sky130_subthreshold.toml, embedded)")
+    add_chip_arguments(p)
     p.add_argument("--out", type=Path, help="output folder (default: <run_dir>/map)")
     p.set_defaults(run=run_map)
 
+    chip = subparsers.add_parser("chip", help="chip specs: show one resolved, with units",
+                                 description="Print a chip spec (a preset or a file, with --chip-set overrides) "
+                                             "with every key resolved and its unit; the output is itself a "
+                                             "valid chip file.")
+    actions = chip.add_subparsers(dest="action", metavar="ACTION", required=True)
+    show = actions.add_parser("show", help="print the resolved chip spec")
+    show.add_argument("chip", nargs="?", help="preset name or chip file (default: the sky130_subthreshold preset)")
+    show.add_argument("--chip-set", action="append", default=[], metavar="KEY=VALUE", help="override a key")
+    show.set_defaults(run=run_chip_show)
 
-def map_run(run_dir: Path, chip, out: Path) -> dict:
-    """Load, check, plan, write; returns a summary (also written as map_summary.json)."""
-    from codesign.mapping.mapper import plan_network, software_outputs, software_states, task_metric, write_map
-    from codesign.training.trainer import evaluate, load_run, metric_name
-    from codesign.training.noise import IdealChip, NoiseProfile
 
-    recipe, task, model = load_run(run_dir)
-    plan = plan_network(recipe, task, model, chip)
-    _, float_metric = evaluate(model, task, task.x_test, task.y_test, lambda: IdealChip(NoiseProfile()))
-    _, hs = software_states(plan, task.x_test.double().numpy())
-    mapped_metric = task_metric(plan.loss, software_outputs(plan, hs[-1]), task.y_test.numpy())
-    summary = {"run_dir": str(run_dir), "chip": chip.name, "hardware": chip.hardware,
-               "units": len(plan.units), "metric": metric_name(task),
-               "test_metric_float": float_metric, "test_metric_mapped": mapped_metric,
-               "quantization_max_error_in_steps": max((q.get("max_error_in_steps", 0.0)
-                                                       for q in plan.quantization.values()), default=0.0)}
-    write_map(plan, out, {"summary": "map_summary.json"}, recipe.to_dict())
-    (out / "map_summary.json").write_text(json.dumps(summary, indent=1))
-    return summary
+def run_chip_show(args: argparse.Namespace) -> int:
+    from codesign.chip import describe
+
+    print(describe(chip_from_args(args)), end="")
+    return 0
 
 
 def run_map(args: argparse.Namespace) -> int:
-    from codesign.chip import load_chip
-    from codesign.cli import UserError
-    from codesign.config import ConfigError
-    from codesign.mapping.mapper import DoesNotFit
+    from codesign.cli import UserError, output_folder
+    from codesign.fsio import folder_lock
+    from codesign.mapping.write import map_run
 
-    try:
-        chip = load_chip(args.chip)
-    except ConfigError as err:
-        raise UserError(str(err)) from None
-    out = args.out or args.run_dir / "map"
-    try:
+    chip = chip_from_args(args)
+    if not args.run_dir.is_dir():
+        raise UserError(f"{args.run_dir}: not a training run folder (no such folder)")
+    out = output_folder(args.out or args.run_dir / "map")
+    with folder_lock(out, "codesign map"):
         summary = map_run(args.run_dir, chip, out)
-    except (DoesNotFit, FileNotFoundError) as err:
-        raise UserError(str(err)) from None
     print(json.dumps(summary, indent=1))
     print(f"map folder: {out}  (network.spice, units/*.spice, manifest.json, quantization.md)")
     return 0

@@ -29,21 +29,6 @@ import numpy as np
 from codesign.chip import ChipSpec
 from codesign.netlist import identifier, instance, node, number
 
-# Largest row gain g_i (M_c follows: the largest k_i gets g = ROW_GAIN_MAX). The rail
-# sets g through the subthreshold exponential, whose slope moves a little with the
-# gate voltage: the gain then drifts with I_x by ~0.4 % per 10 mV of rail drop from
-# I_x = 0.8 to 1.8 nA (tt, unit pfet 1 / 1 um, bulk on the rail). So rails stay as close
-# to vdd as they can: g just below 1, leaving the replica the ~1 % the copies carry in
-# excess of the diode (their drains sit lower).
-ROW_GAIN_MAX = 0.98
-# Drain of the replicas: the unit input's voltage near i_bias (comparator input diode,
-# nfet 1 / 4 um, 0.36 V at 400 pA, tt 27 C). The synapses' drains sit there, so the
-# replica cancels the copies' drain-voltage error at x = 0.
-V_REP_V = 0.36
-# Gate of the row mirrors' cascodes: puts both mirror drains near 0.15 V, below the
-# unit input (>= ~0.25 V while it carries >= 50 pA) by the ~0.1 V a cascode needs.
-V_CN_V = 0.55
-
 
 @dataclass(frozen=True)
 class MirrorArrayParams:
@@ -57,12 +42,14 @@ class MirrorArrayParams:
     i_xbias_a: float
     i_xmin_a: float
     i_xmax_a: float
-    w_p_um: float = 1.0  # unit pfet: columns, synapses, replicas
-    l_p_um: float = 1.0
-    w_n_um: float = 1.0  # row nfet mirror of the negative synapses
-    l_n_um: float = 4.0
-    w_c_um: float = 2.0  # its cascodes
-    l_c_um: float = 1.0
+    w_p_um: float  # unit pfet: columns, synapses, replicas
+    l_p_um: float
+    w_n_um: float  # row nfet mirror of the negative synapses
+    l_n_um: float
+    w_c_um: float  # its cascodes
+    l_c_um: float
+    v_replica_v: float  # drain of the replicas: the unit input's voltage near i_bias
+    v_cascode_v: float  # gate of the row mirrors' cascodes
 
     @property
     def i_row_ref_a(self) -> tuple[float, ...]:
@@ -100,12 +87,15 @@ def mirror_array(plan, layer) -> MirrorArrayParams:
     beta = np.array([u.beta for u in layer.units])
     k = step / beta * c.i_unit_a
     k_max = float(k.max()) if k.size else 0.0
-    m_column = max(1, math.floor(ROW_GAIN_MAX * c.i_xunit_a / k_max)) if k_max > 0 else 1
+    m_column = max(1, math.floor(c.mirror_row_gain_max * c.i_xunit_a / k_max)) if k_max > 0 else 1
     fixed = (c.i_bias_a + np.array(layer.bias) / beta * c.i_unit_a
              - k * c.i_xbias_a / c.i_xunit_a * codes.sum(axis=1))
     return MirrorArrayParams(codes=tuple(map(tuple, codes.tolist())), i_code_a=tuple(k.tolist()),
                              i_fixed_a=tuple(fixed.tolist()), m_column=m_column, i_xunit_a=c.i_xunit_a,
-                             i_xbias_a=c.i_xbias_a, i_xmin_a=c.i_xmin_a, i_xmax_a=c.i_xmax_a)
+                             i_xbias_a=c.i_xbias_a, i_xmin_a=c.i_xmin_a, i_xmax_a=c.i_xmax_a,
+                             w_p_um=c.mirror_w_um, l_p_um=c.mirror_l_um, w_n_um=c.mirror_nfet_w_um,
+                             l_n_um=c.mirror_nfet_l_um, w_c_um=c.mirror_cascode_w_um, l_c_um=c.mirror_cascode_l_um,
+                             v_replica_v=c.mirror_v_replica_v, v_cascode_v=c.mirror_v_cascode_v)
 
 
 def fit_problems(plan, task) -> list[str]:
@@ -135,7 +125,8 @@ def mirror_netlist(p: MirrorArrayParams, units: list[str], inputs: list[str], vd
                  "l_c": p.l_c_um}
     lo, hi = number(p.i_xmin_a, "i_xmin_a"), number(p.i_xmax_a, "i_xmax_a")
     bias, unit = number(p.i_xbias_a, "i_xbias_a"), number(p.i_xunit_a, "i_xunit_a")
-    lines = [f"Vsyn_rep syn_vrep 0 {number(V_REP_V, 'V_REP_V')}", f"Vsyn_cn syn_vcn 0 {number(V_CN_V, 'V_CN_V')}",
+    lines = [f"Vsyn_rep syn_vrep 0 {number(p.v_replica_v, 'mirror_v_replica_v')}",
+             f"Vsyn_cn syn_vcn 0 {number(p.v_cascode_v, 'mirror_v_cascode_v')}",
              f"Isyn_xref syn_xref 0 {bias}",
              instance("syn_cref", ["syn_xref", "syn_xref", vdd, vdd], "mru_syn_unit",
                       {**sizes, "count": p.m_column}, "synapse column")]

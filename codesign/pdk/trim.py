@@ -9,19 +9,22 @@ recursively) and keep:
   - top-level `.model` cards only if a kept subcircuit names them.
 Everything else (other devices, legacy discrete models, SONOS, ...) goes.
 The copy is keyed by a hash of every byte read plus the cell list and this
-file's format version, and written atomically into the user's cache folder.
+file's format version, and written into the user's cache folder as a
+verified entry (codesign.fsio): a copy edited or cut short after it was
+written no longer matches its .sha256 file, is reported, and is rebuilt,
+never included.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 from codesign.cache import cache_root
+from codesign.fsio import read_entry, write_entry
 from codesign.pdk.locate import ModelSource, corners, locate_models, pdk_description
 
 TRIM_FORMAT_VERSION = "2"  # bump when the trimming rules change
@@ -30,6 +33,8 @@ _INCLUDE = re.compile(r"^\.include\s+(\S+)\s*$", re.IGNORECASE)
 _LIB_FILE = re.compile(r"^\.lib\s+(\S+)\s+(\S+)\s*$", re.IGNORECASE)
 _LIB_START = re.compile(r"^\.lib\s+(\S+)\s*$", re.IGNORECASE)
 _ENDL = re.compile(r"^\.endl\b", re.IGNORECASE)
+# Characterization sweeps call trimmed_library from several threads at once.
+_BUILDING = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -163,20 +168,15 @@ def trimmed_library(corner: str, source: ModelSource | None = None, cache: Path 
     key = hashlib.sha256(
         f"{expanded.source_hash}|{','.join(cells)}|{TRIM_FORMAT_VERSION}".encode()
     ).hexdigest()[:16]
-    folder = cache or cache_dir()
-    target = folder / f"sky130_{corner}_{key}.spice"
-    if target.is_file():
-        return target
-    folder.mkdir(parents=True, exist_ok=True)
-    header = [
-        f"* sky130 corner {corner}, trimmed by codesign.pdk from {source.lib_path} ({source.origin})",
-        f"* keeps: {', '.join(cells)}; source hash {expanded.source_hash}",
-    ]
-    text = "\n".join(header + trim_lines(expanded.lines, cells)) + "\n"
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=target.name, suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, target)
+    target = (cache or cache_dir()) / f"sky130_{corner}_{key}.spice"
+    with _BUILDING:
+        if read_entry(target) is None:
+            header = [
+                f"* sky130 corner {corner}, trimmed by codesign.pdk from {source.lib_path} ({source.origin})",
+                f"* keeps: {', '.join(cells)}; source hash {expanded.source_hash}",
+            ]
+            text = "\n".join(header + trim_lines(expanded.lines, cells)) + "\n"
+            write_entry(target, text.encode())
     return target
 
 

@@ -19,16 +19,18 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, help="override the recipe's seed")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a recipe value, e.g. --set model.cell=lru (repeatable)")
-    p.add_argument("--restart", action="store_true", help="discard a previous run in --out")
+    p.add_argument("--restart", action="store_true",
+                   help="discard a previous run in --out (only the files a run writes)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run_train)
 
 
 def run_train(args: argparse.Namespace) -> int:
     from codesign.cli import UserError
+    from codesign.fsio import FolderLocked
     from codesign.training.recipe import load_recipe
-    from codesign.training.tasks import TaskParamError
-    from codesign.training.trainer import RunMismatch, TrainingDiverged, train
+    from codesign.training.tasks import EspeakError, SpeechDataError, TaskParamError
+    from codesign.training.trainer import RunDamaged, RunMismatch, TrainingDiverged, train
 
     try:
         recipe = load_recipe(args.recipe, args.set, args.seed)
@@ -37,7 +39,9 @@ def run_train(args: argparse.Namespace) -> int:
     out = args.out or Path("runs") / f"{recipe.name}-seed{recipe.seed}"
     try:
         metrics = train(recipe, out, restart=args.restart, progress=not args.quiet)
-    except (RunMismatch, TaskParamError, FileNotFoundError) as err:
+    except TaskParamError as err:  # task parameters are checked when the task is built
+        raise UserError(f"{args.recipe}: task.params: {err}") from None
+    except (FolderLocked, RunMismatch, RunDamaged, SpeechDataError, EspeakError, FileNotFoundError) as err:
         raise UserError(str(err)) from None
     except TrainingDiverged as err:
         raise UserError(f"training stopped: {err}") from None

@@ -36,19 +36,21 @@ class TaskSpec:
 
 @dataclass(frozen=True)
 class TrainSpec:
+    # Upper limits: epochs, batch size and checkpoints size time, memory and disk;
+    # an AdamW step above lr = 1 or a weight decay above 10 only diverges.
     epochs: int = field(default=20, metadata=limits(1, 100000))
-    batch_size: int = field(default=64, metadata=limits(1))
-    lr: float = field(default=3e-3, metadata=limits(0, lo_open=True))
-    weight_decay: float = field(default=0.0, metadata=limits(0))
-    grad_clip: float = field(default=1.0, metadata=limits(0))  # 0: off
+    batch_size: int = field(default=64, metadata=limits(1, 65536))
+    lr: float = field(default=3e-3, metadata=limits(0, 1.0, lo_open=True))
+    weight_decay: float = field(default=0.0, metadata=limits(0, 10.0))
+    grad_clip: float = field(default=1.0, metadata=limits(0, 1e6))  # 0: off
     lr_schedule: str = field(default="cosine", metadata=limits(choices=("constant", "cosine")))
-    checkpoint_every: int = field(default=5, metadata=limits(1))  # numbered snapshots; latest is every epoch
+    checkpoint_every: int = field(default=5, metadata=limits(1, 100000))  # numbered snapshots; latest is every epoch
     eval_chips: int = field(default=0, metadata=limits(0, 1000))  # test again on this many noisy chips
     threads: int = field(default=1, metadata=limits(1, 256))
     # Keep the MRU pre-activations away from the comparator thresholds: a penalty
     # on z within threshold_margin * beta of +-beta (0: off; docs/training.md).
     threshold_margin: float = field(default=0.0, metadata=limits(0, 0.5))
-    threshold_margin_weight: float = field(default=1.0, metadata=limits(0))
+    threshold_margin_weight: float = field(default=1.0, metadata=limits(0, 1e6))
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ class Recipe:
         return dataclasses.asdict(self)
 
 
-_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 
 
 def recipe_from_dict(data: dict, base_dir: Path | None = None) -> Recipe:
@@ -78,7 +80,7 @@ def recipe_from_dict(data: dict, base_dir: Path | None = None) -> Recipe:
     profile = noise.pop("profile", "ideal")
     data["noise"] = dataclasses.asdict(load_noise_profile(profile, noise, base_dir))
     recipe = from_dict(Recipe, data)
-    if not _NAME.match(recipe.name):
+    if not _NAME.fullmatch(recipe.name):  # fullmatch: no final newline either
         raise ConfigError(f"name: letters, digits, '_', '-', '.' only; got {recipe.name!r}")
     try:
         known = task_params(recipe.task.name)

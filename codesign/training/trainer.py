@@ -2,25 +2,34 @@
 
 Run folder (everything a later stage or a resumed run needs):
 
-    checkpoint.pt    latest state (model, optimizer, RNG, counters): every epoch
-    epoch_XXXX.pt    numbered snapshots every `checkpoint_every` epochs and at the end
+    checkpoint.pt    latest state (model, optimizer, RNG, counters, the log rows,
+                     the best weights, the recipe): every epoch
+    epoch_XXXX.pt    the same, every `checkpoint_every` epochs and at the end
     best.pt          model weights at the best validation metric
     checkpoint.json  recipe, epoch, metrics, file names
     log.csv          one row per epoch;  curves.png: the learning curves (at each snapshot)
     metrics.json     final: test metric of the best model (and on noisy chips)
+    .codesign.lock   while a run works here: who (a second run is refused)
 
-All .pt files load with torch.load(..., weights_only=True). Writes are atomic.
-A resumed run replays from the latest checkpoint with the same RNG state, so
-it ends exactly where an uninterrupted run would have. A non-finite loss stops
-training and leaves the last good checkpoint untouched.
+All .pt files load with torch.load(..., weights_only=True). Every file is
+written atomically. checkpoint.pt is written first each epoch and the other
+files are rewritten from what it holds, so a run killed at any point leaves a
+folder that resumes to the same result, and resuming rebuilds best.pt, log.csv
+and checkpoint.json from the checkpoint. An unreadable checkpoint.pt falls
+back to the newest readable epoch snapshot. A resumed run replays from its
+checkpoint with the same RNG state, so it ends exactly where an uninterrupted
+run would have. A non-finite loss stops training and leaves the last good
+checkpoint untouched.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
-import os
+import re
+import sys
 import time
 from pathlib import Path
 from typing import Callable
@@ -31,6 +40,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from codesign.fsio import atomic_write_bytes, atomic_write_json, atomic_write_text, folder_lock
 from codesign.training.models import Network
 from codesign.training.noise import Chip, IdealChip
 from codesign.training.recipe import Recipe, recipe_from_dict
@@ -40,7 +50,10 @@ from codesign.training.unit import threshold_distance, threshold_margin_penalty
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-RUN_FILES = ["checkpoint.json", "log.csv", "curves.png", "metrics.json"]
+# What a run writes (and all that --restart removes), besides the lock.
+RUN_FILES = ["checkpoint.pt", "best.pt", "checkpoint.json", "log.csv", "curves.png", "metrics.json"]
+SNAPSHOT = re.compile(r"epoch_\d{4,}\.pt")
+RESUMABLE = ("model", "optimizer", "scheduler", "rng", "state")  # what a checkpoint must hold
 # val_near_threshold: with a threshold margin, the fraction of validation unit-steps
 # whose z lies within the margin of +-beta (it breaks ties for best.pt).
 LOG_FIELDS = ["epoch", "step", "eps", "lr", "train_loss", "val_loss", "val_metric", "val_near_threshold",
@@ -53,6 +66,10 @@ class TrainingDiverged(RuntimeError):
 
 class RunMismatch(ValueError):
     """The run folder holds a run of another recipe."""
+
+
+class RunDamaged(ValueError):
+    """No checkpoint in the run folder can be read."""
 
 
 def metric_name(task: Task) -> str:
@@ -110,15 +127,9 @@ def near_threshold(model: Network, x: torch.Tensor, chip: Chip, distances=NEAR_T
 
 
 def _save(obj, path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-def _write_json(obj, path: Path) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True))
-    os.replace(tmp, path)
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def load_checkpoint(path: Path) -> dict:
@@ -126,6 +137,7 @@ def load_checkpoint(path: Path) -> dict:
 
 
 def _read_log(path: Path, before_epoch: int) -> list[dict]:
+    """log.csv rows of a checkpoint written before checkpoints held their log."""
     if not path.exists():
         return []
     with path.open() as f:
@@ -133,12 +145,52 @@ def _read_log(path: Path, before_epoch: int) -> list[dict]:
 
 
 def _write_log(rows: list[dict], path: Path) -> None:
-    tmp = path.with_suffix(".csv.tmp")
-    with tmp.open("w", newline="") as f:
-        writer = csv.DictWriter(f, LOG_FIELDS)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, LOG_FIELDS)
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, text.getvalue())
+
+
+def is_run_file(name: str) -> bool:
+    """Whether a file of this name is written by a run (or is an interrupted write of one)."""
+    if name.startswith(".") and name.endswith(".tmp"):  # .<name>.<random>.tmp of atomic writes
+        name = name[1:].rsplit(".", 2)[0]
+    return name in RUN_FILES or SNAPSHOT.fullmatch(name) is not None
+
+
+def _snapshots(out: Path) -> list[Path]:
+    """Epoch snapshots, newest first."""
+    return sorted((p for p in out.glob("epoch_*.pt") if SNAPSHOT.fullmatch(p.name)),
+                  key=lambda p: int(p.stem[6:]), reverse=True)
+
+
+def _resume_point(out: Path) -> dict | None:
+    """The checkpoint to resume from: checkpoint.pt, else the newest readable snapshot
+    (said on stderr); None for a fresh folder. RunDamaged if none can be read."""
+    candidates = [out / "checkpoint.pt", *_snapshots(out)]
+    problems = []
+    for path in candidates:
+        if not path.exists():
+            if path.name == "checkpoint.pt" and len(candidates) > 1:
+                problems.append(f"{path} is missing")
+            continue
+        try:
+            ckpt = load_checkpoint(path)
+            missing = [key for key in RESUMABLE if key not in ckpt]
+            if missing:
+                raise KeyError(f"it holds no {', '.join(missing)}")
+        except Exception as err:  # torch.load fails in many ways on a damaged file
+            problems.append(f"{path} is unreadable ({type(err).__name__}: {str(err).splitlines()[0][:120]})")
+            continue
+        if problems:
+            print(f"codesign train: {'; '.join(problems)}; resuming from {path} "
+                  f"(epoch {ckpt['state']['epoch']})", file=sys.stderr)
+        return ckpt
+    if problems:
+        raise RunDamaged(f"{out}: no readable checkpoint: {'; '.join(problems)}. Pass --restart to "
+                         f"start over, or see docs/reliability.md")
+    return None
 
 
 def plot_curves(rows: list[dict], path: Path, metric: str) -> None:
@@ -154,20 +206,50 @@ def plot_curves(rows: list[dict], path: Path, metric: str) -> None:
     axes[2].plot(epochs, eps)
     axes[2].set(xlabel="epoch", ylabel="eps", title="eps (end of epoch)", ylim=(-0.05, 1.05))
     fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=110)
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=110)
     plt.close(fig)
-    os.replace(tmp, path)
+    atomic_write_bytes(path, png.getvalue())
+
+
+def _write_run_files(out: Path, recipe: Recipe, ckpt: dict, metric: str, *, best: bool, plot: bool) -> None:
+    """Rewrite what the checkpoint `ckpt` (already on disk) determines: best.pt if
+    `best`, log.csv, checkpoint.json, and curves.png if `plot`."""
+    state, rows = ckpt["state"], ckpt["log"]
+    if best and ckpt.get("best_model") is not None:
+        _save({"model": ckpt["best_model"]}, out / "best.pt")
+    _write_log(rows, out / "log.csv")
+    atomic_write_json(out / "checkpoint.json",
+                      {"recipe": recipe.to_dict(), "epoch": state["epoch"], "last": rows[-1] if rows else None,
+                       "best_epoch": state["best_epoch"], "best_val_" + metric: state["best_val"],
+                       "files": {"latest": "checkpoint.pt", "best": "best.pt", "log": "log.csv"}},
+                      indent=2, sort_keys=True)
+    if plot and rows:
+        plot_curves(rows, out / "curves.png", metric)
 
 
 def train(recipe: Recipe, out_dir: str | Path, restart: bool = False, progress: bool = True,
           on_epoch_end: Callable[[int], None] | None = None) -> dict:
-    """Train (or resume) `recipe` in `out_dir`; returns the final metrics."""
+    """Train (or resume) `recipe` in `out_dir`; returns the final metrics.
+
+    Holds the folder's lock throughout: FolderLocked if another process trains there.
+    """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    if restart:
-        for old in [*out.glob("*.pt"), *(out / n for n in RUN_FILES)]:
-            old.unlink(missing_ok=True)
+    created = not out.exists()
+    try:
+        with folder_lock(out, "codesign train"):
+            if restart:
+                for old in out.iterdir():
+                    if old.is_file() and is_run_file(old.name):
+                        old.unlink()
+            return _train(recipe, out, progress, on_epoch_end)
+    except BaseException:
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()  # a run that failed before writing anything leaves no folder
+        raise
+
+
+def _train(recipe: Recipe, out: Path, progress: bool, on_epoch_end: Callable[[int], None] | None) -> dict:
     torch.set_num_threads(recipe.train.threads)
     numba.set_num_threads(min(recipe.train.threads, numba.config.NUMBA_NUM_THREADS))
     task = make_task(recipe.task.name, recipe.seed, **recipe.task.params)
@@ -181,21 +263,29 @@ def train(recipe: Recipe, out_dir: str | Path, restart: bool = False, progress: 
         else 0.5 * (1 + math.cos(math.pi * min(s / total_steps, 1.0))))
     generator = torch.Generator().manual_seed(recipe.seed)
     state = {"epoch": 0, "step": 0, "best_epoch": -1, "best_val": None, "seconds": 0.0}
+    recipe_data = json.loads(json.dumps(recipe.to_dict()))  # lists, not tuples: as JSON reads back
+    rows: list[dict] = []
+    best_model = None
+    metric = metric_name(task)
+    ckpt_path = out / "checkpoint.pt"
 
-    ckpt_path, info_path, log_path = out / "checkpoint.pt", out / "checkpoint.json", out / "log.csv"
-    if ckpt_path.exists():
-        info = json.loads(info_path.read_text())
-        if info["recipe"] != json.loads(json.dumps(recipe.to_dict())):
+    ckpt = _resume_point(out)
+    if ckpt is not None:
+        # Checkpoints before the log moved inside them name their recipe in checkpoint.json only.
+        stored = ckpt["recipe"] if "recipe" in ckpt else json.loads((out / "checkpoint.json").read_text())["recipe"]
+        if stored != recipe_data:
             raise RunMismatch(f"{out} holds a run of a different recipe; pass --restart to "
                               f"overwrite it or choose another --out")
-        ckpt = load_checkpoint(ckpt_path)
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
         generator.set_state(ckpt["rng"])
         state = dict(ckpt["state"])
-    rows = _read_log(log_path, state["epoch"])
-    metric = metric_name(task)
+        rows = list(ckpt["log"]) if "log" in ckpt else _read_log(out / "log.csv", state["epoch"])
+        best_model = ckpt.get("best_model")
+        # A kill between the checkpoint and the files after it: rebuild them now.
+        _write_run_files(out, recipe, {**ckpt, "log": rows}, metric, best=True,
+                         plot=not (out / "curves.png").exists())
     better = (lambda a, b: a > b) if higher_is_better(task) else (lambda a, b: a < b)
     ideal = lambda: IdealChip(recipe.noise)  # noqa: E731
     final_eps = eps_at(recipe, spec.epochs - 1, total_steps - 1)
@@ -246,23 +336,25 @@ def train(recipe: Recipe, out_dir: str | Path, restart: bool = False, progress: 
         at_target = final_eps is None or abs(model.eps - final_eps) < 1e-6 or epoch + 1 == spec.epochs
         # With a threshold margin, an epoch as good as the best wins if fewer of its
         # z lie near a threshold: the margin keeps growing after the metric saturates.
-        if at_target and (state["best_val"] is None or better(val_metric, state["best_val"])
-                          or (val_near is not None and val_metric == state["best_val"]
-                              and val_near < state.get("best_near", 1.0))):
+        improved = at_target and (state["best_val"] is None or better(val_metric, state["best_val"])
+                                  or (val_near is not None and val_metric == state["best_val"]
+                                      and val_near < state.get("best_near", 1.0)))
+        if improved:
             state["best_val"], state["best_epoch"], state["best_near"] = val_metric, epoch, val_near
-            _save({"model": model.state_dict()}, out / "best.pt")
-        ckpt = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "rng": generator.get_state(), "state": state}
-        _save(ckpt, ckpt_path)
+            best_model = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        # The checkpoint is the one record of the epoch; everything after it is derived
+        # from it, and rebuilt from it on resume if a kill cuts this sequence short.
+        ckpt = {"recipe": recipe_data, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "rng": generator.get_state(), "state": state,
+                "log": rows, "best_model": best_model}
+        buffer = io.BytesIO()
+        torch.save(ckpt, buffer)
+        atomic_write_bytes(ckpt_path, buffer.getvalue())
         snapshot = (epoch + 1) % spec.checkpoint_every == 0 or epoch + 1 == spec.epochs
         if snapshot:
-            _save(ckpt, out / f"epoch_{epoch + 1:04d}.pt")
-            plot_curves(rows, out / "curves.png", metric)  # a plot costs more than a small epoch
-        _write_log(rows, log_path)
-        _write_json({"recipe": recipe.to_dict(), "epoch": state["epoch"], "last": rows[-1],
-                     "best_epoch": state["best_epoch"], "best_val_" + metric: state["best_val"],
-                     "files": {"latest": "checkpoint.pt", "best": "best.pt", "log": "log.csv"}},
-                    info_path)
+            atomic_write_bytes(out / f"epoch_{epoch + 1:04d}.pt", buffer.getvalue())
+        # A plot costs more than a small epoch: only at snapshots.
+        _write_run_files(out, recipe, ckpt, metric, best=improved, plot=snapshot)
         bar.set_postfix(loss=f"{rows[-1]['train_loss']:.4f}", **{metric: f"{val_metric:.4f}"})
         if on_epoch_end is not None:
             on_epoch_end(epoch)
@@ -288,7 +380,7 @@ def finish(recipe: Recipe, task: Task, model: Network, out: Path, state: dict) -
                           batch=len(task.x_test))[1] for _ in range(recipe.train.eval_chips)]
         result["noisy_test_" + metric] = sum(noisy) / len(noisy)
         result["noisy_chips"] = len(noisy)
-    _write_json(result, out / "metrics.json")
+    atomic_write_json(out / "metrics.json", result, indent=2, sort_keys=True)
     return result
 
 
@@ -296,7 +388,8 @@ def recipe_of_run(run_dir: str | Path) -> Recipe:
     """The recipe a run folder was trained with (for the mapper and for reports)."""
     info = Path(run_dir) / "checkpoint.json"
     if not info.is_file():
-        raise FileNotFoundError(f"{run_dir}: not a training run folder (no checkpoint.json)")
+        raise FileNotFoundError(f"{run_dir}: not a training run folder (no checkpoint.json; if a run "
+                                f"was interrupted here, `codesign train` with the same recipe resumes it)")
     return recipe_from_dict(json.loads(info.read_text())["recipe"])
 
 

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from codesign.mapping.cells import Supply
+from codesign.hardware.cells import cell_library
+from codesign.hardware.params import Supply
 from codesign.netlist import identifier, node, number
 from codesign.pdk import model_statement
 
 
 def header(title: str, supply: Supply, *libraries: str) -> list[str]:
     """Models of the corner, temperature, leakage-accurate gmin, cell templates."""
-    from codesign.mapping.cells import cell_library
-
     return [
         f"* {identifier(title, 'bench title')}",
         model_statement(supply.corner),
@@ -21,7 +20,8 @@ def header(title: str, supply: Supply, *libraries: str) -> list[str]:
 
 
 def supply_source(name: str, nd: str, supply: Supply) -> str:
-    return f"V{identifier(name, 'supply name')} {node(nd, 'supply node')} 0 {number(supply.vdd_v, 'vdd_v', positive=True)}"
+    vdd = number(supply.vdd_v, "vdd_v", positive=True)
+    return f"V{identifier(name, 'supply name')} {node(nd, 'supply node')} 0 {vdd}"
 
 
 def step_pwl(values: list[float], period_s: float, t_edge_s: float, field: str) -> str:

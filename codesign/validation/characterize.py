@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from codesign.mapping.cells import (ClockParams, ComparatorParams, IntegratorParams, Supply, clock_sources,
-                                    comparator, integrator, integrator_subckt, reference_ladder)
+from codesign.hardware.cells import clock_sources, comparator, integrator, integrator_subckt, reference_ladder
+from codesign.hardware.params import ClockParams, ComparatorParams, IntegratorParams, Supply
 from codesign.netlist import number
 from codesign.validation.benches import header, step_pwl, supply_source, tran
 from codesign.validation.ngspice import run
@@ -84,7 +84,7 @@ class HysteresisResult:
         return path
 
 
-def hysteresis_loop(p: ComparatorParams = ComparatorParams(), supply: Supply = Supply(),
+def hysteresis_loop(p: ComparatorParams, supply: Supply,
                     sweep_s: float = 0.2) -> HysteresisResult:
     """Sweep I_in from I_bias - 2 beta I_unit up to I_bias + 2 beta I_unit and back."""
     lo = p.i_bias_a - 2 * p.beta * p.i_unit_a
@@ -130,7 +130,8 @@ def _integrator_bench(title: str, ip: IntegratorParams, clock: ClockParams, supp
         integrator(ip, "u", "up", "dn", "phi_t", "phi_r", "vc", "out"),
         f".ic v(vc)={number(v_start, 'v_start')}",
         save,
-        tran(len(c_seq) * clock.period_s, min(clock.period_s / 20, 20e-6) if title == "packets" else clock.period_s / 2),
+        tran(len(c_seq) * clock.period_s,
+             min(clock.period_s / 20, 20e-6) if title == "packets" else clock.period_s / 2),
         ".end",
     ]
     return run("\n".join(net) + "\n", name=title, timeout_s=3600), clock.phases(ip.t_pkt_s)
@@ -168,8 +169,7 @@ class PacketResult:
         return path
 
 
-def charge_packets(ip: IntegratorParams = IntegratorParams(), clock: ClockParams = ClockParams(period_s=1e-3),
-                   supply: Supply = Supply()) -> PacketResult:
+def charge_packets(ip: IntegratorParams, clock: ClockParams, supply: Supply) -> PacketResult:
     """From the mid level: down to saturation, up through all levels, down again."""
     L = ip.levels_per_side
     seq = [-1] * (L + 1) + [1] * (2 * L + 1) + [-1] * (2 * L + 1)
@@ -220,8 +220,7 @@ class RetentionResult:
         return path
 
 
-def retention(ip: IntegratorParams = IntegratorParams(), steps: int = 10_000, level: int | None = None,
-              clock: ClockParams = ClockParams(period_s=10e-3, t_edge_s=20e-6), supply: Supply = Supply(),
+def retention(ip: IntegratorParams, clock: ClockParams, supply: Supply, steps: int = 10_000, level: int | None = None,
               v_start: float | None = None, segment_steps: int = 1000) -> RetentionResult:
     """`steps` idle clock steps (c = 0) at the real clock, all phases running.
 
@@ -254,7 +253,7 @@ def retention(ip: IntegratorParams = IntegratorParams(), steps: int = 10_000, le
                            np.concatenate(times), np.concatenate(vcs))
 
 
-def level_comparator_trips(ip: IntegratorParams = IntegratorParams(), supply: Supply = Supply(),
+def level_comparator_trips(ip: IntegratorParams, supply: Supply,
                            sweep_v: float = 0.1, step_v: float = 1e-3) -> np.ndarray:
     """Trip point minus boundary (V) of the integrator's level comparator at each of its
     2L boundaries: a DC sweep of the input across the boundary, the tail biased at

@@ -56,8 +56,10 @@ class NoConvergence(NgspiceError):
     """The operating point or a time step did not converge."""
 
 
-_MISSING_MODELS = re.compile(r"could not find include file|can't find model|unknown subckt|could not find a valid modelname", re.I)
-_NO_CONVERGENCE = re.compile(r"timestep too small|no convergence|singular matrix|gmin stepping failed|source stepping failed|iteration limit reached", re.I)
+_MISSING_MODELS = re.compile(
+    r"could not find include file|can't find model|unknown subckt|could not find a valid modelname", re.I)
+_NO_CONVERGENCE = re.compile(r"timestep too small|no convergence|singular matrix|gmin stepping failed|"
+                             r"source stepping failed|iteration limit reached", re.I)
 _FATAL = re.compile(r"^\s*error\b|fatal error|simulation\(s\) aborted", re.I | re.M)
 
 
@@ -182,15 +184,25 @@ class Job:
     timeout_s: float = 120.0
 
 
-def run_many(jobs: list[Job], workers: int | None = None) -> list[SimResult]:
+def run_many(jobs: list[Job], workers: int | None = None, progress: str | None = None) -> list[SimResult]:
     """Run jobs in parallel, one ngspice process each; results in job order.
 
     Threads only wait on the subprocesses, so the parallelism is over
-    ngspice processes. Default workers: the number of CPU cores.
+    ngspice processes. Default workers: the number of CPU cores. With
+    `progress` (a label), a bar on stderr shows runs done / total, elapsed
+    time and an estimate.
     """
+    from concurrent.futures import as_completed
+
+    from tqdm import tqdm
+
     workers = workers or os.cpu_count() or 1
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    with ThreadPoolExecutor(max_workers=workers) as pool, \
+            tqdm(total=len(jobs), desc=progress, unit="run", disable=progress is None, leave=True) as bar:
         futures = [pool.submit(run, j.netlist, name=j.name, timeout_s=j.timeout_s) for j in jobs]
+        for f in as_completed(futures):
+            if f.exception() is None:
+                bar.update()
         return [f.result() for f in futures]
 
 

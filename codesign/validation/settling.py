@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from codesign.mapping.cells import ComparatorParams, Supply, comparator
+from codesign.hardware.cells import comparator
+from codesign.hardware.params import ComparatorParams, Supply
 from codesign.netlist import number
 from codesign.validation.benches import header, supply_source, tran
 from codesign.validation.characterize import _edges, _figure
@@ -166,14 +167,7 @@ def _settle_time(t: np.ndarray, v: np.ndarray, vdd: float) -> tuple[bool, float,
     return high, max(settle, 0.0), max(crossings[-1], 0.0) if crossings else 0.0
 
 
-def chip_comparator() -> ComparatorParams:
-    """The comparator every mapped unit gets from the default chip spec (beta = 1)."""
-    from codesign.chip import ChipSpec
-
-    return ChipSpec().comparator_params()
-
-
-def comparator_settling(p: ComparatorParams | None = None, supply: Supply = Supply(),
+def comparator_settling(p: ComparatorParams, supply: Supply,
                         overdrives: tuple[float, ...] = SETTLING_OVERDRIVES,
                         histories: tuple[float, ...] = SETTLING_HISTORIES,
                         window_s: float = 3e-3, max_step_s: float = 2e-6, t_step_s: float = 10e-6,
@@ -190,10 +184,8 @@ def comparator_settling(p: ComparatorParams | None = None, supply: Supply = Supp
     for good, the band of SETTLED_BAND * vdd around the rail it ends on,
     resolved to max_step_s (a spurious pulse counts: it ends when the pulse
     ends). An output that ends outside both bands (neither logic level) is
-    undecided: settle time inf, not right. Default p: the default chip spec's
-    comparator (no hysteresis, trimmed thresholds).
+    undecided: settle time inf, not right.
     """
-    p = chip_comparator() if p is None else p
     p.check()
     bu = p.beta * p.i_unit_a
     t0, t1 = number(t_step_s, "t_step_s", positive=True), number(t_step_s + 1e-6, "t_step_s")

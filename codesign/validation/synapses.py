@@ -19,8 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
+from codesign.hardware.cells import comparator
+from codesign.hardware.params import Supply
 from codesign.manifest import NetworkPlan
-from codesign.mapping.cells import Supply, comparator
 from codesign.mapping.synapses import mirror_array, mirror_netlist
 from codesign.netlist import identifier, number
 from codesign.validation.benches import header, step_pwl, tran
@@ -134,7 +135,7 @@ def characterize_array(plan: NetworkPlan, x: np.ndarray, supply: Supply | None =
     if plan.chip.synapses != "mirror":
         raise ValueError("chip.synapses is not 'mirror': the plan has no transistor-level synapse array")
     c, layer = plan.chip, plan.layers[0]
-    supply = supply or Supply(vdd_v=c.vdd_v, corner=c.corners[0], temp_c=c.temp_c)
+    supply = supply or c.supply()
     res = run(array_bench(plan, x, supply, t_step_s), name="synapse_array", timeout_s=timeout_s)
     if t_step_s is None:
         i_c = np.stack([np.atleast_1d(res.i(f"vm_{u.name}"))[:len(x)] for u in layer.units], axis=1)
@@ -164,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     plan = load_checked(args.map_dir)
     x_task, _ = test_sequences(args.map_dir, args.sequences)
     x = sweep_inputs(x_task, plan.layers[0].n_in, n_random=args.random)
-    supply = Supply(vdd_v=plan.chip.vdd_v, corner=args.corner, temp_c=args.temp)
+    supply = plan.chip.supply(args.corner, args.temp)
     result = {"map_dir": str(args.map_dir), "corner": args.corner, "temp_c": args.temp, "points": len(x),
               "x": x.tolist()}
     for mode, t_step_s in [("dc", None)] + ([("tran", plan.chip.t_compare_s)] if args.tran else []):

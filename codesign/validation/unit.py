@@ -8,9 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from codesign.mapping.cells import (ClockParams, ComparatorParams, IntegratorParams, LatchParams, Supply,
-                                    clock_sources, comparator, integrator, integrator_subckt, latch,
-                                    reference_ladder)
+from codesign.hardware.cells import clock_sources, comparator, integrator, integrator_subckt, latch, reference_ladder
+from codesign.hardware.params import ClockParams, ComparatorParams, IntegratorParams, LatchParams, Supply
 from codesign.netlist import number
 from codesign.validation.benches import header, step_pwl, supply_source, tran
 from codesign.validation.characterize import _figure
@@ -42,8 +41,8 @@ class PowerResult:
         return self.comparator_w + self.integrator_w + self.readout_w + self.clock_w
 
 
-def unit_power(cp: ComparatorParams = ComparatorParams(), ip: IntegratorParams = IntegratorParams(),
-               clock: ClockParams = ClockParams(), supply: Supply = Supply(), z: list[float] = DEFAULT_Z,
+def unit_power(cp: ComparatorParams, ip: IntegratorParams, clock: ClockParams, supply: Supply,
+               z: list[float] = DEFAULT_Z,
                repeats: int = 2) -> PowerResult:
     """Average power of one CMRU unit driven by z (repeated), measured per supply.
 
@@ -100,15 +99,15 @@ class LatchResult:
         return path
 
 
-def latch_sequence(c: list[int], p: LatchParams = LatchParams(), clock: ClockParams = ClockParams(period_s=1e-3),
-                   supply: Supply = Supply()) -> LatchResult:
+def latch_sequence(c: list[int], p: LatchParams, clock: ClockParams, supply: Supply,
+                   t_transfer_s: float) -> LatchResult:
     """Drive up/dn with the ternary sequence c (after a reset) and read the state."""
     up = step_pwl([supply.vdd_v if x > 0 else 0.0 for x in c], clock.period_s, clock.t_edge_s, "up")
     dn = step_pwl([supply.vdd_v if x < 0 else 0.0 for x in c], clock.period_s, clock.t_edge_s, "dn")
     vdd = number(supply.vdd_v, "vdd_v")
     net = header("latch", supply, "logic", "integrator", "latch") + [
         supply_source("dd", "vdd", supply),
-        clock_sources(clock, 150e-6, supply.vdd_v),
+        clock_sources(clock, t_transfer_s, supply.vdd_v),
         f"Vrst rstb 0 PWL(0 0 50u 0 60u {vdd})",  # power-on reset: h_0 = 0
         f"Vup up 0 {up}",
         f"Vdn dn 0 {dn}",

@@ -79,17 +79,37 @@ def split_rng(task_name: str, seed: int, split: str) -> np.random.Generator:
     return np.random.default_rng([seed, salt, SPLITS.index(split)])
 
 
+# Upper limits on what sizes memory and time. Each parameter has its own, and
+# the inputs of a generated task as a whole are capped: one float32 tensor of
+# MAX_TASK_VALUES values is 1 GiB, and a builder holds a few of them at once.
+MAX_SPLIT_SIZE = 1_000_000  # n_train, n_val, n_test
+MAX_STEPS = 100_000  # T
+MAX_CHANNELS = 1024  # k, n_classes
+MAX_TASK_VALUES = 2**28
+
+
 # Parameter checks. Each raises TaskParamError naming the parameter, the
 # allowed range or type, and the value it got.
 
 
 def check_int(name: str, value: Any, lo: int, hi: int | None = None) -> int:
+    allowed = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TaskParamError(f"parameter {name!r} must be an integer, got {value!r}")
+        raise TaskParamError(f"parameter {name!r} must be an integer {allowed}, got {value!r}")
     if value < lo or (hi is not None and value > hi):
-        allowed = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
         raise TaskParamError(f"parameter {name!r} must be {allowed}, got {value}")
     return int(value)
+
+
+def check_task_size(task: str, sizes: dict[str, int], steps: int, width: int) -> None:
+    """Refuse a generated task whose inputs would exceed MAX_TASK_VALUES, before allocating."""
+    n = sum(sizes.values())
+    total = n * steps * width
+    if total > MAX_TASK_VALUES:
+        raise TaskParamError(
+            f"task {task!r}: n_train + n_val + n_test = {n} examples x {steps} steps x {width} inputs = "
+            f"{total:.3g} input values, above the limit of {MAX_TASK_VALUES} (1 GiB of float32); "
+            f"lower the sizes or T")
 
 
 def check_optional_int(name: str, value: Any, lo: int, hi: int | None = None) -> int | None:

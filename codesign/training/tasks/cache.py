@@ -1,43 +1,24 @@
-"""Where computed data sets live, and how files there are written.
+"""Where computed data sets live, and how files there are written and read back.
 
 The cache root is codesign.cache.cache_root ($CODESIGN_CACHE_DIR, else
-$XDG_CACHE_HOME/codesign, else ~/.cache/codesign). Files are
-written to a temporary name in the same folder and renamed into place, so an
-interrupted run never leaves a half-written file under its final name.
+$XDG_CACHE_HOME/codesign, else ~/.cache/codesign). Computed files (features,
+generated audio) are verified entries (codesign.fsio): written atomically with
+a `.sha256` file beside them, and read back only if they still match it; a file
+edited, cut short or left without its hash is reported, deleted and rebuilt.
+Small descriptive files (split lists, settings) are written atomically.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from codesign.cache import CACHE_ENV_VAR, cache_root  # noqa: F401  (re-exported)
+from codesign.fsio import atomic_write_text, read_entry, write_entry  # noqa: F401  (re-exported)
+
 
 def settings_hash(settings: Any) -> str:
     """A short stable key for JSON-able settings (dict keys sorted)."""
     text = json.dumps(settings, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-@contextmanager
-def atomic_path(final: Path) -> Iterator[Path]:
-    """Yield a temporary path next to `final`; rename it to `final` on success."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        yield tmp
-        os.replace(tmp, final)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)

@@ -7,12 +7,15 @@ drawn from its own seed (data seed, word, index), so a clip is the same
 whichever order or run writes it. Clips land in
 <cache root>/kws_synth/<hash of the settings>/<word>/clipNNNN.wav with
 validation_list.txt and testing_list.txt, and are read back by the
-speech_commands loader. Generation skips clips already on disk and writes
-each file atomically, so an interrupted run resumes where it stopped.
+speech_commands loader. Each clip is a verified entry (codesign.fsio, with a
+.sha256 file beside it). Generation skips clips already on disk that match
+their hash and rewrites the others (missing, cut short, edited), so an
+interrupted run resumes where it stopped and a damaged clip is never used.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import shutil
@@ -27,7 +30,7 @@ from typing import Sequence
 import numpy as np
 
 from .base import Task, TaskParamError, check_float, check_int, check_optional_int, check_range, check_words
-from .cache import atomic_path, cache_root, settings_hash, write_text_atomic
+from .cache import atomic_write_text, cache_root, read_entry, settings_hash, write_entry
 from .speech import CLIP_SAMPLES, DEFAULT_WORDS, LIST_FILES, SAMPLE_RATE, feature_settings, task_from_folder
 
 # Accents x variants of espeak-ng's stock English voices (no mbrola needed).
@@ -37,10 +40,15 @@ DEFAULT_VOICES = (
     "en-gb-x-rp+m4", "en-gb-scotland+m7", "en-029+f5",
 )
 # Bump when the rendering below changes, so old folders are not reused.
-GENERATOR_VERSION = 1
+# 2: clips carry a .sha256 file (a version-1 folder would report every clip as unverified).
+GENERATOR_VERSION = 2
 WORKERS = 2  # espeak-ng calls in flight; the machines are shared and small
 TRIM_TOP_DB = 40.0  # silence threshold for trimming espeak's leading/trailing pauses
 PEAK_LIMIT = 0.99  # keep the 16-bit WAV from clipping
+# Generation time and disk: one espeak-ng call and 32 kB per clip (the real
+# Speech Commands set has ~105 000 clips).
+MAX_PER_WORD = 10_000
+MAX_CLIPS = 200_000
 
 
 class EspeakError(RuntimeError):
@@ -213,8 +221,9 @@ def write_clip(recipe: ClipRecipe, settings: SynthSettings, espeak: Espeak, fold
     import soundfile
 
     clip = render(recipe, settings, espeak)
-    with atomic_path(folder / recipe.rel_path) as tmp:
-        soundfile.write(tmp, clip, SAMPLE_RATE, format="WAV", subtype="PCM_16")
+    wav = io.BytesIO()
+    soundfile.write(wav, clip, SAMPLE_RATE, format="WAV", subtype="PCM_16")
+    write_entry(folder / recipe.rel_path, wav.getvalue())
 
 
 def generate(settings: SynthSettings, espeak: Espeak) -> Path:
@@ -222,9 +231,11 @@ def generate(settings: SynthSettings, espeak: Espeak) -> Path:
     from tqdm import tqdm
 
     folder = settings.folder()
-    missing = [r for r in clip_recipes(settings) if not (folder / r.rel_path).is_file()]
+    # read_entry reports and deletes a clip that no longer matches its hash.
+    missing = [r for r in clip_recipes(settings) if read_entry(folder / r.rel_path) is None]
     if missing:
-        write_text_atomic(folder / "settings.json", json.dumps(asdict(settings), indent=2) + "\n")
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(folder / "settings.json", json.dumps(asdict(settings), indent=2) + "\n")
         with ThreadPoolExecutor(max_workers=WORKERS) as pool:
             jobs = [pool.submit(write_clip, r, settings, espeak, folder) for r in missing]
             for job in tqdm(jobs, desc="kws_synth clips", unit="clip", disable=None, leave=False):
@@ -233,7 +244,7 @@ def generate(settings: SynthSettings, espeak: Espeak) -> Path:
         path = folder / LIST_FILES[split]
         text = "".join(f"{rel}\n" for rel in entries)
         if not path.is_file() or path.read_text() != text:
-            write_text_atomic(path, text)
+            atomic_write_text(path, text)
     return folder
 
 
@@ -266,7 +277,10 @@ def build_kws_synth(
     the subsets kept by n_train/n_val/n_test.
     """
     words = check_words("words", words)
-    n_per_word = check_int("n_per_word", n_per_word, 3)
+    n_per_word = check_int("n_per_word", n_per_word, 3, MAX_PER_WORD)
+    if len(words) * n_per_word > MAX_CLIPS:
+        raise TaskParamError(f"parameters 'words' x 'n_per_word' = {len(words)} x {n_per_word} clips, "
+                             f"above the limit of {MAX_CLIPS} clips")
     val_frac = check_float("val_frac", val_frac, 0.0, 0.5, lo_open=True)
     test_frac = check_float("test_frac", test_frac, 0.0, 0.5, lo_open=True)
     data_seed = check_optional_int("data_seed", data_seed, 0)

@@ -7,14 +7,17 @@
 Every wav of a chosen word that is in neither list is training data. Clips are
 zero-padded or cut to 1 s and turned into MFCC (or log-mel) frames by librosa
 (25 ms window, 10 ms hop: 101 frames). Raw features are cached under
-<cache root>/features/<key>.npz, the key hashing the folder, the file list
-(with sizes and modification times) and the feature settings; the features
-are then standardized per channel with train-split statistics.
+<cache root>/features/<key>.npz (a verified entry: used only while it matches
+its .sha256 file), the key hashing the folder, the file list (with sizes and
+modification times) and the feature settings; the features are then
+standardized per channel with train-split statistics.
 """
 
 from __future__ import annotations
 
+import io
 import re
+import sys
 import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -35,7 +38,7 @@ from .base import (
     split_rng,
     subset_size,
 )
-from .cache import atomic_path, cache_root, settings_hash
+from .cache import cache_root, read_entry, settings_hash, write_entry
 
 SAMPLE_RATE = 16_000
 CLIP_SAMPLES = SAMPLE_RATE  # 1 s
@@ -294,9 +297,9 @@ def load_features(
             labels = np.array([label for _, label in entries], dtype=np.int64)
             result[split] = (extract_features(clips, settings), labels)
     if use_cache:
-        with atomic_path(cache_file) as tmp:
-            with open(tmp, "wb") as handle:  # a handle: np.savez would append ".npz" to a name
-                np.savez(handle, **{f"{kind}_{split}": arr for split, pair in result.items() for kind, arr in zip("xy", pair)})
+        buffer = io.BytesIO()
+        np.savez(buffer, **{f"{kind}_{split}": arr for split, pair in result.items() for kind, arr in zip("xy", pair)})
+        write_entry(cache_file, buffer.getvalue())
     return result
 
 
@@ -306,10 +309,13 @@ def _file_identity(root: Path, rel: str) -> tuple[str, int, int]:
 
 
 def _read_cache(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]] | None:
-    if not path.is_file():
+    data = read_entry(path)  # None: missing, or reported and deleted (edited, truncated, no hash)
+    if data is None:
         return None
     try:
-        with np.load(path) as data:
-            return {split: (data[f"x_{split}"], data[f"y_{split}"]) for split in SPLITS}
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
-        return None  # unreadable cache: recompute and overwrite it
+        with np.load(io.BytesIO(data)) as arrays:
+            return {split: (arrays[f"x_{split}"], arrays[f"y_{split}"]) for split in SPLITS}
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
+        # Matches its hash but is not a feature file: written by a faulty version.
+        print(f"codesign: cache file {path} not used: not a feature file ({err}); rebuilding it", file=sys.stderr)
+        return None

@@ -11,12 +11,22 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .base import Task, check_float, check_int, split_rng
+from .base import (
+    MAX_CHANNELS,
+    MAX_SPLIT_SIZE,
+    MAX_STEPS,
+    Task,
+    check_float,
+    check_int,
+    check_task_size,
+    split_rng,
+)
 
 SplitMaker = Callable[[np.random.Generator, int], tuple[np.ndarray, np.ndarray]]
 
 
-def _build(name: str, seed: int, sizes: dict[str, int], make_split: SplitMaker, **facts) -> Task:
+def _build(name: str, seed: int, sizes: dict[str, int], steps: int, make_split: SplitMaker, **facts) -> Task:
+    check_task_size(name, sizes, steps, facts["n_in"])
     tensors = {}
     for split, n in sizes.items():
         x, y = make_split(split_rng(name, seed, split), n)
@@ -27,9 +37,9 @@ def _build(name: str, seed: int, sizes: dict[str, int], make_split: SplitMaker, 
 
 def _sizes(n_train, n_val, n_test) -> dict[str, int]:
     return {
-        "train": check_int("n_train", n_train, 1),
-        "val": check_int("n_val", n_val, 1),
-        "test": check_int("n_test", n_test, 1),
+        "train": check_int("n_train", n_train, 1, MAX_SPLIT_SIZE),
+        "val": check_int("n_val", n_val, 1, MAX_SPLIT_SIZE),
+        "test": check_int("n_test", n_test, 1, MAX_SPLIT_SIZE),
     }
 
 
@@ -50,8 +60,8 @@ def build_cue_recall(
     weak cues). Channel n_classes is the recall flag: 1 at step T-1 only,
     where the cue channels are 0. Target: the cue class, read at the last step.
     """
-    T = check_int("T", T, 2)
-    n_classes = check_int("n_classes", n_classes, 2)
+    T = check_int("T", T, 2, MAX_STEPS)
+    n_classes = check_int("n_classes", n_classes, 2, MAX_CHANNELS)
     noise = check_float("noise", noise, 0.0, 1.0)
     sizes = _sizes(n_train, n_val, n_test)
 
@@ -64,7 +74,7 @@ def build_cue_recall(
         return x, cue.astype(np.int64)
 
     return _build(
-        "cue_recall", seed, sizes, make_split,
+        "cue_recall", seed, sizes, T, make_split,
         n_in=n_classes + 1, n_out=n_classes, loss="ce", readout="last",
         class_names=tuple(f"cue{c}" for c in range(n_classes)),
     )
@@ -87,8 +97,8 @@ def build_flipflop(
     pulsed at t=0 so the state is defined from the first step. Target at step
     t is the state after that step's input: 1 if the last pulse was +1, else 0.
     """
-    k = check_int("k", k, 1)
-    T = check_int("T", T, 1)
+    k = check_int("k", k, 1, MAX_CHANNELS)
+    T = check_int("T", T, 1, MAX_STEPS)
     p_pulse = check_float("p_pulse", p_pulse, 0.0, 1.0)
     sizes = _sizes(n_train, n_val, n_test)
 
@@ -100,7 +110,7 @@ def build_flipflop(
         return x, flipflop_states(x)
 
     return _build(
-        "flipflop", seed, sizes, make_split,
+        "flipflop", seed, sizes, T, make_split,
         n_in=k, n_out=k, loss="bce", readout="per_step",
     )
 
@@ -128,7 +138,7 @@ def build_adding(
     uniform in [0, T//2) and one uniform in [T//2, T), else 0. Target: the sum
     of the two marked values (in [0, 2]), read at the last step.
     """
-    T = check_int("T", T, 2)
+    T = check_int("T", T, 2, MAX_STEPS)
     sizes = _sizes(n_train, n_val, n_test)
     half = T // 2
 
@@ -144,6 +154,6 @@ def build_adding(
         return np.stack([values, marks], axis=2), target[:, None].astype(np.float32)
 
     return _build(
-        "adding", seed, sizes, make_split,
+        "adding", seed, sizes, T, make_split,
         n_in=2, n_out=1, loss="mse", readout="last",
     )

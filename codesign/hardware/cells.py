@@ -1,6 +1,6 @@
-"""Cell parameters and netlist builders for the unit's circuits.
+"""Netlist generators of the unit's cells: plain functions of their parameters.
 
-Conventions (DESIGN.md section 3, our choices):
+Conventions (docs/design.md, "Value conventions"):
 - value -> current: bipolar around a bias, I = I_bias + value * I_unit,
   all currents flowing out of the supply (unipolar, always > 0).
 - The unit's state h = k * alpha, |k| <= L, is held as a capacitor voltage
@@ -9,63 +9,14 @@ Conventions (DESIGN.md section 3, our choices):
 - Bias currents and ladder voltages come from a bias generator shared by all
   units; benches model it with ideal sources drawing from the same supply.
 
-Every builder returns netlist text made only of shipped templates and values
-checked by codesign.netlist.
+Every generator returns netlist text made only of the shipped templates in
+netlists/ and values checked by codesign.netlist.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-
+from codesign.hardware.params import ClockParams, ComparatorParams, IntegratorParams, LatchParams, mim_side_um
 from codesign.netlist import identifier, instance, node, number, template
-
-MIM_F_PER_UM2 = 2e-15  # sky130 cap_mim_m3_1 area capacitance (parameters_cap_nom)
-MIM_DW_UM = 0.15  # its edge bias, added to w and l
-
-
-@dataclass(frozen=True)
-class Supply:
-    vdd_v: float = 1.2
-    corner: str = "tt"
-    temp_c: float = 27.0
-
-
-@dataclass(frozen=True)
-class ComparatorParams:
-    """Ternary hysteretic comparator: fires above +beta, below -beta (in units of I_unit)."""
-
-    i_unit_a: float = 100e-12
-    i_bias_a: float = 400e-12
-    beta: float = 1.0
-    i_hyst_a: float = 20e-12
-    # Calibration: added to the up / down threshold bias currents to cancel a
-    # measured systematic trip-point error (the copies' ~1 % excess current).
-    i_up_trim_a: float = 0.0
-    i_dn_trim_a: float = 0.0
-    wn_um: float = 1.0
-    ln_um: float = 4.0
-    wp_um: float = 1.0
-    lp_um: float = 4.0
-
-    @property
-    def i_up_threshold_a(self) -> float:
-        return self.i_bias_a + self.beta * self.i_unit_a
-
-    @property
-    def i_dn_threshold_a(self) -> float:
-        return self.i_bias_a - self.beta * self.i_unit_a
-
-    def check(self) -> None:
-        if not 0 <= self.i_hyst_a < self.beta * self.i_unit_a:
-            raise ValueError("comparator.i_hyst_a: must be in [0, beta*i_unit_a)")
-        if self.i_dn_threshold_a <= 0:
-            raise ValueError("comparator.beta: i_bias_a - beta*i_unit_a must stay > 0")
-
-
-def mim_side_um(c_f: float) -> float:
-    """Side of a square MIM capacitor of capacitance c_f (model: ca*(w+dw)*(l+dw))."""
-    return math.sqrt(c_f / MIM_F_PER_UM2) - MIM_DW_UM
 
 
 def cell_library(*names: str) -> str:
@@ -91,66 +42,6 @@ def comparator(p: ComparatorParams, name: str, inp: str, up: str, dn: str, vdd: 
         current_source(f"{b}_bh", f"{b}_ih", "0", p.i_hyst_a, "comparator.i_hyst_a"),
         current_source(f"{b}_bdn", f"{b}_idn", "0", p.i_dn_threshold_a + p.i_dn_trim_a, "comparator.i_dn"),
     ])
-
-
-@dataclass(frozen=True)
-class IntegratorParams:
-    """Cumulative integrator: 2L+1 levels between v_low_v and v_high_v on c_hold_f.
-
-    One packet moves the state by one level: i_pkt_a * t_pkt_s = c_hold_f * dv_level_v.
-    """
-
-    levels_per_side: int = 2
-    v_low_v: float = 0.4
-    v_high_v: float = 0.8
-    c_hold_f: float = 150e-15
-    i_pkt_a: float = 100e-12
-    i_cmp_a: float = 50e-12  # tail current of each level comparator
-    i_step_a: float = 100e-12  # readout current per level (alpha * I_unit)
-
-    @property
-    def dv_level_v(self) -> float:
-        return (self.v_high_v - self.v_low_v) / (2 * self.levels_per_side)
-
-    @property
-    def t_pkt_s(self) -> float:
-        return self.c_hold_f * self.dv_level_v / self.i_pkt_a
-
-    def level_v(self, k: int) -> float:
-        """Voltage of level k in -L..L."""
-        return self.v_low_v + (k + self.levels_per_side) * self.dv_level_v
-
-    def check(self) -> None:
-        if not isinstance(self.levels_per_side, int) or not 1 <= self.levels_per_side <= 8:
-            raise ValueError("levels_per_side: must be an int in 1..8")
-        if not 0 < self.v_low_v < self.v_high_v:
-            raise ValueError("v_low_v, v_high_v: need 0 < v_low_v < v_high_v")
-
-
-@dataclass(frozen=True)
-class ClockParams:
-    """One step = one period: compare, then transfer (phi_t), then restore (phi_r).
-
-    The defaults are those the cells were characterized with (docs/circuits.md,
-    also at a 1 kHz clock). A mapped chip takes its compare time from the chip
-    spec (`ChipSpec.t_compare_s`, 2 ms by default): near a threshold the
-    comparator needs up to ~0.9 ms (1 % overdrive) or 1.5 ms (0.5 %) to settle
-    (`codesign.validation.settling.comparator_settling`).
-    """
-
-    period_s: float = 10e-3  # 100 Hz: keyword-spotting frames are 10 ms
-    t_compare_s: float = 200e-6  # the comparator settles on the new input before phi_t
-    t_gap_s: float = 100e-6
-    t_restore_s: float = 200e-6
-    t_edge_s: float = 1e-6
-
-    def phases(self, t_pkt_s: float) -> tuple[float, float]:
-        """Start times of phi_t and phi_r within a period."""
-        t_r = self.t_compare_s + t_pkt_s + self.t_gap_s
-        if t_r + self.t_restore_s + self.t_edge_s > self.period_s:
-            raise ValueError(f"period_s: {self.period_s:g} s is too short for compare {self.t_compare_s:g} s + "
-                             f"transfer {t_pkt_s:g} s + gap {self.t_gap_s:g} s + restore {self.t_restore_s:g} s")
-        return self.t_compare_s, t_r
 
 
 def integrator_subckt(p: IntegratorParams) -> str:
@@ -208,27 +99,18 @@ def integrator(p: IntegratorParams, name: str, up: str, dn: str, phi_t: str, phi
     ])
 
 
-def clock_sources(c: ClockParams, t_pkt_s: float, vdd_v: float, phi_t: str = "phi_t", phi_r: str = "phi_r",
+def clock_sources(c: ClockParams, t_transfer_s: float, vdd_v: float, phi_t: str = "phi_t", phi_r: str = "phi_r",
                   delay_s: float = 0.0) -> str:
     """Non-overlapping phase clocks as PULSE sources (shared by all units), the
     phases delayed by delay_s within the period (stacked layers, one after another)."""
-    t_t, t_r = c.phases(t_pkt_s)
+    t_t, t_r = c.phases(t_transfer_s)
     t_t, t_r = t_t + delay_s, t_r + delay_s
     e, per, v = number(c.t_edge_s, "t_edge_s"), number(c.period_s, "period_s"), number(vdd_v, "vdd_v")
+    width_t, width_r = number(t_transfer_s, "t_pkt_s"), number(c.t_restore_s, "t_restore_s")
     return "\n".join([
-        f"V{identifier(phi_t, 'clock')} {phi_t} 0 PULSE(0 {v} {number(t_t, 't')} {e} {e} {number(t_pkt_s, 't_pkt_s')} {per})",
-        f"V{identifier(phi_r, 'clock')} {phi_r} 0 PULSE(0 {v} {number(t_r, 't')} {e} {e} {number(c.t_restore_s, 't_restore_s')} {per})",
+        f"V{identifier(phi_t, 'clock')} {phi_t} 0 PULSE(0 {v} {number(t_t, 't')} {e} {e} {width_t} {per})",
+        f"V{identifier(phi_r, 'clock')} {phi_r} 0 PULSE(0 {v} {number(t_r, 't')} {e} {e} {width_r} {per})",
     ])
-
-
-LATCH_T_TRANSFER_S = 150e-6  # phi_t width on latch hardware (the integrator's packet time by default)
-
-
-@dataclass(frozen=True)
-class LatchParams:
-    """Bistable unit (eps = 1): readout alpha * I_unit per branch."""
-
-    i_step_a: float = 100e-12  # alpha * I_unit
 
 
 def latch(p: LatchParams, name: str, up: str, dn: str, phi: str, rstb: str, out: str, q: str, v: str,

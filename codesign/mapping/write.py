@@ -1,0 +1,66 @@
+"""Writing a map folder: netlists, manifest.json, quantization.md, map_summary.json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from codesign.chip import ChipSpec
+from codesign.fsio import atomic_write_text
+from codesign.manifest import NetworkPlan, write_manifest
+from codesign.mapping.netlists import build_netlists
+
+
+def quantization_table(plan: NetworkPlan) -> str:
+    rows = ["| parameter | bits | max abs | step | max error | max error / step | rms error |",
+            "|---|---|---|---|---|---|---|"]
+    for name, q in plan.quantization.items():
+        if q["bits"] is None:
+            rows.append(f"| {name} | analog | {q['max_abs']:.4g} | - | 0 | - | 0 |")
+        else:
+            rows.append(f"| {name} | {q['bits']} | {q['max_abs']:.4g} | {q['step']:.4g} | {q['max_abs_error']:.3g} "
+                        f"| {q['max_error_in_steps']:.3f} | {q['rms_error']:.3g} |")
+    return "\n".join(rows) + "\n"
+
+
+def write_map(plan: NetworkPlan, folder: str | Path, extra: dict | None = None,
+              recipe: dict | None = None) -> dict:
+    """Write netlists, manifest.json and quantization.md into folder; returns {role: file}."""
+    folder = Path(folder)
+    (folder / "units").mkdir(parents=True, exist_ok=True)
+    for name, text in build_netlists(plan).items():
+        atomic_write_text(folder / name, text)
+    atomic_write_text(folder / "quantization.md", f"# Quantization ({plan.chip.weight_bits} bits, per tensor)\n\n"
+                      + quantization_table(plan))
+    files = {"network": "network.spice", "units": [u.file for u in plan.units],
+             "quantization": "quantization.md", **(extra or {})}
+    derived = {}
+    if plan.chip.synapses == "mirror":  # sizes and currents of layer 0's array, for reading
+        from codesign.mapping.synapses import mirror_array
+
+        derived["synapse_array"] = {"layer": plan.layers[0].name, **mirror_array(plan, plan.layers[0]).summary()}
+    write_manifest(plan, files, folder, recipe, derived)
+    return files
+
+
+def map_run(run_dir: str | Path, chip: ChipSpec, out: str | Path) -> dict:
+    """Load a training run, check, plan, write; returns a summary (also written as map_summary.json)."""
+    from codesign.mapping.plan import plan_network
+    from codesign.mapping.reference import software_outputs, software_states, task_metric
+    from codesign.training.noise import IdealChip, NoiseProfile
+    from codesign.training.trainer import evaluate, load_run, metric_name
+
+    run_dir, out = Path(run_dir), Path(out)
+    recipe, task, model = load_run(run_dir)
+    plan = plan_network(recipe, task, model, chip)
+    _, float_metric = evaluate(model, task, task.x_test, task.y_test, lambda: IdealChip(NoiseProfile()))
+    _, hs = software_states(plan, task.x_test.double().numpy())
+    mapped_metric = task_metric(plan.loss, software_outputs(plan, hs[-1]), task.y_test.numpy())
+    summary = {"run_dir": str(run_dir), "chip": chip.name, "hardware": chip.hardware,
+               "units": len(plan.units), "metric": metric_name(task),
+               "test_metric_float": float_metric, "test_metric_mapped": mapped_metric,
+               "quantization_max_error_in_steps": max((q.get("max_error_in_steps", 0.0)
+                                                       for q in plan.quantization.values()), default=0.0)}
+    write_map(plan, out, {"summary": "map_summary.json"}, recipe.to_dict())
+    atomic_write_text(out / "map_summary.json", json.dumps(summary, indent=1))
+    return summary

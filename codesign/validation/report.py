@@ -1,0 +1,136 @@
+"""A validation folder: co-simulate a map folder, judge the targets, write
+cosim.json, summary.md and the trace overlays.
+
+Targets (thresholds are options of `codesign validate` / `codesign flow`):
+- level agreement: the worst unit's fraction of steps at the software's level,
+  over every level simulated, at least `min_level_agreement`;
+- decisions: at network level, the fraction of sequences whose decision equals
+  the software's, at least `min_decision_agreement`.
+`cosim.json` lists each target with its threshold, value and pass/fail; the
+commands exit 1 when one fails.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from codesign.config import limits
+from codesign.fsio import atomic_write_text
+from codesign.manifest import NetworkPlan
+from codesign.validation.cosim import (
+    NEAR_THRESHOLD,
+    Comparison,
+    NetworkComparison,
+    cosim_network,
+    cosim_units,
+    load_checked,
+)
+
+
+@dataclass(frozen=True)
+class Targets:
+    min_level_agreement: float = field(default=0.999, metadata=limits(0, 1))
+    min_decision_agreement: float = field(default=1.0, metadata=limits(0, 1))
+
+    def judge(self, result: dict) -> list[dict]:
+        """[{name, threshold, value, passed}] for what was run."""
+        rows = result.get("unit_level", []) + result.get("network_level", {}).get("units", [])
+        judged = [{"name": "worst unit level agreement", "threshold": self.min_level_agreement,
+                   "value": min(r["level_agreement"] for r in rows)}]
+        if "network_level" in result:
+            judged.append({"name": "decision agreement", "threshold": self.min_decision_agreement,
+                           "value": result["network_level"]["decision_agreement"]})
+        return [{**t, "passed": bool(t["value"] >= t["threshold"])} for t in judged]
+
+
+def test_sequences(map_dir: str | Path, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first n test sequences (x [n, T, n_in], targets) of the task the mapped network was trained on."""
+    from codesign.manifest import read_manifest
+    from codesign.training.recipe import recipe_from_dict
+    from codesign.training.tasks import make_task
+
+    data = read_manifest(map_dir)
+    if not data.get("recipe"):
+        raise ValueError(f"{map_dir}: the manifest has no training recipe; map a training run folder")
+    recipe = recipe_from_dict(data["recipe"])
+    task = make_task(recipe.task.name, recipe.seed, **recipe.task.params)
+    if n > len(task.x_test):
+        raise ValueError(f"--sequences {n}: the task has {len(task.x_test)} test sequences")
+    return task.x_test[:n].double().numpy(), task.y_test[:n].numpy()
+
+
+def unit_table(comparisons: list[Comparison]) -> str:
+    rows = ["| unit | steps | level agreement | RMSE (h) | RMSE / alpha | first divergence | "
+            f"steps with z within {NEAR_THRESHOLD:.0%} of +-beta |", "|---|---|---|---|---|---|---|"]
+    for c in comparisons:
+        for r in c.per_unit():
+            firsts = [f for f in r["first_divergence"] if f is not None]
+            rows.append(f"| {r['unit']} | {r['steps']} | {r['level_agreement']:.4%} | {r['rmse']:.4g} | "
+                        f"{r['rmse'] / r['alpha']:.4g} | {min(firsts) if firsts else 'none'} | "
+                        f"{r['z_near_threshold_steps']} |")
+    return "\n".join(rows) + "\n"
+
+
+def write_validation(folder: str | Path, plan: NetworkPlan, units: list[Comparison] | None,
+                     network: NetworkComparison | None, seconds: dict, setting: dict,
+                     targets: Targets = Targets()) -> dict:
+    """cosim.json, summary.md and overlay plots (sequence 0, one figure per layer and level)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    result = {**setting, "seconds": seconds}
+    md = [f"# Co-simulation ({setting['corner']}, {setting['temp_c']:g} C, vdd {setting['vdd_v']:g} V, "
+          f"{setting['sequences']} sequences x {setting['steps']} steps)\n"]
+    if units is not None:
+        result["unit_level"] = [row for c in units for row in c.per_unit()]
+        result["unit_level_agreement"] = float(np.mean([c.level_agreement for c in units]))
+        md += ["## Unit level (each unit driven by the software z_t)\n", unit_table(units)]
+        for c in units:
+            c.plot(folder / f"units_{c.layer}.png")
+            md.append(f"![units {c.layer}](units_{c.layer}.png)\n")
+    if network is not None:
+        s = network.summary()
+        result["network_level"] = {**s, "units": [row for c in network.layers for row in c.per_unit()]}
+        md += ["## Network level (synapse array, units, readout driven by x_t)\n", unit_table(list(network.layers)),
+               f"\nOutputs ({network.readout_mode}): RMSE {s['output_rmse']:.4g} (software outputs' RMS "
+               f"{s['output_rms_software']:.4g}); decisions identical on "
+               f"{s['decision_agreement']:.1%} of sequences (all identical: {s['decisions_identical']}).\n"]
+        for c in network.layers:
+            c.plot(folder / f"network_{c.layer}.png")
+            md.append(f"![network {c.layer}](network_{c.layer}.png)\n")
+    result["targets"] = targets.judge(result)
+    result["targets_met"] = all(t["passed"] for t in result["targets"])
+    md.append("## Targets\n\n| target | threshold | value | |\n|---|---|---|---|")
+    md += [f"| {t['name']} | >= {t['threshold']:.4%} | {t['value']:.4%} | {'met' if t['passed'] else 'NOT met'} |"
+           for t in result["targets"]]
+    md.append("\nWall time: " + ", ".join(f"{k} {v:.0f} s" for k, v in seconds.items()) + "\n")
+    atomic_write_text(folder / "cosim.json", json.dumps(result, indent=1))
+    atomic_write_text(folder / "summary.md", "\n".join(md))
+    return result
+
+
+def validate_map(map_dir: str | Path, out: str | Path, sequences: int, level: str = "network",
+                 corner: str | None = None, temp_c: float | None = None, workers: int = 1,
+                 vdd_v: float | None = None, targets: Targets = Targets(), timeout_s: float = 3600,
+                 progress: bool = False) -> dict:
+    """Co-simulate the first `sequences` test sequences; write the validation folder."""
+    plan = load_checked(map_dir)
+    x, _ = test_sequences(map_dir, sequences)
+    supply = plan.chip.supply(corner, temp_c, vdd_v)
+    seconds, units, network = {}, None, None
+    run = {"supply": supply, "workers": workers, "timeout_s": timeout_s, "progress": progress}
+    if level in ("unit", "both"):
+        started = time.perf_counter()
+        units = cosim_units(plan, x, **run)
+        seconds["unit_level"] = time.perf_counter() - started
+    if level in ("network", "both"):
+        started = time.perf_counter()
+        network = cosim_network(plan, x, **run)
+        seconds["network_level"] = time.perf_counter() - started
+    setting = {"map_dir": str(map_dir), "corner": supply.corner, "temp_c": supply.temp_c, "vdd_v": supply.vdd_v,
+               "sequences": sequences, "steps": int(x.shape[1]), "level": level}
+    return write_validation(out, plan, units, network, seconds, setting, targets)
