@@ -1,4 +1,4 @@
-"""Golden model of the memory recurrent unit (DESIGN.md section 1).
+"""Golden model of the memory recurrent unit (docs/design.md ("The unit")).
 
     c_t = +1 if z_t > beta, -1 if z_t < -beta, else 0      (strict comparisons)
     h_t = clip((1 - eps*|c_t|) * h_{t-1} + alpha_t * c_t, -bound, +bound)

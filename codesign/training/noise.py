@@ -9,7 +9,7 @@ A profile holds everything the analog implementation does to the ideal unit:
 - weight quantization to b bits (symmetric, per tensor, straight-through
   gradient), which is not noise: it applies at evaluation too.
 
-Noise off (the "ideal" preset) is the exact unit of DESIGN.md section 1.
+Noise off (the "ideal" preset) is the exact unit of docs/design.md ("The unit").
 Presets are starting points; the calibration loop (Monte Carlo of the cells)
 writes a measured profile file in the same format.
 """

@@ -1,4 +1,4 @@
-"""The unit of DESIGN.md section 1 in torch: exact forward, surrogate backward.
+"""The unit of docs/design.md ("The unit") in torch: exact forward, surrogate backward.
 
     c_t = step(z_t - beta) - step(-z_t - beta)          (hard in the forward pass)
     h_t = clip((1 - eps*|c_t|) h_{t-1} + alpha_t c_t, -bound, bound)
