@@ -136,6 +136,9 @@ def report_page(s: dict, recipe, plots: list[str]) -> str:
                        f"identical {n['decision_agreement']:.0%}, output RMSE {n['output_rmse']:.3g}")
     lines.append(f"| validate ({v['sequences']} sequences x {v['steps']} steps, {v['corner']} {v['temp_c']:g} C) | "
                  f"{'; '.join(results)} | {s['seconds']['validate']:.0f} s |")
+    lines += ["", "| target | threshold | value | |", "|---|---|---|---|"]
+    lines += [f"| {t['name']} | >= {t['threshold']:.4%} | {t['value']:.4%} | {'met' if t['passed'] else 'NOT met'} |"
+              for t in v["targets"]]
     lines += ["", "Files: `run/` (checkpoint, curves.png), `map/` (network.spice, units/, manifest.json, "
               "quantization.md), `validation/` (summary.md, cosim.json, plots).", "",
               "![learning curves](run/curves.png)", ""]

@@ -161,3 +161,16 @@ def test_validate_exits_1_when_a_target_is_not_met(tmp_path, monkeypatch, capsys
     # the threshold is an option: a lower bar passes the same run
     code, _ = _validate(bad, tmp_path, monkeypatch, "--min-level-agreement", str(target["value"]))
     assert code == 0
+
+
+@pytest.mark.parametrize("loss,y_sw,y_c,identical,agreement", [
+    ("ce", [[2.0, 1.0], [0.0, 1.0], [3.0, 0.0]], [[2.0, 1.0], [1.0, 0.0], [3.0, 0.0]], False, 2 / 3),
+    ("ce", [[2.0, 1.0], [0.0, 1.0]], [[1.5, 1.0], [0.2, 1.0]], True, 1.0),
+    ("bce", [[1.0, -1.0], [1.0, 1.0]], [[1.0, -1.0], [1.0, -0.1]], False, 0.5),  # one bit of one sequence
+])
+def test_decisions_are_compared_over_every_sequence(loss, y_sw, y_c, identical, agreement):
+    from codesign.validation.cosim import NetworkComparison
+
+    s = NetworkComparison(loss, "last", np.array(y_sw), np.array(y_c)).summary()
+    assert s["decisions_identical"] is identical and s["decision_agreement"] == pytest.approx(agreement)
+    assert s["sequences"] == len(y_sw)

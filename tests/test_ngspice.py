@@ -47,3 +47,28 @@ def test_missing_binary_is_reported(monkeypatch):
 def test_run_name_is_checked():
     with pytest.raises(ValueError, match="run name"):
         run(DIVIDER.format(v=1.0), name="../x")
+
+
+def test_a_truncated_raw_file_is_a_simulator_failure_naming_the_netlist(monkeypatch):
+    read = ngspice.read_raw
+
+    def truncated(path):
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+        return read(path)
+
+    monkeypatch.setattr(ngspice, "read_raw", truncated)
+    with pytest.raises(ngspice.NgspiceError, match=r"unreadable .*netlist kept at .*torn\.cir"):
+        run(DIVIDER.format(v=1.0), name="torn")
+
+
+def test_simulator_failures_exit_2_with_one_line(monkeypatch, tmp_path, capsys):
+    from pathlib import Path
+
+    from codesign.cli import main
+
+    monkeypatch.setattr(ngspice.shutil, "which", lambda _: None)
+    golden = Path(__file__).parent / "golden" / "maps" / "cmru"
+    code = main(["validate", str(golden), "--sequences", "1", "--quiet", "--out", str(tmp_path / "v")])
+    err = capsys.readouterr().err
+    assert code == 2 and "ngspice not found on PATH" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1

@@ -194,18 +194,44 @@ def test_the_lock_is_released_only_by_its_holder(tmp_path):
 
 # ---------- damaged and missing files ----------
 
-def test_a_truncated_checkpoint_falls_back_to_the_newest_readable_snapshot(tmp_path, straight, capsys):
+@pytest.mark.parametrize("kept", [0.5, 0.0])
+def test_a_truncated_checkpoint_falls_back_to_the_newest_readable_snapshot(tmp_path, straight, capsys, kept):
     recipe = _recipe()
     with pytest.raises(KeyboardInterrupt):
         train(recipe, tmp_path, progress=False, on_epoch_end=_interrupt_at(2))  # after epoch 3; snapshot at 2
     ckpt = tmp_path / "checkpoint.pt"
-    ckpt.write_bytes(ckpt.read_bytes()[: ckpt.stat().st_size // 2])
+    ckpt.write_bytes(ckpt.read_bytes()[: int(ckpt.stat().st_size * kept)])
     train(recipe, tmp_path, progress=False)
     err = capsys.readouterr().err
     assert f"{ckpt} is unreadable" in err and f"resuming from {tmp_path / 'epoch_0002.pt'} (epoch 2)" in err
     assert _same_weights(ckpt, straight / "checkpoint.pt")  # replayed exactly
     assert _same_weights(tmp_path / "best.pt", straight / "best.pt")
     assert _log_rows(tmp_path) == _log_rows(straight)
+
+
+def _flip_a_weight(path: Path) -> None:
+    """Change one bit of a stored weight: the file still loads, with another value."""
+    raw = torch.load(path, weights_only=True)["model"]["readout.weight"].numpy().tobytes()
+    data = bytearray(path.read_bytes())
+    at = bytes(data).index(raw) + 5
+    data[at] ^= 0x01
+    path.write_bytes(bytes(data))
+    assert not torch.equal(torch.load(path, weights_only=True)["model"]["readout.weight"],
+                           torch.frombuffer(bytearray(raw), dtype=torch.float32).reshape(-1, 4))
+
+
+def test_a_changed_weight_in_a_checkpoint_is_caught_not_resumed_from(tmp_path, straight, capsys):
+    recipe = _recipe()
+    with pytest.raises(KeyboardInterrupt):
+        train(recipe, tmp_path, progress=False, on_epoch_end=_interrupt_at(2))
+    _flip_a_weight(tmp_path / "checkpoint.pt")
+    train(recipe, tmp_path, progress=False)
+    err = capsys.readouterr().err
+    assert "checkpoint.pt: its content does not match the checksum" in err and "epoch_0002.pt (epoch 2)" in err
+    assert _same_weights(tmp_path / "checkpoint.pt", straight / "checkpoint.pt")
+    _flip_a_weight(tmp_path / "best.pt")  # the mapper loads best.pt: it must not map other weights
+    with pytest.raises(RunDamaged, match="best.pt: its content does not match"):
+        trainer_module.load_run(tmp_path)
 
 
 def test_no_readable_checkpoint_is_refused_with_a_way_out(tmp_path):
@@ -240,6 +266,49 @@ def test_a_kill_between_the_checkpoint_and_the_log_loses_no_row(tmp_path, straig
     train(_recipe(), tmp_path, progress=False)
     assert _log_rows(tmp_path) == _log_rows(straight)
     assert _same_weights(tmp_path / "checkpoint.pt", straight / "checkpoint.pt")
+
+
+def _metrics(folder: Path) -> dict:
+    metrics = json.loads((folder / "metrics.json").read_text())
+    metrics.pop("train_seconds")
+    return metrics
+
+
+def test_a_kill_before_any_write_resumes_to_the_same_result(tmp_path, monkeypatch):
+    """Kill the run before each of its file writes in turn (leaving half of that write
+    in a temporary file, as a kill inside an atomic write does), resume, and compare
+    with the uninterrupted run: weights, best weights, log and metrics."""
+    recipe = _recipe(epochs=2, checkpoint_every=1)
+    reference = tmp_path / "reference"
+    train(recipe, reference, progress=False)
+    writes = {"count": 0, "kill_at": None}
+
+    def counted(real):
+        def write(path, data, **kwargs):
+            writes["count"] += 1
+            if writes["count"] == writes["kill_at"]:
+                raw = data if isinstance(data, bytes) else str(data).encode()
+                Path(path).with_name(f".{Path(path).name}.killed.tmp").write_bytes(raw[: len(raw) // 2])
+                raise KeyboardInterrupt
+            real(path, data, **kwargs)
+        return write
+
+    for name in ("atomic_write_bytes", "atomic_write_text", "atomic_write_json"):
+        monkeypatch.setattr(trainer_module, name, counted(getattr(trainer_module, name)))
+    train(recipe, tmp_path / "counted", progress=False)
+    total = writes["count"]
+    assert total >= 11  # per epoch: checkpoint, snapshot, (best), log, json, plot; then metrics
+    for kill_at in range(1, total + 1):
+        writes.update(count=0, kill_at=kill_at)
+        folder = tmp_path / f"killed{kill_at}"
+        with pytest.raises(KeyboardInterrupt):
+            train(recipe, folder, progress=False)
+        writes["kill_at"] = None
+        train(recipe, folder, progress=False)
+        assert _same_weights(folder / "checkpoint.pt", reference / "checkpoint.pt"), kill_at
+        assert _same_weights(folder / "best.pt", reference / "best.pt"), kill_at
+        assert _log_rows(folder) == _log_rows(reference), kill_at
+        assert _metrics(folder) == _metrics(reference), kill_at
 
 
 def test_rerunning_a_finished_run_rebuilds_lost_files_from_its_checkpoint(tmp_path, straight):

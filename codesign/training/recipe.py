@@ -17,11 +17,10 @@ from __future__ import annotations
 import copy
 import dataclasses
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from codesign.config import ConfigError, from_dict, limits, read_file
+from codesign.config import ConfigError, from_dict, limits, parse_override, read_file
 from codesign.training.models import ModelConfig
 from codesign.training.noise import NoiseProfile, load_noise_profile
 from codesign.training.schedules import EpsSchedule
@@ -100,15 +99,9 @@ def recipe_from_dict(data: dict, base_dir: Path | None = None) -> Recipe:
 
 def apply_override(data: dict, assignment: str) -> None:
     """`a.b.c=value` into nested dict `data`; value parsed as TOML, else a string."""
-    key, sep, raw = assignment.partition("=")
-    if not sep or not key.strip():
-        raise ConfigError(f"--set {assignment!r}: expected key=value, e.g. model.hidden=16")
-    try:
-        value = tomllib.loads(f"v = {raw.strip()}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = raw.strip()
+    key, value = parse_override(assignment, "--set")
     node = data
-    parts = key.strip().split(".")
+    parts = key.split(".")
     for part in parts[:-1]:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):

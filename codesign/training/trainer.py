@@ -11,8 +11,8 @@ Run folder (everything a later stage or a resumed run needs):
     metrics.json     final: test metric of the best model (and on noisy chips)
     .codesign.lock   while a run works here: who (a second run is refused)
 
-All .pt files load with torch.load(..., weights_only=True). Every file is
-written atomically. checkpoint.pt is written first each epoch and the other
+All .pt files load with torch.load(..., weights_only=True) and carry a sha256
+of their content (load_checkpoint checks it). Every file is written atomically. checkpoint.pt is written first each epoch and the other
 files are rewritten from what it holds, so a run killed at any point leaves a
 folder that resumes to the same result, and resuming rebuilds best.pt, log.csv
 and checkpoint.json from the checkpoint. An unreadable checkpoint.pt falls
@@ -25,6 +25,7 @@ checkpoint untouched.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import math
@@ -126,14 +127,52 @@ def near_threshold(model: Network, x: torch.Tensor, chip: Chip, distances=NEAR_T
     return {f"{d:g}": float((dist < d).float().mean()) for d in distances}
 
 
-def _save(obj, path: Path) -> None:
+def _digest(obj) -> str:
+    """sha256 of a checkpoint's content, tensors by their bytes. torch.load checks
+    no checksum: a byte changed in a tensor loads silently as another weight."""
+    h = hashlib.sha256()
+
+    def feed(x) -> None:
+        if isinstance(x, torch.Tensor):
+            h.update(f"T{x.dtype}{tuple(x.shape)}:".encode())
+            h.update(x.detach().reshape(-1).contiguous().view(torch.uint8).numpy().tobytes())
+        elif isinstance(x, dict):
+            h.update(b"{")
+            for key in sorted(x, key=str):
+                feed(str(key)), feed(x[key])
+            h.update(b"}")
+        elif isinstance(x, (list, tuple)):
+            h.update(b"[")
+            for item in x:
+                feed(item)
+            h.update(b"]")
+        else:
+            h.update(repr(x).encode() + b";")
+
+    feed(obj)
+    return h.hexdigest()
+
+
+def _pt_bytes(obj: dict) -> bytes:
+    """A .pt file's bytes: `obj` plus the digest of its content."""
     buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
+    torch.save({**obj, "sha256": _digest(obj)}, buffer)
+    return buffer.getvalue()
+
+
+def _save(obj: dict, path: Path) -> None:
+    atomic_write_bytes(path, _pt_bytes(obj))
 
 
 def load_checkpoint(path: Path) -> dict:
-    return torch.load(path, map_location="cpu", weights_only=True)
+    """A .pt file of a run, checked against the digest it was written with
+    (files written before digests existed load unchecked)."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    recorded = ckpt.pop("sha256", None)
+    if recorded is not None and _digest(ckpt) != recorded:
+        raise RunDamaged(f"{path}: its content does not match the checksum it was written with "
+                         f"(changed or damaged since)")
+    return ckpt
 
 
 def _read_log(path: Path, before_epoch: int) -> list[dict]:
@@ -180,8 +219,12 @@ def _resume_point(out: Path) -> dict | None:
             missing = [key for key in RESUMABLE if key not in ckpt]
             if missing:
                 raise KeyError(f"it holds no {', '.join(missing)}")
+        except RunDamaged as err:
+            problems.append(str(err))
+            continue
         except Exception as err:  # torch.load fails in many ways on a damaged file
-            problems.append(f"{path} is unreadable ({type(err).__name__}: {str(err).splitlines()[0][:120]})")
+            why = ": ".join([type(err).__name__, *str(err).splitlines()[:1]])[:160]
+            problems.append(f"{path} is unreadable ({why})")
             continue
         if problems:
             print(f"codesign train: {'; '.join(problems)}; resuming from {path} "
@@ -347,12 +390,11 @@ def _train(recipe: Recipe, out: Path, progress: bool, on_epoch_end: Callable[[in
         ckpt = {"recipe": recipe_data, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "rng": generator.get_state(), "state": state,
                 "log": rows, "best_model": best_model}
-        buffer = io.BytesIO()
-        torch.save(ckpt, buffer)
-        atomic_write_bytes(ckpt_path, buffer.getvalue())
+        data = _pt_bytes(ckpt)
+        atomic_write_bytes(ckpt_path, data)
         snapshot = (epoch + 1) % spec.checkpoint_every == 0 or epoch + 1 == spec.epochs
         if snapshot:
-            atomic_write_bytes(out / f"epoch_{epoch + 1:04d}.pt", buffer.getvalue())
+            atomic_write_bytes(out / f"epoch_{epoch + 1:04d}.pt", data)
         # A plot costs more than a small epoch: only at snapshots.
         _write_run_files(out, recipe, ckpt, metric, best=improved, plot=snapshot)
         bar.set_postfix(loss=f"{rows[-1]['train_loss']:.4f}", **{metric: f"{val_metric:.4f}"})

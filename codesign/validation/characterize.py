@@ -85,7 +85,7 @@ class HysteresisResult:
 
 
 def hysteresis_loop(p: ComparatorParams, supply: Supply,
-                    sweep_s: float = 0.2) -> HysteresisResult:
+                    sweep_s: float = 0.2, timeout_s: float = 3600) -> HysteresisResult:
     """Sweep I_in from I_bias - 2 beta I_unit up to I_bias + 2 beta I_unit and back."""
     lo = p.i_bias_a - 2 * p.beta * p.i_unit_a
     hi = p.i_bias_a + 2 * p.beta * p.i_unit_a
@@ -99,7 +99,7 @@ def hysteresis_loop(p: ComparatorParams, supply: Supply,
         tran(2 * sweep_s, sweep_s / 2000),
         ".end",
     ]
-    res = run("\n".join(net) + "\n", name="hysteresis")
+    res = run("\n".join(net) + "\n", name="hysteresis", timeout_s=timeout_s)
     t = res["time"]
     i_in = np.interp(t, [0, sweep_s, 2 * sweep_s], [lo, hi, lo])
     half = supply.vdd_v / 2
@@ -116,7 +116,7 @@ def hysteresis_loop(p: ComparatorParams, supply: Supply,
 
 
 def _integrator_bench(title: str, ip: IntegratorParams, clock: ClockParams, supply: Supply,
-                      c_seq: list[int], v_start: float, save: str) -> tuple:
+                      c_seq: list[int], v_start: float, save: str, timeout_s: float) -> tuple:
     up = step_pwl([supply.vdd_v if c > 0 else 0.0 for c in c_seq], clock.period_s, clock.t_edge_s, "up")
     dn = step_pwl([supply.vdd_v if c < 0 else 0.0 for c in c_seq], clock.period_s, clock.t_edge_s, "dn")
     net = header(title, supply, "logic", "integrator") + [
@@ -134,7 +134,7 @@ def _integrator_bench(title: str, ip: IntegratorParams, clock: ClockParams, supp
              min(clock.period_s / 20, 20e-6) if title == "packets" else clock.period_s / 2),
         ".end",
     ]
-    return run("\n".join(net) + "\n", name=title, timeout_s=3600), clock.phases(ip.t_pkt_s)
+    return run("\n".join(net) + "\n", name=title, timeout_s=timeout_s), clock.phases(ip.t_pkt_s)
 
 
 @dataclass(frozen=True)
@@ -169,11 +169,12 @@ class PacketResult:
         return path
 
 
-def charge_packets(ip: IntegratorParams, clock: ClockParams, supply: Supply) -> PacketResult:
+def charge_packets(ip: IntegratorParams, clock: ClockParams, supply: Supply, timeout_s: float = 3600) -> PacketResult:
     """From the mid level: down to saturation, up through all levels, down again."""
     L = ip.levels_per_side
     seq = [-1] * (L + 1) + [1] * (2 * L + 1) + [-1] * (2 * L + 1)
-    res, (t_t, t_r) = _integrator_bench("packets", ip, clock, supply, seq, ip.level_v(0), ".save v(vc) i(vout)")
+    res, (t_t, t_r) = _integrator_bench("packets", ip, clock, supply, seq, ip.level_v(0), ".save v(vc) i(vout)",
+                                        timeout_s)
     t, vc, T = res["time"], res.v("vc"), clock.period_s
     at = lambda tt: float(np.interp(tt, t, vc))  # noqa: E731
     before = np.array([at(k * T + t_t - 2e-6) for k in range(len(seq))])
@@ -221,7 +222,7 @@ class RetentionResult:
 
 
 def retention(ip: IntegratorParams, clock: ClockParams, supply: Supply, steps: int = 10_000, level: int | None = None,
-              v_start: float | None = None, segment_steps: int = 1000) -> RetentionResult:
+              v_start: float | None = None, segment_steps: int = 1000, timeout_s: float = 3600) -> RetentionResult:
     """`steps` idle clock steps (c = 0) at the real clock, all phases running.
 
     The time step is allowed up to half a period: between clock edges nothing
@@ -241,7 +242,8 @@ def retention(ip: IntegratorParams, clock: ClockParams, supply: Supply, steps: i
     done = 0
     while done < steps:
         n = min(segment_steps, steps - done)
-        res, (t_t, t_r) = _integrator_bench("retention", ip, clock, supply, [0] * n, v0, ".save v(vc) i(vdd)")
+        res, (t_t, t_r) = _integrator_bench("retention", ip, clock, supply, [0] * n, v0, ".save v(vc) i(vdd)",
+                                            timeout_s)
         t, vc = res["time"], res.v("vc")
         pre.append(np.interp([k * T + t_r - 2e-6 for k in range(n)], t, vc))
         post.append(np.interp([k * T + t_r + clock.t_restore_s + 3 * clock.t_edge_s for k in range(n)], t, vc))
@@ -254,7 +256,7 @@ def retention(ip: IntegratorParams, clock: ClockParams, supply: Supply, steps: i
 
 
 def level_comparator_trips(ip: IntegratorParams, supply: Supply,
-                           sweep_v: float = 0.1, step_v: float = 1e-3) -> np.ndarray:
+                           sweep_v: float = 0.1, step_v: float = 1e-3, timeout_s: float = 3600) -> np.ndarray:
     """Trip point minus boundary (V) of the integrator's level comparator at each of its
     2L boundaries: a DC sweep of the input across the boundary, the tail biased at
     ip.i_cmp_a as in the integrator. The restore picks the wrong level if one of
@@ -269,7 +271,7 @@ def level_comparator_trips(ip: IntegratorParams, supply: Supply,
             "XL in ref q qb icmp vdd 0 mru_level_cmp", ".save v(q)",
             f".dc Vin {number(b - sweep_v, 'v')} {number(b + sweep_v, 'v')} {number(step_v, 'step', positive=True)}",
             ".end"]
-        res = run("\n".join(net) + "\n", name="level_cmp")
+        res = run("\n".join(net) + "\n", name="level_cmp", timeout_s=timeout_s)
         vin, q = res["v(v-sweep)"], res.v("q")
         high = q > supply.vdd_v / 2
         errors.append(float(vin[np.argmax(high)]) - b if high.any() and not high[0] else float("nan"))

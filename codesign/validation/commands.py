@@ -144,24 +144,25 @@ def _one_corner(args, chip, corner: str) -> dict:
         print(f"characterize: {corner} {supply.temp_c:g} C started", file=sys.stderr)
     what = WHAT if "all" in args.what else args.what
     out, tag, row = args.out, f"{corner}_{supply.temp_c:g}C", {"corner": corner, "temp_c": supply.temp_c}
-    clock = chip.clock()
+    clock, timeout = chip.clock(), args.timeout
     # The cell benches' 1 kHz clock (ten times fewer idle points to simulate), with the short
     # compare phase a 1 ms period leaves room for; the figures in docs/circuits.md use it.
     khz = dataclasses.replace(clock, period_s=1e-3, t_compare_s=200e-6)
     if "hysteresis" in what:
-        h = hysteresis_loop(chip.comparator(), supply)
+        h = hysteresis_loop(chip.comparator(), supply, timeout_s=timeout)
         row["hysteresis"] = {"up_on_a": h.up_on_a, "up_off_a": h.up_off_a, "dn_on_a": h.dn_on_a,
                              "dn_off_a": h.dn_off_a, **h.errors()}
         h.plot(out / f"hysteresis_{tag}.png")
     if "packets" in what:
-        pk = charge_packets(chip.integrator(), khz, supply)
+        pk = charge_packets(chip.integrator(), khz, supply, timeout_s=timeout)
         err = pk.errors()
         row["packets"] = {"dv_v": pk.dv_v.tolist(), "from_level": pk.from_level, "direction": pk.direction,
                           "worst_rel_error": float(err[abs(err).argmax()]), "readout_a": pk.readout_a.tolist(),
                           "restored_v": pk.restored_v.tolist()}
         pk.plot(out / f"packets_{tag}.png")
     if "retention" in what:  # slow clock edges: the solver strides through the idle holds
-        r = retention(chip.integrator(), dataclasses.replace(clock, t_edge_s=20e-6), supply, steps=args.steps)
+        r = retention(chip.integrator(), dataclasses.replace(clock, t_edge_s=20e-6), supply, steps=args.steps,
+                      timeout_s=timeout)
         row["retention"] = {"steps": args.steps, "level": r.level, "final_level": r.final_level,
                             "worst_droop_v": r.worst_droop_v, "restored_first_v": float(r.restored_v[0]),
                             "restored_last_v": float(r.restored_v[-1])}
@@ -169,16 +170,16 @@ def _one_corner(args, chip, corner: str) -> dict:
     if "power" in what:
         row["power"] = {}
         for clk in (clock, khz):  # the chip's clock, and 1 kHz
-            pw = unit_power(chip.comparator(), chip.integrator(), clk, supply)
+            pw = unit_power(chip.comparator(), chip.integrator(), clk, supply, timeout_s=timeout)
             row["power"][f"{1 / clk.period_s:g}Hz"] = {"total_w": pw.total_w, "comparator_w": pw.comparator_w,
                                        "integrator_w": pw.integrator_w, "readout_w": pw.readout_w,
                                        "clock_w": pw.clock_w}
     if "latch" in what:
-        la = latch_sequence(LATCH_SEQUENCE, chip.latch(), khz, supply, chip.t_latch_transfer_s)
+        la = latch_sequence(LATCH_SEQUENCE, chip.latch(), khz, supply, chip.t_latch_transfer_s, timeout_s=timeout)
         row["latch"] = {"c": LATCH_SEQUENCE, "h_in_alpha": la.h_in_alpha().tolist()}
         la.plot(out / f"latch_{tag}.png")
     if "settling" in what:
-        st = comparator_settling(chip.comparator(), supply)
+        st = comparator_settling(chip.comparator(), supply, timeout_s=timeout)
         row["settling"] = {**_finite(st.summary()), "t_compare_s_chip": chip.t_compare_s,
                            "table": _finite(st.table()), "markdown": st.markdown()}
         st.plot(out / f"settling_{tag}.png", t_compare_s=(chip.t_compare_s,))

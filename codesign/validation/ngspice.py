@@ -168,7 +168,10 @@ def run(netlist: str, *, name: str = "run", timeout_s: float = 120.0, keep: bool
         if _NO_CONVERGENCE.search(log):
             raise NoConvergence("ngspice did not converge", cir, tail)
         raise NgspiceError(f"ngspice failed (exit status {proc.returncode})", cir, tail)
-    vectors = read_raw(raw)
+    try:
+        vectors = read_raw(raw)
+    except (ValueError, KeyError, IndexError) as err:  # a truncated or garbled raw file
+        raise NgspiceError(f"ngspice's output {raw} is unreadable ({type(err).__name__}: {err})", cir) from None
     if keep:
         return SimResult(vectors, log, elapsed, cir)
     shutil.rmtree(folder, ignore_errors=True)

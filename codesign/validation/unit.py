@@ -42,8 +42,7 @@ class PowerResult:
 
 
 def unit_power(cp: ComparatorParams, ip: IntegratorParams, clock: ClockParams, supply: Supply,
-               z: list[float] = DEFAULT_Z,
-               repeats: int = 2) -> PowerResult:
+               z: list[float] = DEFAULT_Z, repeats: int = 2, timeout_s: float = 3600) -> PowerResult:
     """Average power of one CMRU unit driven by z (repeated), measured per supply.
 
     The comparator and the integrator have their own supply sources so the
@@ -67,7 +66,7 @@ def unit_power(cp: ComparatorParams, ip: IntegratorParams, clock: ClockParams, s
         tran(len(zs) * clock.period_s, clock.period_s / 20),
         ".end",
     ]
-    res = run("\n".join(net) + "\n", name="unit_power", timeout_s=1800)
+    res = run("\n".join(net) + "\n", name="unit_power", timeout_s=timeout_s)
     t, v = res["time"], supply.vdd_v
     clock_w = -_mean(t, res.v("phi_t") * res.i("vphi_t")) - _mean(t, res.v("phi_r") * res.i("vphi_r"))
     return PowerResult(clock.period_s, supply, zs, -v * _mean(t, res.i("vcmp")), -v * _mean(t, res.i("vint")),
@@ -100,7 +99,7 @@ class LatchResult:
 
 
 def latch_sequence(c: list[int], p: LatchParams, clock: ClockParams, supply: Supply,
-                   t_transfer_s: float) -> LatchResult:
+                   t_transfer_s: float, timeout_s: float = 3600) -> LatchResult:
     """Drive up/dn with the ternary sequence c (after a reset) and read the state."""
     up = step_pwl([supply.vdd_v if x > 0 else 0.0 for x in c], clock.period_s, clock.t_edge_s, "up")
     dn = step_pwl([supply.vdd_v if x < 0 else 0.0 for x in c], clock.period_s, clock.t_edge_s, "dn")
@@ -117,7 +116,7 @@ def latch_sequence(c: list[int], p: LatchParams, clock: ClockParams, supply: Sup
         tran(len(c) * clock.period_s, clock.period_s / 50),
         ".end",
     ]
-    res = run("\n".join(net) + "\n", name="latch")
+    res = run("\n".join(net) + "\n", name="latch", timeout_s=timeout_s)
     t = res["time"]
     ends = [(k + 1) * clock.period_s - 2e-6 for k in range(len(c))]
     return LatchResult(list(c), np.interp(ends, t, res.v("q")), np.interp(ends, t, res.v("v")),
