@@ -47,10 +47,13 @@ def _expected_errors() -> tuple[type, ...]:
     from codesign.config import ConfigError
     from codesign.fsio import FolderLocked
     from codesign.mapping.fit import DoesNotFit
+    from codesign.training.tasks import TaskParamError
+    from codesign.training.trainer import RunDamaged, RunMismatch, TrainingDiverged
     from codesign.validation.cosim import NetlistEdited
     from codesign.validation.ngspice import NgspiceError
 
-    return (UserError, ConfigError, FolderLocked, DoesNotFit, NetlistEdited, NgspiceError)
+    return (UserError, ConfigError, FolderLocked, DoesNotFit, NetlistEdited, NgspiceError, RunDamaged, RunMismatch,
+            TrainingDiverged, TaskParamError)
 
 
 def build_parser() -> argparse.ArgumentParser:

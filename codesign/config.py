@@ -132,7 +132,7 @@ def check_value(key: str, hint, value, meta: dict):
 def _range_text(meta):
     lo, hi = meta.get("lo"), meta.get("hi")
     if lo is not None and hi is not None:
-        return f" in [{lo}, {hi}]"
+        return f" in {'(' if meta.get('lo_open') else '['}{lo}, {hi}]"
     if lo is not None:
         return f" {'>' if meta.get('lo_open') else '>='} {lo}"
     if hi is not None:

@@ -62,6 +62,13 @@ class FolderLocked(ValueError):
     """Another process holds the folder's lock; the message names it."""
 
 
+def _command_line() -> str:
+    """This process's command as typed: `python -m codesign ...`, not .../__main__.py."""
+    program = Path(sys.argv[0])
+    head = ["python", "-m", program.parent.name] if program.name == "__main__.py" else [program.name]
+    return shlex.join(head + sys.argv[1:])
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -126,7 +133,10 @@ def _take_over(folder: Path, lock: Path, stale: dict) -> None:
         if _read_holder(lock) != stale:  # somebody else was faster: judge again
             return
         moved = lock.with_name(f"{LOCK_NAME}.stale-{os.getpid()}")
-        os.rename(lock, moved)  # atomic: exactly one taker moves a given lock file
+        try:
+            os.rename(lock, moved)  # atomic: exactly one taker moves a given lock file
+        except FileNotFoundError:
+            return
         if _read_holder(moved) != stale:  # (only where flock does nothing) a live lock: put it back
             try:
                 os.link(moved, lock)
@@ -147,7 +157,7 @@ def folder_lock(folder: str | Path, what: str) -> Iterator[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     lock = folder / LOCK_NAME
     record = {"pid": os.getpid(), "host": socket.gethostname(), "what": what,
-              "command": shlex.join(sys.argv), "started": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+              "command": _command_line(), "started": time.strftime("%Y-%m-%d %H:%M:%S %z"),
               "token": uuid.uuid4().hex}
     for _ in range(10):  # a lock that vanishes between our looks: look again
         if _create(lock, record):

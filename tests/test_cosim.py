@@ -174,3 +174,20 @@ def test_decisions_are_compared_over_every_sequence(loss, y_sw, y_c, identical, 
     s = NetworkComparison(loss, "last", np.array(y_sw), np.array(y_c)).summary()
     assert s["decisions_identical"] is identical and s["decision_agreement"] == pytest.approx(agreement)
     assert s["sequences"] == len(y_sw)
+
+
+def test_the_level_target_is_judged_on_the_worst_unit_of_every_level():
+    from codesign.validation.report import Targets
+
+    result = {"unit_level": [{"level_agreement": 1.0}, {"level_agreement": 0.5}],
+              "network_level": {"units": [{"level_agreement": 0.75}], "decision_agreement": 0.9}}
+    level, decision = Targets(min_level_agreement=0.6, min_decision_agreement=0.95).judge(result)
+    assert (level["value"], level["passed"]) == (0.5, False)
+    assert (decision["value"], decision["passed"]) == (0.9, False)
+    assert [t["passed"] for t in Targets(0.5, 0.9).judge(result)] == [True, True]
+
+
+def test_unit_circuit_follows_the_golden_model_at_ss_85_c(plan):
+    """Away from tt 27 C with the trims chosen there: every step still on the software's level."""
+    (c,) = cosim_units(plan, _inputs(), plan.chip.supply("ss", 85.0))
+    np.testing.assert_array_equal(c.k_circuit[0, :, 0], c.k_software[0, :, 0])

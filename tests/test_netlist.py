@@ -80,3 +80,9 @@ def test_include_path_refuses_quotes(tmp_path):
 def test_templates_only_by_name():
     with pytest.raises(ValueError, match="template name"):
         netlist.template("../etc/passwd")
+
+
+def test_numbers_below_their_minimum_or_not_positive_are_refused():
+    assert netlist.number(0.0, "i", minimum=0) == "0"
+    with pytest.raises(ValueError, match=r"i: -1e-12 must be >= 0"):
+        netlist.number(-1e-12, "i", minimum=0)

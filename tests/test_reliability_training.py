@@ -10,14 +10,13 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
 
-from codesign.config import ConfigError
 from codesign import fsio
+from codesign.config import ConfigError
 from codesign.fsio import LOCK_NAME, FolderLocked, folder_lock
 from codesign.training import trainer as trainer_module
 from codesign.training.models import ModelConfig, MRULayer
@@ -109,7 +108,8 @@ def test_a_second_train_into_a_busy_folder_exits_2_naming_the_holder(tmp_path):
         assert result.returncode == 2, result.stderr
         message = result.stderr.strip()
         assert message.startswith(f"codesign train: error: {folder} is in use by pid {holder.pid}")
-        assert "codesign train" in message and "started 20" in message and str(folder / LOCK_NAME) in message
+        assert f"(codesign train: '-c {folder}'), started 20" in message  # what, command line, start
+        assert message.endswith(f"delete {folder / LOCK_NAME})")
         with pytest.raises(FolderLocked, match=f"pid {holder.pid}"):  # the library call too
             train(_recipe(), folder, progress=False)
         # Refused before touching anything, even with --restart.
@@ -320,7 +320,8 @@ def test_rerunning_a_finished_run_rebuilds_lost_files_from_its_checkpoint(tmp_pa
     assert _log_rows(tmp_path) == _log_rows(straight)
     assert _same_weights(tmp_path / "best.pt", straight / "best.pt")
     info = json.loads((tmp_path / "checkpoint.json").read_text())
-    assert info["epoch"] == 4 and info["best_epoch"] == json.loads((straight / "checkpoint.json").read_text())["best_epoch"]
+    assert info["epoch"] == 4
+    assert info["best_epoch"] == json.loads((straight / "checkpoint.json").read_text())["best_epoch"]
     assert (tmp_path / "metrics.json").exists() and (tmp_path / "curves.png").exists()
 
 

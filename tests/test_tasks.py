@@ -388,7 +388,8 @@ def test_cache_root_follows_the_environment(tmp_path, monkeypatch):
 
 # --- espeak-ng keyword set ---------------------------------------------------
 
-needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed (apt-get install espeak-ng)")
+needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None,
+                                  reason="espeak-ng not installed (apt-get install espeak-ng)")
 KWS = dict(words=("yes", "no"), n_per_word=6, n_train=None)
 
 

@@ -11,12 +11,12 @@ import torch
 
 from codesign.config import ConfigError
 from codesign.mru import reference
+from codesign.training import trainer as trainer_module
 from codesign.training.models import ModelConfig, Network
 from codesign.training.noise import Chip, IdealChip, NoiseProfile, load_noise_profile, quantize_weights
 from codesign.training.recipe import load_recipe, recipe_from_dict
 from codesign.training.scan import linear_scan
 from codesign.training.schedules import EpsSchedule
-from codesign.training import trainer as trainer_module
 from codesign.training.trainer import TrainingDiverged, load_checkpoint, train
 
 SMALL = {

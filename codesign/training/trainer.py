@@ -12,11 +12,12 @@ Run folder (everything a later stage or a resumed run needs):
     .codesign.lock   while a run works here: who (a second run is refused)
 
 All .pt files load with torch.load(..., weights_only=True) and carry a sha256
-of their content (load_checkpoint checks it). Every file is written atomically. checkpoint.pt is written first each epoch and the other
-files are rewritten from what it holds, so a run killed at any point leaves a
-folder that resumes to the same result, and resuming rebuilds best.pt, log.csv
-and checkpoint.json from the checkpoint. An unreadable checkpoint.pt falls
-back to the newest readable epoch snapshot. A resumed run replays from its
+of their content (load_checkpoint checks it). Every file is written
+atomically. checkpoint.pt is written first each epoch and the other files are
+rewritten from what it holds, so a run killed at any point leaves a folder
+that resumes to the same result, and resuming rebuilds best.pt, log.csv and
+checkpoint.json from the checkpoint. An unreadable or altered checkpoint.pt
+falls back to the newest readable epoch snapshot (docs/reliability.md). A resumed run replays from its
 checkpoint with the same RNG state, so it ends exactly where an uninterrupted
 run would have. A non-finite loss stops training and leaves the last good
 checkpoint untouched.
@@ -108,7 +109,7 @@ def evaluate(model: Network, task: Task, x, y, chip_factory: Callable[[], Chip],
         loss, metric = loss_and_metric(task, out, y[i:i + batch])
         losses.append(loss.item()), metrics.append(metric), weights.append(len(out))
     n = sum(weights)
-    return (sum(l * w for l, w in zip(losses, weights)) / n,
+    return (sum(loss * w for loss, w in zip(losses, weights)) / n,
             sum(m * w for m, w in zip(metrics, weights)) / n)
 
 
@@ -370,7 +371,8 @@ def _train(recipe: Recipe, out: Path, progress: bool, on_epoch_end: Callable[[in
         val_near = near_threshold(model, task.x_val, ideal(), (margin,))[f"{margin:g}"] if margin else None
         state["epoch"] = epoch + 1
         state["seconds"] += time.perf_counter() - started
-        rows.append({"epoch": epoch, "step": state["step"], "eps": "" if model.eps is None else model.eps, "lr": scheduler.get_last_lr()[0],
+        rows.append({"epoch": epoch, "step": state["step"], "eps": "" if model.eps is None else model.eps,
+                     "lr": scheduler.get_last_lr()[0],
                      "train_loss": total / steps_per_epoch, "val_loss": val_loss,
                      "val_metric": val_metric, "val_near_threshold": "" if val_near is None else val_near,
                      "seconds": round(state["seconds"], 3)})

@@ -150,7 +150,8 @@ def check_words(name: str, value: Any, *, min_count: int = 2) -> tuple[str, ...]
     words = tuple(value)
     bad = [w for w in words if not isinstance(w, str) or not w or "/" in w or w != w.strip()]
     if bad:
-        raise TaskParamError(f"parameter {name!r}: entries must be non-empty strings without '/' or spaces at the ends, got {bad!r}")
+        raise TaskParamError(f"parameter {name!r}: entries must be non-empty strings without '/' or spaces at the "
+                             f"ends, got {bad!r}")
     if len(set(words)) != len(words):
         raise TaskParamError(f"parameter {name!r} has repeated entries: {words!r}")
     if len(words) < min_count:

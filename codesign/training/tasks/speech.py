@@ -178,7 +178,8 @@ def list_split_files(root: Path, words: Sequence[str]) -> dict[str, list[tuple[s
     overlap = set(listed["val"]) & set(listed["test"])
     if overlap:
         raise SpeechDataError(
-            f"{root}: {len(overlap)} clips are in both {LIST_FILES['val']} and {LIST_FILES['test']}, e.g. {sorted(overlap)[0]}"
+            f"{root}: {len(overlap)} clips are in both {LIST_FILES['val']} and {LIST_FILES['test']}, "
+            f"e.g. {sorted(overlap)[0]}"
         )
 
     splits: dict[str, list[tuple[str, int]]] = {split: [] for split in SPLITS}
@@ -195,7 +196,8 @@ def list_split_files(root: Path, words: Sequence[str]) -> dict[str, list[tuple[s
                 if rel.split("/", 1)[0] != word:
                     continue
                 if not (root / rel).is_file():
-                    raise SpeechDataNotFoundError(f"{root / LIST_FILES[split]} lists {rel}, but {root / rel} does not exist")
+                    raise SpeechDataNotFoundError(
+                        f"{root / LIST_FILES[split]} lists {rel}, but {root / rel} does not exist")
                 splits[split].append((rel, class_of[word]))
                 held_out.add(rel)
         splits["train"] += [(rel, class_of[word]) for rel in on_disk if rel not in held_out]
@@ -210,7 +212,8 @@ def list_split_files(root: Path, words: Sequence[str]) -> dict[str, list[tuple[s
 def read_list_file(root: Path, list_name: str, path: Path) -> list[str]:
     """The "word/file.wav" entries of a split list, checked line by line."""
     if not path.is_file():
-        raise SpeechDataNotFoundError(f"split list {path} is missing (expected in {root}, one 'word/file.wav' per line)")
+        raise SpeechDataNotFoundError(
+            f"split list {path} is missing (expected in {root}, one 'word/file.wav' per line)")
     try:
         lines = path.read_text().splitlines()
     except (OSError, UnicodeDecodeError) as err:
