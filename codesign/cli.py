@@ -18,6 +18,7 @@ STAGE_COMMANDS = [
     "codesign.training.commands",
     "codesign.mapping.commands",
     "codesign.validation.commands",
+    "codesign.validation.sweep.commands",
     "codesign.flow",
     "codesign.demo",
 ]

@@ -20,6 +20,7 @@ TINY = {
     "flow": TINY_TRAINING + ["--sequences", "1", "--workers", "1", "--quiet"],
     "demo": TINY_TRAINING + ["--sequences", "1", "--workers", "1", "--quiet"],
     "characterize": ["--what", "hysteresis", "--corner", "tt", "--quiet"],
+    "sweep": ["--quiet"],
 }
 SIMULATES = {"validate", "flow", "demo"}  # exit 0 or 1: the targets decide, and cosim.json says which
 
@@ -45,7 +46,7 @@ def test_the_readme_lists_the_pipeline():
 
 @pytest.mark.slow
 def test_readme_commands_run_as_written_in_order(tmp_path):
-    for name in ("chips", "training"):
+    for name in ("chips", "training", "validation"):
         (tmp_path / name).symlink_to(ROOT / name)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     for args in readme_commands():

@@ -1,0 +1,226 @@
+"""A sweep plan: a TOML file read like a recipe (frozen dataclasses through
+`codesign.config.from_dict`; an unknown key, a wrong type or a value out of
+range is a ConfigError naming the key), and the points it names.
+
+    job = "level_trips"              # unit_cosim | network_cosim | level_trips | hysteresis
+    chip = "sky130_subthreshold"     # cell jobs: a preset or a chip file (relative to the plan)
+    chip_set = { levels = 1 }        # cell jobs: chip keys overridden
+    corners = ["tt", "ss"]           # default: the chip's corners
+    temperatures_c = [27, 85]        # default: the chip's temp_c
+    supplies = [-0.1, 0, 0.1]        # relative to the chip's vdd_v; default [0]
+    map_dirs = ["../runs/x/map"]     # cosim jobs: map folders (relative to the plan)
+    sequences = 4                    # cosim jobs: test sequences 0..3, one point each
+    [targets]                        # thresholds a finished point is judged against
+
+Points are the product of the axes, or an explicit list:
+
+    points = [{ corner = "ss", temp_c = 85, supply = -0.1 }, ...]
+
+Map folders may lie anywhere (plans usually live apart from the runs they
+check), but each must exist and hold a manifest.json.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from codesign.chip import DEFAULT_PRESET, PRESETS, ChipSpec, chip_from_dict
+from codesign.config import ConfigError, from_dict, limits, read_file
+from codesign.pdk import corners as known_corners
+
+COSIM_JOBS = ("unit_cosim", "network_cosim")
+CELL_JOBS = ("level_trips", "hysteresis")
+JOBS = COSIM_JOBS + CELL_JOBS
+AXES = ("corners", "temperatures_c", "supplies", "map_dirs", "sequences")
+MAX_POINTS = 10_000
+MAX_AXIS_VALUES = 1_000
+MAX_SEQUENCES = 1_000
+TEMP_RANGE_C = (-55.0, 150.0)  # where the sky130 models are meant to be used (= codesign validate's)
+VDD_RANGE_V = (0.5, 2.0)  # the simulated supply after the relative change (= codesign validate's)
+_TEMP = limits(*TEMP_RANGE_C)
+_SUPPLY = limits(-0.5, 0.5)
+
+
+@dataclass(frozen=True)
+class SweepTargets:
+    """What a finished point must reach; judged when the report is written, so changing a
+    target re-judges the cached points without simulating them again."""
+
+    min_level_agreement: float = field(default=0.999, metadata=limits(0, 1))  # cosim: worst unit
+    min_decision_agreement: float = field(default=1.0, metadata=limits(0, 1))  # network_cosim
+    # level_trips: |trip point - boundary| in levels; at half a level the restore picks the wrong level.
+    max_trip_error_levels: float = field(default=0.25, metadata=limits(0, 10))
+    # hysteresis: |trip current / target threshold - 1| of the up and dn thresholds.
+    max_threshold_error_rel: float = field(default=0.05, metadata=limits(0, 10))
+
+
+@dataclass(frozen=True)
+class PointEntry:
+    """One entry of an explicit `points = [...]` list; absent values take the chip's."""
+
+    corner: str | None = field(default=None, metadata=limits(choices=tuple(known_corners())))
+    temp_c: float | None = field(default=None, metadata=_TEMP)
+    supply: float = field(default=0.0, metadata=_SUPPLY)
+    sequence: int | None = field(default=None, metadata=limits(0, MAX_SEQUENCES - 1))  # cosim jobs
+    map_dir: str | None = None  # cosim jobs
+
+
+@dataclass(frozen=True)
+class PlanFile:
+    job: str = field(default="", metadata=limits(choices=JOBS))
+    chip: str = DEFAULT_PRESET
+    chip_set: dict = field(default_factory=dict)
+    corners: tuple[str, ...] = field(default=(), metadata=limits(choices=tuple(known_corners())))
+    temperatures_c: tuple[float, ...] = field(default=(), metadata=_TEMP)
+    supplies: tuple[float, ...] = field(default=(0.0,), metadata=_SUPPLY)
+    map_dirs: tuple[str, ...] = ()
+    sequences: int = field(default=1, metadata=limits(1, MAX_SEQUENCES))
+    points: tuple[PointEntry, ...] = ()
+    targets: SweepTargets = field(default_factory=SweepTargets)
+    timeout_s: float = field(default=600.0, metadata=limits(0, 7 * 86400, lo_open=True))  # one ngspice run
+
+
+@dataclass(frozen=True)
+class Point:
+    """One point, every value resolved (absolute supply, the chip's defaults filled in)."""
+
+    job: str
+    corner: str
+    temp_c: float
+    supply: float  # relative change of the chip's vdd_v
+    vdd_v: float
+    sequence: int | None = None
+    map_dir: str | None = None
+
+    def axes(self) -> dict:
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+
+@dataclass(frozen=True)
+class Plan:
+    path: Path
+    text: str  # the file as written, echoed in the report
+    settings: PlanFile
+    points: tuple[Point, ...]
+    chip: ChipSpec | None  # cell jobs
+
+    @property
+    def job(self) -> str:
+        return self.settings.job
+
+
+def _resolve_chip(settings: PlanFile, folder: Path) -> ChipSpec:
+    if settings.chip in PRESETS:
+        data = {"preset": settings.chip}
+    else:
+        path = Path(settings.chip) if Path(settings.chip).is_absolute() else folder / settings.chip
+        data = read_file(path)
+    return chip_from_dict({**data, **settings.chip_set}, "chip_set" if settings.chip_set else "chip")
+
+
+def _map_dir(name: str, key: str, folder: Path) -> str:
+    path = Path(name) if Path(name).is_absolute() else folder / name
+    if not (path / "manifest.json").is_file():
+        raise ConfigError(f"{key}: {path} is not a map folder (no manifest.json); write it with codesign map")
+    return str(path.resolve())
+
+
+def _map_chip(map_dir: str) -> ChipSpec:
+    from codesign.manifest import load_manifest
+
+    return load_manifest(map_dir)[0].chip
+
+
+def _check_job_keys(settings: PlanFile, given: set[str]) -> None:
+    cosim = settings.job in COSIM_JOBS
+    for key in ("map_dirs", "sequences"):
+        if key in given and not cosim:
+            raise ConfigError(f"{key}: only for the jobs {', '.join(COSIM_JOBS)} (job is {settings.job!r})")
+    for key in ("chip", "chip_set"):
+        if key in given and cosim:
+            raise ConfigError(f"{key}: cosim jobs use the chip of each map folder's manifest; remove {key}")
+    for i, p in enumerate(settings.points):
+        if not cosim and (p.sequence is not None or p.map_dir is not None):
+            raise ConfigError(f"points[{i}]: sequence and map_dir are only for the jobs {', '.join(COSIM_JOBS)}")
+        if cosim and p.map_dir is None:
+            raise ConfigError(f"points[{i}].map_dir: missing (a cosim point needs its map folder)")
+    if settings.points and given & set(AXES):
+        raise ConfigError(f"points: give either the axes ({', '.join(AXES)}) or a points list, not both")
+    if cosim and not settings.points and not settings.map_dirs:
+        raise ConfigError("map_dirs: list at least one map folder (written by codesign map)")
+    for key in ("corners", "temperatures_c", "supplies", "map_dirs"):
+        values = getattr(settings, key)
+        if len(values) > MAX_AXIS_VALUES:
+            raise ConfigError(f"{key}: {len(values)} values, at most {MAX_AXIS_VALUES}")
+        twice = sorted({v for v in values if values.count(v) > 1})
+        if twice:
+            raise ConfigError(f"{key}: {twice[0]!r} is listed twice")
+
+
+def _point(job: str, chip: ChipSpec, corner, temp_c, supply: float, sequence=None, map_dir=None) -> Point:
+    vdd_v = chip.vdd_v * (1 + supply)
+    if not VDD_RANGE_V[0] <= vdd_v <= VDD_RANGE_V[1]:
+        raise ConfigError(f"supplies: {supply:+g} of vdd_v {chip.vdd_v:g} V gives {vdd_v:g} V, outside "
+                          f"[{VDD_RANGE_V[0]:g}, {VDD_RANGE_V[1]:g}] V")
+    return Point(job, corner or chip.corners[0], float(chip.temp_c if temp_c is None else temp_c),
+                 float(supply), vdd_v, sequence, map_dir)
+
+
+def _axis_points(s: PlanFile, chip: ChipSpec | None, folder: Path) -> list[Point]:
+    if s.job in CELL_JOBS:
+        combos = itertools.product(s.corners or chip.corners, s.temperatures_c or (chip.temp_c,), s.supplies)
+        return [_point(s.job, chip, c, t, v) for c, t, v in combos]
+    out = []
+    for i, name in enumerate(s.map_dirs):
+        map_dir = _map_dir(name, f"map_dirs[{i}]", folder)
+        mchip = _map_chip(map_dir)
+        combos = itertools.product(s.corners or mchip.corners, s.temperatures_c or (mchip.temp_c,), s.supplies,
+                                   range(s.sequences))
+        out += [_point(s.job, mchip, c, t, v, n, map_dir) for c, t, v, n in combos]
+    return out
+
+
+def _listed_points(s: PlanFile, chip: ChipSpec | None, folder: Path) -> list[Point]:
+    out = []
+    for i, p in enumerate(s.points):
+        if s.job in CELL_JOBS:
+            out.append(_point(s.job, chip, p.corner, p.temp_c, p.supply))
+        else:
+            map_dir = _map_dir(p.map_dir, f"points[{i}].map_dir", folder)
+            out.append(_point(s.job, _map_chip(map_dir), p.corner, p.temp_c, p.supply, p.sequence or 0, map_dir))
+    return out
+
+
+def _count(s: PlanFile, chip: ChipSpec | None) -> int:
+    """Points the axes name, counted before any map folder is read."""
+    if s.points:
+        return len(s.points)
+    n = len(s.supplies) * max(len(s.corners), 1) * max(len(s.temperatures_c), 1)
+    if s.job in CELL_JOBS:
+        return n * (len(chip.corners) if not s.corners else 1)
+    return n * len(s.map_dirs) * s.sequences
+
+
+def load_plan(path: str | Path) -> Plan:
+    """The checked plan and its points; ConfigError names the key (prefixed by the file)."""
+    path = Path(path)
+    data = read_file(path)
+    try:
+        settings = from_dict(PlanFile, data)
+        if not settings.job:
+            raise ConfigError(f"job: missing; one of {', '.join(JOBS)}")
+        _check_job_keys(settings, set(data))
+        chip = _resolve_chip(settings, path.parent) if settings.job in CELL_JOBS else None
+        count = _count(settings, chip)
+        if count > MAX_POINTS:
+            raise ConfigError(f"points: the plan names {count} points, at most {MAX_POINTS}")
+        make = _listed_points if settings.points else _axis_points
+        points = make(settings, chip, path.parent)
+        if len(points) > MAX_POINTS:  # the map folders' own corners counted too
+            raise ConfigError(f"points: the plan names {len(points)} points, at most {MAX_POINTS}")
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None
+    return Plan(path, path.read_text(), settings, tuple(points), chip)

@@ -1,0 +1,205 @@
+"""One point of a sweep: what a worker needs to compute it (`Task`), its
+content hash (the cache key) and the computation itself (`compute`, run on a
+Dask worker).
+
+The key hashes everything that determines the result: for cosim points the
+netlist texts ngspice will run (stimuli, corner, temperature, supply and the
+model file's path are in them) and the manifest; for cell points the cell
+parameters and bench settings; for every point the model library's content
+hash (`codesign.pdk.expand_corner`), the ngspice settings, the corner,
+temperature and supply, and BENCH_VERSION. The ngspice timeout is not in it:
+a finished result does not depend on it (failed points are rerun with
+--retry-failed). Targets are not in it either: they are judged on the stored
+figures when the report is written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import time
+import traceback
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from codesign.chip import ChipSpec
+from codesign.config import ConfigError
+from codesign.validation.sweep.plan import CELL_JOBS, Plan, Point
+
+# Bump when a bench, or how its figures are computed, changes: every cached point is recomputed.
+BENCH_VERSION = "sweep-bench-1"
+# The cell benches' settings (the defaults of codesign.validation.characterize).
+LEVEL_TRIPS_BENCH = {"sweep_v": 0.1, "step_v": 1e-3}
+HYSTERESIS_BENCH = {"sweep_s": 0.2}
+
+
+@dataclass(frozen=True)
+class Task:
+    point: Point
+    key: str
+    timeout_s: float
+    chip: ChipSpec | None = None  # cell jobs
+    manifest_sha256: str | None = None  # cosim jobs: the manifest the key was computed from
+    map_sequences: int | None = None  # cosim jobs: test sequences read from the map folder's task
+
+
+def _sha256(text: str | bytes) -> str:
+    return hashlib.sha256(text.encode() if isinstance(text, str) else text).hexdigest()
+
+
+@lru_cache(maxsize=None)
+def model_hash(corner: str) -> str:
+    """Content hash of every model file the corner's library reads."""
+    from codesign.pdk import expand_corner, locate_models
+
+    return expand_corner(locate_models(), corner).source_hash
+
+
+def _common(point: Point) -> dict:
+    from codesign.pdk import pdk_description
+
+    return {"bench_version": BENCH_VERSION, "job": point.job, "corner": point.corner, "temp_c": point.temp_c,
+            "vdd_v": point.vdd_v, "models": model_hash(point.corner),
+            "ngspice_settings": pdk_description()["ngspice_settings"]}
+
+
+def _cell_content(point: Point, chip: ChipSpec) -> dict:
+    from codesign.hardware.cells import cell_library
+
+    if point.job == "level_trips":
+        return {"params": dataclasses.asdict(chip.integrator()), "bench": LEVEL_TRIPS_BENCH,
+                "cells": _sha256(cell_library("logic", "integrator"))}
+    return {"params": dataclasses.asdict(chip.comparator()), "bench": HYSTERESIS_BENCH,
+            "cells": _sha256(cell_library("logic", "comparator"))}
+
+
+@lru_cache(maxsize=8)
+def _mapped(map_dir: str, manifest_sha256: str, sequences: int):
+    """(plan, test inputs x [sequences, T, n_in]) of a map folder, read once per process
+    (build_tasks checks the folder's netlists at the start of every sweep)."""
+    from codesign.validation.cosim import load_checked
+    from codesign.validation.report import test_sequences
+
+    if _sha256((Path(map_dir) / "manifest.json").read_bytes()) != manifest_sha256:
+        raise RuntimeError(f"{map_dir}/manifest.json changed since the sweep started")
+    return load_checked(map_dir), test_sequences(map_dir, sequences)[0]
+
+
+def _cosim_netlists(point: Point, plan, x) -> list[str]:
+    from codesign.mapping.reference import software_states
+    from codesign.validation.cosim import network_bench, unit_bench
+
+    supply = plan.chip.supply(point.corner, point.temp_c, point.vdd_v)
+    xs = x[point.sequence:point.sequence + 1]
+    if point.job == "network_cosim":
+        return [network_bench(plan, xs[0], supply)]
+    zs, _ = software_states(plan, xs)
+    return [unit_bench(plan, layer, zs[li][0], supply) for li, layer in enumerate(plan.layers)]
+
+
+def build_tasks(plan: Plan, timeout_s: float) -> list[Task]:
+    """A Task with its key for each point of the plan (map folders are read and checked here)."""
+    from codesign.validation.cosim import load_checked
+
+    tasks = []
+    sequences = {}  # map_dir -> test sequences needed
+    for p in plan.points:
+        if p.map_dir is not None:
+            sequences[p.map_dir] = max(sequences.get(p.map_dir, 0), p.sequence + 1)
+    manifests = {d: _sha256((Path(d) / "manifest.json").read_bytes()) for d in sequences}
+    for d in sequences:  # every sweep checks its map folders' netlists again (NetlistEdited)
+        load_checked(d)
+    for p in plan.points:
+        content = _common(p)
+        if p.job in CELL_JOBS:
+            content.update(_cell_content(p, plan.chip))
+            tasks.append(Task(p, _sha256(json.dumps(content, sort_keys=True)), timeout_s, chip=plan.chip))
+            continue
+        try:
+            mapped = _mapped(p.map_dir, manifests[p.map_dir], sequences[p.map_dir])
+        except ValueError as err:  # fewer test sequences than asked, no training recipe
+            raise ConfigError(f"sequences: {sequences[p.map_dir]} asked of {p.map_dir}: {err}") from None
+        content.update({"manifest": manifests[p.map_dir], "sequence": p.sequence,
+                        "netlists": [_sha256(t) for t in _cosim_netlists(p, *mapped)]})
+        tasks.append(Task(p, _sha256(json.dumps(content, sort_keys=True)), timeout_s,
+                          manifest_sha256=manifests[p.map_dir], map_sequences=sequences[p.map_dir]))
+    return tasks
+
+
+# ---------- on the worker ----------
+
+def _level_trips(task: Task, supply) -> dict:
+    from codesign.validation.characterize import level_comparator_trips
+
+    ip = task.chip.integrator()
+    errors = level_comparator_trips(ip, supply, timeout_s=task.timeout_s, **LEVEL_TRIPS_BENCH)
+    # nan (the comparator never switched) stays nan: worse than any target
+    return {"trip_errors_v": [float(e) for e in errors], "dv_level_v": ip.dv_level_v,
+            "worst_trip_error_levels": float(max(abs(e) for e in errors) / ip.dv_level_v)}
+
+
+def _hysteresis(task: Task, supply) -> dict:
+    from codesign.validation.characterize import hysteresis_loop
+
+    h = hysteresis_loop(task.chip.comparator(), supply, timeout_s=task.timeout_s, **HYSTERESIS_BENCH)
+    e = h.errors()
+    return {"up_on_a": h.up_on_a, "up_off_a": h.up_off_a, "dn_on_a": h.dn_on_a, "dn_off_a": h.dn_off_a,
+            "up_on_rel": e["up_on_rel"], "dn_on_rel": e["dn_on_rel"],
+            "worst_threshold_error_rel": max(abs(e["up_on_rel"]), abs(e["dn_on_rel"]))}
+
+
+def _cosim(task: Task, supply) -> dict:
+    from codesign.validation.cosim import cosim_network, cosim_units
+
+    p = task.point
+    plan, x = _mapped(p.map_dir, task.manifest_sha256, task.map_sequences)
+    xs = x[p.sequence:p.sequence + 1]
+    if p.job == "unit_cosim":
+        layers = cosim_units(plan, xs, supply, workers=1, timeout_s=task.timeout_s)
+        out = {}
+    else:
+        n = cosim_network(plan, xs, supply, workers=1, timeout_s=task.timeout_s)
+        s, layers = n.summary(), n.layers
+        out = {"decision_agreement": s["decision_agreement"], "output_rmse": s["output_rmse"]}
+    rows = [r for c in layers for r in c.per_unit()]
+    return {**out, "worst_level_agreement": min(r["level_agreement"] for r in rows),
+            "units": [{k: r[k] for k in ("unit", "level_agreement", "mismatched_steps", "first_divergence")}
+                      for r in rows]}
+
+
+JOB_FUNCTIONS = {"level_trips": _level_trips, "hysteresis": _hysteresis, "unit_cosim": _cosim,
+                 "network_cosim": _cosim}
+
+
+def _children_cpu_s() -> float:
+    t = os.times()
+    return t.children_user + t.children_system
+
+
+def compute(task: Task) -> dict:
+    """The point's record: status "done" with its figures, or "failed" with the reason (and, for a
+    simulator failure, the kept netlist's path and text). Runs on a worker, one point at a time."""
+    from codesign.validation.ngspice import NgspiceError
+
+    p = task.point
+    started, cpu0 = time.perf_counter(), _children_cpu_s()
+    record = {"key": task.key, "axes": p.axes()}
+    try:
+        supply = (task.chip or _mapped(p.map_dir, task.manifest_sha256, task.map_sequences)[0].chip).supply(
+            p.corner, p.temp_c, p.vdd_v)
+        record.update(status="done", figures=JOB_FUNCTIONS[p.job](task, supply))
+    except NgspiceError as err:
+        netlist = Path(err.netlist) if err.netlist else None
+        record.update(status="failed", error=type(err).__name__, reason=str(err).split("\n--- ngspice log")[0],
+                      kept_netlist=str(netlist) if netlist else None,
+                      netlist_text=netlist.read_text() if netlist and netlist.is_file() else None)
+    except Exception as err:  # a bench that could not measure (e.g. a comparator that never switched)
+        record.update(status="failed", error=type(err).__name__, reason=str(err),
+                      traceback=traceback.format_exc(limit=6))
+    # ngspice runs in child processes this worker waits for: their CPU time is ngspice's
+    record.update(seconds=time.perf_counter() - started, ngspice_cpu_s=_children_cpu_s() - cpu0,
+                  worker_pid=os.getpid())
+    return record
