@@ -173,7 +173,7 @@ def _unit(d: Any, key: str, kind) -> UnitPlan:
     return unit
 
 
-def _layer(d: Any, key: str, kind, n_in_expected: int | None) -> LayerPlan:
+def _layer(d: Any, key: str, kind, n_in_expected: int | None, position: int) -> LayerPlan:
     d = _table(d, key)
     name = check_value(f"{key}.name", str, _field(d, "name", key), _NAME)
     n_in = check_value(f"{key}.n_in", int, _field(d, "n_in", key), limits(1, 100_000))
@@ -183,6 +183,10 @@ def _layer(d: Any, key: str, kind, n_in_expected: int | None) -> LayerPlan:
     if not isinstance(units_data, list) or not units_data:
         raise ConfigError(f"{key}.units: must be a non-empty list")
     units = tuple(_unit(u, f"{key}.units[{i}]", kind) for i, u in enumerate(units_data))
+    for i, u in enumerate(units):  # a unit's place is its index: weights, bias and nodes are looked up by it
+        if u.index != i or u.layer != position:
+            raise ConfigError(f"{key}.units[{i}]: layer {u.layer}, index {u.index}; expected layer {position}, "
+                              f"index {i}")
     weight = _matrix(_field(d, "weight", key), f"{key}.weight", len(units), n_in)
     bias = _vector(_field(d, "bias", key), f"{key}.bias", len(units))
     return LayerPlan(name, n_in, weight, bias, units)
@@ -205,8 +209,11 @@ def plan_from_manifest(data: Any) -> NetworkPlan:
         raise ConfigError("plan.layers: must be a non-empty list")
     layers, n_in = [], None
     for i, la in enumerate(layers_data):
-        layers.append(_layer(la, f"plan.layers[{i}]", kind, n_in))
+        layers.append(_layer(la, f"plan.layers[{i}]", kind, n_in, i))
         n_in = len(layers[-1].units)
+    names = [u.name for layer in layers for u in layer.units] + [layer.name for layer in layers]
+    if len(set(names)) != len(names):  # each becomes a subcircuit, node or file name
+        raise ConfigError(f"plan.layers: names must be unique, got {sorted(n for n in names if names.count(n) > 1)}")
     r = _table(_field(p, "readout", "plan"), "plan.readout")
     mode = check_value("plan.readout.mode", str, _field(r, "mode", "plan.readout"),
                        limits(choices=("last", "per_step")))

@@ -79,3 +79,14 @@ def test_validate_on_a_file_or_into_a_file_is_refused(tmp_path, capsys):
     target.write_text("")
     assert main(["validate", str(GOLDEN), "--out", str(target)]) == 2
     assert "is a file, not a folder" in capsys.readouterr().err
+
+
+def test_an_output_folder_held_by_another_command_is_refused_naming_the_holder(tmp_path, capsys):
+    from codesign.fsio import folder_lock
+
+    out = tmp_path / "v"
+    with folder_lock(out, "codesign validate (another one)"):
+        assert main(["validate", str(GOLDEN), "--out", str(out), "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert "codesign validate (another one)" in err and str(out) in err
+    assert not (out / "cosim.json").exists()

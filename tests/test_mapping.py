@@ -289,3 +289,14 @@ def test_map_command_writes_the_folder_and_refuses_bad_specs(run_dir, tmp_path, 
     bad.write_text("vdd_v = 9\n")
     assert cli_main(["map", str(run_dir), "--chip", str(bad), "--out", str(tmp_path / "m3")]) == 2
     assert "chip.vdd_v" in capsys.readouterr().err
+
+
+def test_map_refuses_a_folder_another_command_holds(run_dir, tmp_path, capsys):
+    from codesign.fsio import folder_lock
+
+    out = tmp_path / "map"
+    with folder_lock(out, "codesign map (the other one)"):
+        assert cli_main(["map", str(run_dir), "--out", str(out)]) == 2
+    assert "codesign map (the other one)" in capsys.readouterr().err
+    assert not (out / "manifest.json").exists()
+    assert cli_main(["map", str(run_dir), "--out", str(out)]) == 0  # released: the same command now runs

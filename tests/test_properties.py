@@ -1,5 +1,5 @@
-"""Property-based checks (hypothesis) on what users write: recipes, chip specs and
-manifests. Whatever is generated, the program either accepts it or refuses it
+"""Property-based checks (hypothesis) on what users write: recipes, chip specs,
+sweep plans and manifests. Whatever is generated, the program either accepts it or refuses it
 cleanly (ConfigError naming the key; never another exception), writes nothing
 outside its output folder, and puts nothing in a netlist but identifiers and
 finite numbers."""
@@ -7,6 +7,7 @@ finite numbers."""
 import copy
 import json
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -146,6 +147,34 @@ def test_malformed_manifests_are_refused_or_stay_inside_their_folder(tmp_path_fa
     for text in texts.values():
         assert_netlist_is_safe(text)
     assert {p.resolve() for p in root.rglob("*")} <= {out.resolve(), *(p.resolve() for p in out.rglob("*"))}
+
+
+SMOKE = tomllib.loads((Path(__file__).resolve().parents[1] / "validation" / "smoke.toml").read_text())
+plan_paths = st.sampled_from([p for p, _ in _leaves(SMOKE)])
+
+
+@PROFILE
+@given(path=plan_paths, value=NASTY, drop=st.booleans(), extra=st.booleans())
+def test_malformed_sweep_plans_are_refused_naming_the_key(tmp_path_factory, path, value, drop, extra):
+    from codesign.validation.sweep.plan import load_plan
+
+    data = _mutated(SMOKE, path, value, drop)
+    if extra:
+        data["corner"] = "tt"
+    folder = tmp_path_factory.mktemp("plan")
+    plan_file = folder / "plan.json"  # JSON: every generated value has a JSON form, not all a TOML one
+    try:
+        plan_file.write_text(json.dumps(data))
+    except ValueError:  # NaN and infinities have no strict JSON form: json.dumps writes them anyway
+        return
+    try:
+        plan = load_plan(plan_file)
+    except ConfigError as err:
+        assert str(plan_file) in str(err)
+        assert (extra and "corner" in str(err)) or _named(err, path) or drop or "points" in str(err), str(err)
+    else:
+        assert not extra and len(plan.points) <= 10_000
+    assert sorted(p.name for p in folder.iterdir()) == ["plan.json"]  # nothing written by loading
 
 
 def test_the_generators_reach_both_outcomes():

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -260,3 +261,14 @@ def test_a_worker_that_dies_fails_its_point_and_the_sweep_goes_on(tmp_path, monk
     (record,) = outcome.records
     assert record["status"] == "failed" and record["error"] == "KilledWorker" and "died" in record["reason"]
     assert engine.read_record(tmp_path / "out", tasks[0].key)["status"] == "failed"  # stored
+
+
+@pytest.mark.parametrize("text,message", [
+    ('job = "network_cosim"\nmap_dirs = ["../elsewhere"]\n', "map_dirs[0]: '../elsewhere' must be a path inside"),
+    ('job = "network_cosim"\nmap_dirs = ["/etc"]\n', "map_dirs[0]: '/etc' must be a path inside"),
+    ('job = "level_trips"\nchip = "/etc/passwd"\n', "chip: '/etc/passwd' must be a path inside"),
+    ('job = "level_trips"\nchip = ""\n', "chip: '' must be a path inside"),
+])
+def test_paths_in_a_plan_stay_inside_its_folder(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_plan(_plan(tmp_path, text))

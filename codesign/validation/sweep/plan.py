@@ -112,20 +112,31 @@ class Plan:
         return self.settings.job
 
 
+def _inside(name: str, key: str, folder: Path) -> Path:
+    """A path named by the plan, resolved inside the plan's folder (its subfolders included) or refused:
+    a plan copied from elsewhere cannot make the sweep read files outside the tree it sits in."""
+    path = (folder / name).resolve()
+    if not name or not path.is_relative_to(folder.resolve()):
+        raise ConfigError(f"{key}: {name!r} must be a path inside the plan's folder {folder}")
+    return path
+
+
 def _resolve_chip(settings: PlanFile, folder: Path) -> ChipSpec:
     if settings.chip in PRESETS:
         data = {"preset": settings.chip}
     else:
-        path = Path(settings.chip) if Path(settings.chip).is_absolute() else folder / settings.chip
-        data = read_file(path)
+        try:
+            data = read_file(_inside(settings.chip, "chip", folder))
+        except ConfigError as err:
+            raise ConfigError(f"chip: {err}" if not str(err).startswith("chip:") else str(err)) from None
     return chip_from_dict({**data, **settings.chip_set}, "chip_set" if settings.chip_set else "chip")
 
 
 def _map_dir(name: str, key: str, folder: Path) -> str:
-    path = Path(name) if Path(name).is_absolute() else folder / name
+    path = _inside(name, key, folder)
     if not (path / "manifest.json").is_file():
         raise ConfigError(f"{key}: {path} is not a map folder (no manifest.json); write it with codesign map")
-    return str(path.resolve())
+    return str(path)
 
 
 def _map_chip(map_dir: str) -> ChipSpec:
