@@ -92,6 +92,7 @@ def run_flow(out: Path, chip=None, sequences: int = 2, level: str = "network", w
     """Train `recipe` (a Recipe; None: the embedded default), map it on `chip` (a ChipSpec; None:
     the default preset), co-simulate; write the report folder."""
     from codesign.chip import load_chip
+    from codesign.fsio import atomic_write_text
     from codesign.mapping.write import map_run
     from codesign.training.trainer import train
     from codesign.validation.report import Targets, validate_map
@@ -109,9 +110,9 @@ def run_flow(out: Path, chip=None, sequences: int = 2, level: str = "network", w
                        out / "map", out / "validation", sequences, level, workers=workers,
                        targets=targets or Targets(), timeout_s=timeout_s, progress=not quiet)
     summary = {"train": metrics, "map": mapped, "validate": cosim, "seconds": stages.seconds}
-    (out / "flow.json").write_text(json.dumps(summary, indent=1))
+    atomic_write_text(out / "flow.json", json.dumps(summary, indent=1))
     plots = sorted(p.name for p in (out / "validation").glob("*.png"))
-    (out / "report.md").write_text(report_page(summary, recipe, plots))
+    atomic_write_text(out / "report.md", report_page(summary, recipe, plots))
     return summary
 
 

@@ -235,6 +235,14 @@ def plan_from_manifest(data: Any) -> NetworkPlan:
                        quantization=_table(_field(p, "quantization", "plan"), "plan.quantization"))
 
 
+def _files(files: Any) -> dict:
+    """The manifest's {role: file or [files]}, each a relative path inside the map folder."""
+    for role, names in _table(files, "files").items():
+        for i, name in enumerate(names if isinstance(names, list) else [names]):
+            relative_file(name, f"files.{role}[{i}]" if isinstance(names, list) else f"files.{role}")
+    return files
+
+
 def read_manifest(folder_or_file: str | Path) -> dict:
     """The manifest's JSON from a map folder or its manifest.json."""
     path = Path(folder_or_file)
@@ -252,6 +260,6 @@ def load_manifest(folder_or_file: str | Path) -> tuple[NetworkPlan, dict]:
     """(plan, files) from a map folder or its manifest.json; ConfigError names the file and key."""
     data = read_manifest(folder_or_file)
     try:
-        return plan_from_manifest(data), _table(data.get("files", {}), "files")
+        return plan_from_manifest(data), _files(data.get("files", {}))
     except ConfigError as err:
         raise ConfigError(f"{folder_or_file}: {err}") from None

@@ -39,6 +39,7 @@ def _unit(data):
     (lambda d: d["plan"]["layers"][0]["weight"][0].pop(), "layers[0].weight[0]: must be a list of"),
     (lambda d: d["plan"]["chip"].update(name="a b"), "plan.chip.name: must be a name"),
     (lambda d: d.update(manifest_version=99), "manifest_version: this codesign reads 1 and 2, got 99"),
+    (lambda d: d["files"].update(network="../../x.spice"), "files.network: '../../x.spice' must be a relative"),
     (lambda d: d["plan"].update(eps=1.0), "plan.eps: 1, but the chip's integrator hardware implements eps = 0"),
 ])
 def test_bad_manifests_are_refused_naming_the_key(tmp_path, edit, message):
