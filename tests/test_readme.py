@@ -54,7 +54,11 @@ def test_readme_commands_run_as_written_in_order(tmp_path):
         full = [sys.executable, "-m", "codesign", *args, *TINY.get(command, [])]
         proc = subprocess.run(full, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
         shown = f"codesign {' '.join(args)}\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
-        if command in SIMULATES:
+        if command == "sweep":  # exit 0 iff every point finished and met its targets
+            assert proc.returncode in (0, 1), shown
+            counts = json.loads((tmp_path / _out_folder(args, command) / "results.json").read_text())["counts"]
+            assert (counts["met"] == counts["points"]) == (proc.returncode == 0), shown
+        elif command in SIMULATES:
             assert proc.returncode in (0, 1), shown
             cosim = tmp_path / _out_folder(args, command)
             cosim = cosim / "validation" / "cosim.json" if command in ("flow", "demo") else cosim / "cosim.json"
