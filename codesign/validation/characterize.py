@@ -260,7 +260,7 @@ def level_comparator_trips(ip: IntegratorParams, supply: Supply,
     """Trip point minus boundary (V) of the integrator's level comparator at each of its
     2L boundaries: a DC sweep of the input across the boundary, the tail biased at
     ip.i_cmp_a as in the integrator. The restore picks the wrong level if one of
-    these approaches half a level (docs/circuits.md, "Defect at sf")."""
+    these approaches half a level (docs/circuits.md, "Level comparators")."""
     errors = []
     for j in range(1, 2 * ip.levels_per_side + 1):
         b = ip.level_v(j - ip.levels_per_side) - ip.dv_level_v / 2

@@ -128,6 +128,10 @@ def _excerpt(log: str, limit: int = 12) -> str:
 
 
 def _spiceinit() -> str:
+    # No random seed here: ngspice 39 (Debian) reseeds from its process id
+    # after reading .spiceinit, so `set rndseed`/`setseed` have no effect on
+    # `agauss` draws. A Monte Carlo chip's seed goes into the netlist as
+    # `.option seed=k` (codesign.validation.benches.header).
     lines = []
     for key, value in pdk_description()["ngspice_settings"].items():
         if key.startswith("_"):

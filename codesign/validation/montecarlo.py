@@ -1,0 +1,103 @@
+"""Monte Carlo chips: device mismatch drawn by ngspice, reproducible by seed.
+
+A bench becomes Monte Carlo chip k by simulating with
+`Supply(..., mc_seed=k)`: `benches.header` then loads the corner's `_mm`
+models (every nfet/pfet threshold and MIM capacitance gets an `agauss` draw
+per device instance) and writes `.option seed=k`, so chip k is the same set
+of draws on every run and every worker. The draws are taken in netlist
+order, so a seed names a chip of one bench: the same k in another bench (or
+after a device is added before others) is a different chip.
+See docs/circuits.md, "Monte Carlo chips".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from codesign.chip import ChipSpec
+from codesign.hardware.params import Supply
+from codesign.netlist import instance, number
+from codesign.validation import characterize
+from codesign.validation.benches import header
+from codesign.validation.ngspice import NgspiceError, parallel_map, run
+
+_NFET = "sky130_fd_pr__nfet_01v8"
+
+
+@dataclass(frozen=True)
+class DeviceOp:
+    """One nfet's operating point: drain current and BSIM4 threshold (mismatch included)."""
+
+    id_a: float
+    vth_v: float
+
+
+def nfet_op(supply: Supply, w_um: float = 1.0, l_um: float = 1.0, vgs_v: float = 0.36, vds_v: float = 0.5,
+            timeout_s: float = 60) -> DeviceOp:
+    """Drain current and threshold of one nfet (source and body at ground) at a fixed bias."""
+    net = header("nfet_op", supply) + [
+        f"Vg g 0 {number(vgs_v, 'vgs_v')}",
+        f"Vd d 0 {number(vds_v, 'vds_v')}",
+        instance("M1", ["d", "g", 0, 0], _NFET, {"w": w_um, "l": l_um}, "nfet"),
+        f".save i(Vd) @m.xm1.m{_NFET}[vth]",
+        ".op",
+        ".end",
+    ]
+    res = run("\n".join(net) + "\n", name="nfet_op", timeout_s=timeout_s)
+    # i(Vd) flows into Vd's + node from outside, i.e. out of the drain: minus Id.
+    return DeviceOp(id_a=-float(res.i("Vd")[0]), vth_v=float(res.v(f"@m.xm1.m{_NFET}[vth]")[0]))
+
+
+@dataclass(frozen=True)
+class TripPoints:
+    """One Monte Carlo chip's comparator trip points and their errors in units of beta*i_unit.
+
+    NaN when the chip did not switch both ways within the loop's sweep
+    (i_bias +- 2 beta*i_unit: an up error above +1 or a dn error below -1).
+    """
+
+    seed: int
+    up_on_a: float
+    dn_on_a: float
+    up_on_in_beta: float
+    dn_on_in_beta: float
+
+    @property
+    def switched(self) -> bool:
+        return not (math.isnan(self.up_on_a) or math.isnan(self.dn_on_a))
+
+
+def trip_point_distribution(chip: ChipSpec, corner: str, seeds: list[int], workers: int = 1,
+                            sweep_s: float = 0.2) -> list[TripPoints]:
+    """The comparator's up/dn trip points on chips `seeds` at `corner` (a plain corner).
+
+    Each seed is one `hysteresis_loop(chip.comparator(), supply)` run with
+    `supply.mc_seed = seed`; `workers` runs at a time.
+    """
+    base = chip.supply(corner)
+    params = chip.comparator()
+
+    def one(seed: int) -> TripPoints:
+        try:
+            res = characterize.hysteresis_loop(params, dataclasses.replace(base, mc_seed=seed), sweep_s=sweep_s)
+        except NgspiceError:
+            raise
+        except RuntimeError:
+            # The loop found no edge: this chip's threshold lies outside the
+            # sweep. That is a result of the distribution, not a failure.
+            return TripPoints(seed, math.nan, math.nan, math.nan, math.nan)
+        err = res.errors()
+        return TripPoints(seed, res.up_on_a, res.dn_on_a, err["up_on_in_beta"], err["dn_on_in_beta"])
+
+    return parallel_map(one, list(seeds), workers)
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    """Mean, sample standard deviation, min and max."""
+    x = np.asarray(values, dtype=float)
+    return {"n": int(x.size), "mean": float(x.mean()), "sigma": float(x.std(ddof=1)) if x.size > 1 else math.nan,
+            "min": float(x.min()), "max": float(x.max())}

@@ -1,0 +1,111 @@
+"""Monte Carlo chips: a seed names one chip (the same draws every run, on every
+worker), different seeds differ, no seed is the plain corner, bad seeds are refused."""
+
+import dataclasses
+
+import pytest
+
+from codesign.config import ConfigError, from_dict
+from codesign.hardware.params import Supply
+from codesign.netlist import instance
+from codesign.pdk import model_statement
+from codesign.validation.benches import header, mc_seed_option
+from codesign.validation.montecarlo import nfet_op
+from codesign.validation.ngspice import parallel_map, run
+
+TT = Supply(vdd_v=1.8, corner="tt", temp_c=27.0)
+NFET = "sky130_fd_pr__nfet_01v8"
+
+
+def test_same_seed_same_chip_on_every_worker():
+    chip = dataclasses.replace(TT, mc_seed=7)
+    first = nfet_op(chip)
+    # Separate ngspice processes, two at once: bit-identical, not merely close.
+    assert parallel_map(lambda _: nfet_op(chip), [0, 1], workers=2) == [first, first]
+
+
+def test_different_seeds_different_chips():
+    ops = [nfet_op(dataclasses.replace(TT, mc_seed=k)) for k in (7, 8, 9)]
+    assert len({op.id_a for op in ops}) == 3
+    assert len({op.vth_v for op in ops}) == 3
+
+
+def test_no_seed_is_the_plain_corner():
+    lines = header("b", TT)
+    assert lines[1] == model_statement("tt")
+    assert not any("seed" in line for line in lines)
+    plain = nfet_op(TT)
+    assert nfet_op(TT) == plain  # no random draw at all: the same on every run
+    assert nfet_op(dataclasses.replace(TT, mc_seed=7)) != plain
+
+
+def test_seeded_bench_loads_the_mismatch_models():
+    lines = header("b", dataclasses.replace(TT, corner="sf", mc_seed=12))
+    assert lines[1] == model_statement("sf_mm")
+    assert lines[2] == ".option seed=12"
+
+
+def _vth_of_devices(n: int, seed: int) -> list[float]:
+    """Threshold of n identical nfets in one bench (Monte Carlo chip `seed`)."""
+    net = header("pair", dataclasses.replace(TT, mc_seed=seed)) + ["Vg g 0 0.36", "Vd d 0 0.5"]
+    net += [instance(f"M{k}", ["d", "g", 0, 0], NFET, {"w": 1, "l": 1}, "nfet") for k in range(n)]
+    net += [".save " + " ".join(f"@m.xm{k}.m{NFET}[vth]" for k in range(n)), ".op", ".end"]
+    res = run("\n".join(net) + "\n", name="pair")
+    return [float(res.v(f"@m.xm{k}.m{NFET}[vth]")[0]) for k in range(n)]
+
+
+def test_each_device_draws_its_own_offset_in_netlist_order():
+    two, three = _vth_of_devices(2, seed=7), _vth_of_devices(3, seed=7)
+    assert two[0] != two[1]  # identical devices, different draws
+    assert three[:2] == two  # a device added after them leaves their draws alone
+
+
+@pytest.mark.parametrize("seed", [-1, 0, 2**31, 10**40, True, 1.0, 2.5, "3", float("nan")])
+def test_bad_seeds_are_refused_by_name(seed):
+    with pytest.raises(ValueError, match="mc_seed"):
+        Supply(vdd_v=1.8, corner="tt", temp_c=27.0, mc_seed=seed)
+    with pytest.raises(ValueError, match="mc_seed"):
+        mc_seed_option(seed)
+    with pytest.raises(ConfigError, match="mc_seed"):
+        from_dict(Supply, {"vdd_v": 1.8, "corner": "tt", "temp_c": 27.0, "mc_seed": seed})
+
+
+def test_largest_seed_is_accepted():
+    assert mc_seed_option(2**31 - 1) == ".option seed=2147483647"
+
+
+@pytest.mark.parametrize("corner", ["tt_mm", "ll"])
+def test_seed_needs_a_plain_corner_with_a_mismatch_variant(corner):
+    with pytest.raises(ValueError, match="corner"):
+        header("b", dataclasses.replace(TT, corner=corner, mc_seed=1))
+
+
+def test_trip_point_distribution_keeps_chips_that_do_not_switch(monkeypatch):
+    """Without ngspice: a chip whose threshold lies outside the loop's sweep is a
+    NaN row; an ngspice failure is not swallowed."""
+    from types import SimpleNamespace
+
+    from codesign.chip import load_chip
+    from codesign.validation import characterize
+    from codesign.validation.montecarlo import trip_point_distribution
+    from codesign.validation.ngspice import NgspiceError
+
+    seen = []
+
+    def fake_loop(p, supply, sweep_s):
+        seen.append(supply)
+        if supply.mc_seed == 2:
+            raise RuntimeError("comparator did not switch both ways: up edges [], dn edges []")
+        if supply.mc_seed == 3:
+            raise NgspiceError("ngspice failed")
+        errors = {"up_on_in_beta": 0.1 * supply.mc_seed, "dn_on_in_beta": -0.1}
+        return SimpleNamespace(up_on_a=5e-10, dn_on_a=3e-10, errors=lambda: errors)
+
+    monkeypatch.setattr(characterize, "hysteresis_loop", fake_loop)
+    chip = load_chip()
+    rows = trip_point_distribution(chip, "ss", [1, 2])
+    assert [s.mc_seed for s in seen] == [1, 2] and {s.corner for s in seen} == {"ss"}
+    assert rows[0].switched and rows[0].up_on_in_beta == pytest.approx(0.1)
+    assert not rows[1].switched and rows[1].seed == 2
+    with pytest.raises(NgspiceError):
+        trip_point_distribution(chip, "tt", [3])
