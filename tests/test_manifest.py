@@ -91,3 +91,16 @@ def test_an_output_folder_held_by_another_command_is_refused_naming_the_holder(t
         err = capsys.readouterr().err
         assert "codesign validate (another one)" in err and str(out) in err
     assert not (out / "cosim.json").exists()
+
+
+def test_every_command_refuses_an_output_path_that_is_a_file(tmp_path, capsys):
+    target = tmp_path / "file"
+    target.write_text("")
+    root = Path(__file__).resolve().parents[1]
+    commands = [["train", str(root / "training/flipflop.toml"), "--quiet"], ["validate", str(GOLDEN), "--quiet"],
+                ["characterize", "--what", "hysteresis", "--quiet"], ["flow", "--quiet"],
+                ["sweep", str(root / "validation/smoke.toml"), "--quiet"]]
+    for args in commands:
+        assert main([*args, "--out", str(target)]) == 2, args
+        assert "is a file, not a folder" in capsys.readouterr().err, args
+    assert target.read_text() == ""

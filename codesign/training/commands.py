@@ -37,6 +37,8 @@ def run_train(args: argparse.Namespace) -> int:
     except ConfigError as err:
         raise UserError(str(err)) from None
     out = args.out or Path("runs") / f"{recipe.name}-seed{recipe.seed}"
+    if out.exists() and not out.is_dir():  # checked before any work (the folder is made only once a run writes)
+        raise UserError(f"--out {out}: is a file, not a folder")
     try:
         metrics = train(recipe, out, restart=args.restart, progress=not args.quiet)
     except TaskParamError as err:  # task parameters are checked when the task is built
