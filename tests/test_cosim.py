@@ -198,3 +198,12 @@ def test_unit_circuit_follows_the_golden_model_at_sf_27_c(plan):
     (docs/circuits.md, "Level comparators"): every step must be on the software's level."""
     (c,) = cosim_units(plan, _inputs(), plan.chip.supply("sf", 27.0))
     np.testing.assert_array_equal(c.k_circuit[0, :, 0], c.k_software[0, :, 0])
+
+
+def test_solver_options_reach_the_bench_and_only_the_solver(plan):
+    from codesign.validation.cosim import FAST, REFERENCE, unit_bench
+
+    z = np.zeros((3, 1))
+    ref, fast = (unit_bench(plan, plan.layers[0], z, plan.chip.supply(), o) for o in (REFERENCE, FAST))
+    assert ".option reltol" not in ref and ".option reltol=0.01" in fast
+    assert fast.replace(".option reltol=0.01\n", "") == ref  # nothing else changes

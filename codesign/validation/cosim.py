@@ -22,6 +22,7 @@ back from a trace is the hardware kind's (`codesign.hardware.kinds`).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -75,10 +76,31 @@ def _max_step_s(plan: NetworkPlan) -> float:
     return plan.chip.clock_period_s / 20
 
 
-def unit_bench(plan: NetworkPlan, layer: LayerPlan, z: np.ndarray, supply: Supply) -> str:
+@dataclass(frozen=True)
+class SolverOptions:
+    """How co-simulation benches are solved (not what they simulate). REFERENCE is how
+    the figures before 2026-11-30 were measured; FAST is the default: each unit of a
+    layer in its own netlist at unit level (the units share only ideal sources, so
+    they are independent; one small netlist costs less per Newton iteration and the
+    runs spread over the cores) and ngspice's reltol at 1e-2. benchmarks/cosim_speed.py
+    checks that both give the same level on every step and prints the ratio."""
+
+    reltol: float = 1e-3  # ngspice's default
+    one_unit_per_netlist: bool = False
+
+    def lines(self) -> list[str]:
+        return [] if self.reltol == 1e-3 else [f".option reltol={number(self.reltol, 'reltol', positive=True)}"]
+
+
+REFERENCE = SolverOptions()
+FAST = SolverOptions(reltol=1e-2, one_unit_per_netlist=True)
+
+
+def unit_bench(plan: NetworkPlan, layer: LayerPlan, z: np.ndarray, supply: Supply,
+               options: SolverOptions = REFERENCE) -> str:
     """All units of `layer`, each driven by its own column of z [T, d] as an input current."""
     c, steps = plan.chip, len(z)
-    lines = header("cosim_units", supply) + [library(plan)]
+    lines = header("cosim_units", supply) + options.lines() + [library(plan)]
     lines += [unit_subckt(plan, u) for u in layer.units] + shared_sources(plan)
     for u in layer.units:
         zn = np.clip(z[:, u.index] / u.beta, c.z_min, c.z_max)
@@ -92,10 +114,10 @@ def unit_bench(plan: NetworkPlan, layer: LayerPlan, z: np.ndarray, supply: Suppl
     return "\n".join(lines) + "\n"
 
 
-def network_bench(plan: NetworkPlan, x: np.ndarray, supply: Supply) -> str:
+def network_bench(plan: NetworkPlan, x: np.ndarray, supply: Supply, options: SolverOptions = REFERENCE) -> str:
     """network.spice driven by the input sequence x [T, n_in] (1 V per unit of input)."""
     c, steps = plan.chip, len(x)
-    lines = header("cosim_network", supply) + [network_netlist(plan)]
+    lines = header("cosim_network", supply) + options.lines() + [network_netlist(plan)]
     for j in range(x.shape[1]):
         lines.append(f"Vx{j} x{j} 0 {step_pwl(list(map(float, x[:, j])), c.clock_period_s, 1e-6, 'x')}")
     lines += c.kind.initial_states(plan, plan.units)
@@ -165,16 +187,20 @@ def _comparison(plan: NetworkPlan, layer: LayerPlan, z: np.ndarray, h: np.ndarra
 
 
 def cosim_units(plan: NetworkPlan, x: np.ndarray, supply: Supply | None = None, workers: int = 1,
-                timeout_s: float = 3600, progress: bool = False) -> list[Comparison]:
-    """Unit-level co-simulation on inputs x [N, T, n_in]: one ngspice run per (layer, sequence)."""
+                timeout_s: float = 3600, progress: bool = False, options: SolverOptions = FAST) -> list[Comparison]:
+    """Unit-level co-simulation on inputs x [N, T, n_in]: one ngspice run per (layer, sequence),
+    or per (unit, sequence) with options.one_unit_per_netlist."""
     supply = supply or plan.chip.supply()
     zs, hs = software_states(plan, x)
     out = []
     for li, layer in enumerate(plan.layers):
-        jobs = [Job(unit_bench(plan, layer, zs[li][n], supply), f"cosim_{layer.name}_{n}", timeout_s)
-                for n in range(len(x))]
-        results = run_many(jobs, workers, progress=f"ngspice, {layer.name} units" if progress else None)
-        k_circuit = np.stack([_levels(plan, r, layer.units, x.shape[1]) for r in results])
+        groups = ([dataclasses.replace(layer, units=(u,)) for u in layer.units] if options.one_unit_per_netlist
+                  else [layer])
+        jobs = [Job(unit_bench(plan, g, zs[li][n], supply, options), f"cosim_{g.name}_{n}", timeout_s)
+                for n in range(len(x)) for g in groups]
+        results = iter(run_many(jobs, workers, progress=f"ngspice, {layer.name} units" if progress else None))
+        k_circuit = np.stack([np.concatenate([_levels(plan, next(results), g.units, x.shape[1]) for g in groups],
+                                             axis=1) for _ in range(len(x))])
         out.append(_comparison(plan, layer, zs[li], hs[li], k_circuit))
     return out
 
@@ -199,13 +225,13 @@ class NetworkComparison:
 
 
 def cosim_network(plan: NetworkPlan, x: np.ndarray, supply: Supply | None = None, workers: int = 1,
-                  timeout_s: float = 3600, progress: bool = False) -> NetworkComparison:
+                  timeout_s: float = 3600, progress: bool = False, options: SolverOptions = FAST) -> NetworkComparison:
     """Network-level co-simulation on inputs x [N, T, n_in]: one ngspice run per sequence."""
     supply = supply or plan.chip.supply()
     zs, hs = software_states(plan, x)
     y_sw = software_outputs(plan, hs[-1])
     steps, m = x.shape[1], len(plan.readout.bias)
-    results = run_many([Job(network_bench(plan, x[n], supply), f"cosim_network_{n}", timeout_s)
+    results = run_many([Job(network_bench(plan, x[n], supply, options), f"cosim_network_{n}", timeout_s)
                         for n in range(len(x))], workers, progress="ngspice, network" if progress else None)
     ends = _end_times(plan, steps)
     y_c = np.stack([np.stack([np.interp(ends, r["time"], r.v(f"y{j}")) for j in range(m)], -1) for r in results])

@@ -127,13 +127,22 @@ def _excerpt(log: str, limit: int = 12) -> str:
     return "\n".join(lines[:limit] if lines else log.strip().splitlines()[-limit:])
 
 
+# Settings of ours, besides the PDK's. One OpenMP thread per ngspice: Debian's
+# ngspice evaluates devices on OpenMP threads (2 here, whatever OMP_NUM_THREADS
+# says); two such runs side by side on 2 cores spin against each other. Measured
+# 2026-11-30, four level-comparator DC sweeps: 1.5 s one at a time, 11.2 s two at
+# a time with the default threads, 0.9 s two at a time with one thread each
+# (docs/results.md, "Simulation speed").
+RUNNER_SETTINGS = {"num_threads": 1}
+
+
 def _spiceinit() -> str:
     # No random seed here: ngspice 39 (Debian) reseeds from its process id
     # after reading .spiceinit, so `set rndseed`/`setseed` have no effect on
     # `agauss` draws. A Monte Carlo chip's seed goes into the netlist as
     # `.option seed=k` (codesign.validation.benches.header).
     lines = []
-    for key, value in pdk_description()["ngspice_settings"].items():
+    for key, value in {**pdk_description()["ngspice_settings"], **RUNNER_SETTINGS}.items():
         if key.startswith("_"):
             continue
         lines.append(f"set {key}" if value is True else f"set {key}={value}")

@@ -60,10 +60,11 @@ def model_hash(corner: str) -> str:
 
 def _common(point: Point) -> dict:
     from codesign.pdk import pdk_description
+    from codesign.validation.ngspice import RUNNER_SETTINGS
 
     return {"bench_version": BENCH_VERSION, "job": point.job, "corner": point.corner, "temp_c": point.temp_c,
             "vdd_v": point.vdd_v, "models": model_hash(point.corner),
-            "ngspice_settings": pdk_description()["ngspice_settings"]}
+            "ngspice_settings": {**pdk_description()["ngspice_settings"], **RUNNER_SETTINGS}}
 
 
 def _cell_content(point: Point, chip: ChipSpec) -> dict:
@@ -89,15 +90,17 @@ def _mapped(map_dir: str, manifest_sha256: str, sequences: int):
 
 
 def _cosim_netlists(point: Point, plan, x) -> list[str]:
+    """The netlists the point's co-simulation runs (with the default solver options, FAST)."""
     from codesign.mapping.reference import software_states
-    from codesign.validation.cosim import network_bench, unit_bench
+    from codesign.validation.cosim import FAST, network_bench, unit_bench
 
     supply = plan.chip.supply(point.corner, point.temp_c, point.vdd_v)
     xs = x[point.sequence:point.sequence + 1]
     if point.job == "network_cosim":
-        return [network_bench(plan, xs[0], supply)]
+        return [network_bench(plan, xs[0], supply, FAST)]
     zs, _ = software_states(plan, xs)
-    return [unit_bench(plan, layer, zs[li][0], supply) for li, layer in enumerate(plan.layers)]
+    return [unit_bench(plan, dataclasses.replace(layer, units=(u,)), zs[li][0], supply, FAST)
+            for li, layer in enumerate(plan.layers) for u in layer.units]
 
 
 def build_tasks(plan: Plan, timeout_s: float) -> list[Task]:
