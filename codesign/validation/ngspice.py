@@ -134,6 +134,7 @@ def _excerpt(log: str, limit: int = 12) -> str:
 # a time with the default threads, 0.9 s two at a time with one thread each
 # (docs/results.md, "Simulation speed").
 RUNNER_SETTINGS = {"num_threads": 1}
+MAX_TIMEOUT_S = 7 * 86400  # the longest --timeout any command takes for one run
 
 
 def _spiceinit() -> str:

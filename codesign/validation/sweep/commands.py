@@ -11,8 +11,9 @@ import shlex
 import sys
 from pathlib import Path
 
+from codesign.validation.ngspice import MAX_TIMEOUT_S
+
 MAX_WORKERS = 512
-MAX_TIMEOUT_S = 7 * 86400
 
 
 def register(subparsers) -> None:

@@ -29,7 +29,9 @@ from pathlib import Path
 
 from codesign.chip import DEFAULT_PRESET, PRESETS, ChipSpec, chip_from_dict
 from codesign.config import ConfigError, from_dict, limits, read_file
+from codesign.hardware.params import TEMP_RANGE_C, VDD_RANGE_V
 from codesign.pdk import corners as known_corners
+from codesign.validation.ngspice import MAX_TIMEOUT_S
 
 COSIM_JOBS = ("unit_cosim", "network_cosim")
 CELL_JOBS = ("level_trips", "hysteresis")
@@ -38,8 +40,6 @@ AXES = ("corners", "temperatures_c", "supplies", "map_dirs", "sequences")
 MAX_POINTS = 10_000
 MAX_AXIS_VALUES = 1_000
 MAX_SEQUENCES = 1_000
-TEMP_RANGE_C = (-55.0, 150.0)  # where the sky130 models are meant to be used (= codesign validate's)
-VDD_RANGE_V = (0.5, 2.0)  # the simulated supply after the relative change (= codesign validate's)
 _TEMP = limits(*TEMP_RANGE_C)
 _SUPPLY = limits(-0.5, 0.5)
 
@@ -80,7 +80,7 @@ class PlanFile:
     sequences: int = field(default=1, metadata=limits(1, MAX_SEQUENCES))
     points: tuple[PointEntry, ...] = ()
     targets: SweepTargets = field(default_factory=SweepTargets)
-    timeout_s: float = field(default=600.0, metadata=limits(0, 7 * 86400, lo_open=True))  # one ngspice run
+    timeout_s: float = field(default=600.0, metadata=limits(0, MAX_TIMEOUT_S, lo_open=True))  # one ngspice run
 
 
 @dataclass(frozen=True)
