@@ -12,7 +12,9 @@ from codesign.mru import reference
 from codesign.training.recipe import recipe_from_dict
 from codesign.training.tasks import make_task
 from codesign.training.trainer import build_model
-from codesign.validation.cosim import NetlistEdited, cosim_network, cosim_units, load_checked
+from codesign.validation.cosim import NetlistEdited, _end_times, cosim_network, cosim_units, load_checked, unit_bench
+from codesign.validation.ngspice import run
+from codesign.validation.stimulus import layer_stimulus
 
 ONE_UNIT = {
     "name": "one-unit",
@@ -207,3 +209,30 @@ def test_solver_options_reach_the_bench_and_only_the_solver(plan):
     ref, fast = (unit_bench(plan, plan.layers[0], z, plan.chip.supply(), o) for o in (REFERENCE, FAST))
     assert ".option reltol" not in ref and ".option reltol=0.01" in fast
     assert fast.replace(".option reltol=0.01\n", "") == ref  # nothing else changes
+
+
+@pytest.mark.parametrize("chip, model", [(ChipSpec(), {}), (ChipSpec(eps=1.0), {"cell": "bmru", "levels": 1})],
+                         ids=["integrator", "latch"])
+def test_a_step_a_hair_from_a_threshold_moves_a_whole_level_or_none(chip, model):
+    """From each extreme level, z = +-beta (1 +- 0.5 %): the level after the step is one of the
+    two legal ones (held, or one level on), and the state sits on a level, not between."""
+    plan = _one_unit_plan(chip, **model)
+    margin = 0.005
+    z, h = layer_stimulus(plan, 0, "threshold", 1, 4 * plan.levels + 12, margin, seed=3)
+    res = run(unit_bench(plan, plan.layers[0], z[0], plan.chip.supply()), name="threshold_steps")
+    (u,) = plan.units
+    k = plan.chip.kind.read_levels(plan, res, plan.units, _end_times(plan, z.shape[1]))[:, 0]
+    near = np.abs(np.abs(z[0, :, 0] / u.beta) - 1) <= margin + 1e-9
+    assert near.sum() >= 8
+    for t in np.flatnonzero(near[1:]) + 1:
+        legal = {k[t - 1], int(np.clip(k[t - 1] + np.sign(z[0, t, 0]), -plan.levels, plan.levels))}
+        if plan.eps == 1:  # a firing sets the state to +-1 (software h / alpha)
+            legal = {k[t - 1], int(np.sign(z[0, t, 0]))}
+        assert k[t] in legal, f"step {t}: z/beta = {z[0, t, 0] / u.beta:+.4f} took level {k[t - 1]} to {k[t]}"
+    if plan.chip.hardware == "integrator":  # the hold capacitor sits on a level at every step end
+        vc = np.interp(_end_times(plan, z.shape[1]), res["time"], res.v(f"vc_{u.name}"))
+        off = (vc - u.memory.level_v(0)) / u.memory.dv_level_v - k
+        assert np.abs(off).max() < 0.1, f"capacitor {np.abs(off).max():.2f} of a level away from its level"
+    # a step well past the margin is the contract's: the circuit agrees with software there
+    far = np.abs(np.abs(z[0, :, 0] / u.beta) - 1) > 0.5
+    assert np.array_equal(k[far], np.rint(h[0, far, 0] / u.alpha).astype(int))

@@ -44,6 +44,17 @@ def comparator(p: ComparatorParams, name: str, inp: str, up: str, dn: str, vdd: 
     ])
 
 
+def latched_comparator(p: ComparatorParams, name: str, inp: str, up: str, dn: str, clk: str,
+                       vdd: str = "vdd") -> str:
+    """The comparator whose up / dn are sampled into a decision latch that holds them as
+    logic levels while clk (the transfer phase) is high: what every unit uses."""
+    b = identifier(name, "comparator name")
+    return "\n".join([
+        comparator(p, b, inp, f"{b}_up", f"{b}_dn", vdd),
+        instance(f"{b}_dl", [f"{b}_up", f"{b}_dn", clk, up, dn, vdd, 0], "mru_decision_latch", {}, "decision latch"),
+    ])
+
+
 def integrator_subckt(p: IntegratorParams) -> str:
     """`.subckt mru_integrator_l<L>`: charge pump, hold capacitor, 2L level
     comparators, 2L+1 level selects, readout branches (one per boundary)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from codesign.hardware.cells import cell_library, clock_sources, comparator
+from codesign.hardware.cells import cell_library, clock_sources, latched_comparator
 from codesign.manifest import LayerPlan, NetworkPlan, UnitPlan
 from codesign.netlist import identifier, number
 
@@ -45,7 +45,7 @@ def unit_subckt(plan: NetworkPlan, u: UnitPlan) -> str:
                 f"input sensed in units of beta: thresholds {number(u.comparator.i_dn_threshold_a, 'i')} A, "
                 f"{number(u.comparator.i_up_threshold_a, 'i')} A; readout {number(u.i_step_a, 'i_step')} A per level"),
         f".subckt {name} {' '.join(kind.unit_pins(plan))}",
-        comparator(u.comparator, "cmp", "in", "up", "dn"),
+        latched_comparator(u.comparator, "cmp", "in", "up", "dn", kind.transfer_clock),
         kind.unit_body(plan, u),
         f".ends {name}",
     ])

@@ -186,23 +186,30 @@ def _comparison(plan: NetworkPlan, layer: LayerPlan, z: np.ndarray, h: np.ndarra
                       np.rint(h / alpha).astype(np.int64), k_circuit)
 
 
+def cosim_layer(plan: NetworkPlan, layer_index: int, z: np.ndarray, h: np.ndarray, supply: Supply,
+                workers: int = 1, timeout_s: float = 3600, progress: str | None = None,
+                options: SolverOptions = FAST) -> Comparison:
+    """One layer's units driven by z [N, T, d] against the software states h: one ngspice run
+    per sequence, or per (unit, sequence) with options.one_unit_per_netlist."""
+    layer = plan.layers[layer_index]
+    groups = [dataclasses.replace(layer, units=(u,)) for u in layer.units] if options.one_unit_per_netlist else [layer]
+    jobs = [Job(unit_bench(plan, g, z[n], supply, options), f"cosim_{g.name}_{n}", timeout_s)
+            for n in range(len(z)) for g in groups]
+    results = iter(run_many(jobs, workers, progress=progress))
+    steps = z.shape[1]
+    k_circuit = np.stack([np.concatenate([_levels(plan, next(results), g.units, steps) for g in groups], axis=1)
+                          for _ in range(len(z))])
+    return _comparison(plan, layer, z, h, k_circuit)
+
+
 def cosim_units(plan: NetworkPlan, x: np.ndarray, supply: Supply | None = None, workers: int = 1,
                 timeout_s: float = 3600, progress: bool = False, options: SolverOptions = FAST) -> list[Comparison]:
-    """Unit-level co-simulation on inputs x [N, T, n_in]: one ngspice run per (layer, sequence),
-    or per (unit, sequence) with options.one_unit_per_netlist."""
+    """Unit-level co-simulation on inputs x [N, T, n_in]: each layer's units driven by the software z."""
     supply = supply or plan.chip.supply()
     zs, hs = software_states(plan, x)
-    out = []
-    for li, layer in enumerate(plan.layers):
-        groups = ([dataclasses.replace(layer, units=(u,)) for u in layer.units] if options.one_unit_per_netlist
-                  else [layer])
-        jobs = [Job(unit_bench(plan, g, zs[li][n], supply, options), f"cosim_{g.name}_{n}", timeout_s)
-                for n in range(len(x)) for g in groups]
-        results = iter(run_many(jobs, workers, progress=f"ngspice, {layer.name} units" if progress else None))
-        k_circuit = np.stack([np.concatenate([_levels(plan, next(results), g.units, x.shape[1]) for g in groups],
-                                             axis=1) for _ in range(len(x))])
-        out.append(_comparison(plan, layer, zs[li], hs[li], k_circuit))
-    return out
+    return [cosim_layer(plan, li, zs[li], hs[li], supply, workers, timeout_s,
+                        f"ngspice, {layer.name} units" if progress else None, options)
+            for li, layer in enumerate(plan.layers)]
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,14 @@ from pathlib import Path
 
 import numpy as np
 
-from codesign.hardware.cells import clock_sources, comparator, integrator, integrator_subckt, latch, reference_ladder
+from codesign.hardware.cells import (
+    clock_sources,
+    integrator,
+    integrator_subckt,
+    latch,
+    latched_comparator,
+    reference_ladder,
+)
 from codesign.hardware.params import ClockParams, ComparatorParams, IntegratorParams, LatchParams, Supply
 from codesign.netlist import number
 from codesign.validation.benches import header, step_pwl, supply_source, tran
@@ -58,7 +65,7 @@ def unit_power(cp: ComparatorParams, ip: IntegratorParams, clock: ClockParams, s
         reference_ladder(ip),
         clock_sources(clock, ip.t_pkt_s, supply.vdd_v),
         f"Iin vdd_c in {i_in}",
-        comparator(cp, "cmp", "in", "up", "dn", vdd="vdd_c"),
+        latched_comparator(cp, "cmp", "in", "up", "dn", "phi_t", vdd="vdd_c"),
         integrator(ip, "u", "up", "dn", "phi_t", "phi_r", "vc", "out", vdd="vdd_i"),
         "Vout out 0 0.6",
         f".ic v(vc)={number(ip.level_v(0), 'level')}",

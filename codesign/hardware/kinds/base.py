@@ -24,6 +24,7 @@ class HardwareKind(ABC):
     name: str  # "integrator", "latch": the chip's `hardware`
     eps: float  # the eps of the unit it implements
     memory_type: type  # the frozen dataclass of its per-unit parameters (UnitPlan.memory)
+    transfer_clock = "phi_t"  # the unit pin high during the transfer phase: the decision latch holds then
 
     @abstractmethod
     def levels(self, chip) -> int:
