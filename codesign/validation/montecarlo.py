@@ -101,3 +101,57 @@ def summary(values: list[float]) -> dict[str, float]:
     x = np.asarray(values, dtype=float)
     return {"n": int(x.size), "mean": float(x.mean()), "sigma": float(x.std(ddof=1)) if x.size > 1 else math.nan,
             "min": float(x.min()), "max": float(x.max())}
+
+
+# ---------- distributions over a sweep's Monte Carlo points ----------
+
+# The figures whose spread over Monte Carlo chips a sweep reports, per job:
+# (figure key in a point's record, label, factor to the unit in the label).
+# A list-valued figure (level_trips: one error per boundary) gives one distribution per entry.
+MC_FIGURES: dict[str, tuple[tuple[str, str, float], ...]] = {
+    "hysteresis": (("up_on_in_beta", "up trip - threshold (beta*i_unit)", 1.0),
+                   ("dn_on_in_beta", "dn trip - threshold (beta*i_unit)", 1.0)),
+    "level_trips": (("trip_errors_v", "level comparator trip - boundary (mV)", 1e3),),
+    "packets": (("packet_up_rel", "up packet / level - 1", 1.0),
+                ("packet_dn_rel", "down packet / level - 1", 1.0),
+                ("readout_gain_rel", "readout gain / i_step - 1", 1.0)),
+    "unit_cosim": (("worst_level_agreement", "worst unit level agreement", 1.0),),
+    "network_cosim": (("worst_level_agreement", "worst unit level agreement", 1.0),
+                      ("decision_agreement", "decision agreement", 1.0)),
+}
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """One figure over Monte Carlo chips, in the unit of its label. `missing` counts chips
+    that measured nothing (a failed point, or nan: e.g. a comparator that never switched)."""
+
+    key: str
+    label: str
+    values: tuple[float, ...]
+    missing: int
+
+    @property
+    def n(self) -> int:
+        return len(self.values)
+
+    def stats(self) -> dict[str, float]:
+        nan = math.nan
+        if not self.values:
+            return {"n": 0, "missing": self.missing, "mean": nan, "sigma": nan, "min": nan, "max": nan}
+        return {**summary(list(self.values)), "missing": self.missing}
+
+
+def distributions(job: str, records: list[dict]) -> list[Distribution]:
+    """Each of the job's MC_FIGURES over `records` (the stored points of one group of chips)."""
+    out = []
+    for key, label, scale in MC_FIGURES.get(job, ()):
+        raw = [r.get("figures", {}).get(key) if r.get("status") != "failed" else None for r in records]
+        width = max((len(v) for v in raw if isinstance(v, list)), default=0)
+        columns = [(key, label, [v for v in raw])] if not width else [
+            (f"{key}[{j}]", f"{label}, boundary {j + 1}",
+             [v[j] if isinstance(v, list) and j < len(v) else None for v in raw]) for j in range(width)]
+        for name, text, values in columns:
+            finite = [float(v) * scale for v in values if v is not None and math.isfinite(v)]
+            out.append(Distribution(name, text, tuple(finite), len(values) - len(finite)))
+    return out

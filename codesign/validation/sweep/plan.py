@@ -10,11 +10,12 @@ range is a ConfigError naming the key), and the points it names.
     supplies = [-0.1, 0, 0.1]        # relative to the chip's vdd_v; default [0]
     map_dirs = ["../runs/x/map"]     # cosim jobs: map folders (relative to the plan)
     sequences = 4                    # cosim jobs: test sequences 0..3, one point each
+    monte_carlo = { samples = 200, seed = 1 }  # Monte Carlo chips seed..seed+199 at every point
     [targets]                        # thresholds a finished point is judged against
 
 Points are the product of the axes, or an explicit list:
 
-    points = [{ corner = "ss", temp_c = 85, supply = -0.1 }, ...]
+    points = [{ corner = "ss", temp_c = 85, supply = -0.1, mc_seed = 3 }, ...]
 
 Map folders may lie anywhere (plans usually live apart from the runs they
 check), but each must exist and hold a manifest.json.
@@ -29,17 +30,18 @@ from pathlib import Path
 
 from codesign.chip import DEFAULT_PRESET, PRESETS, ChipSpec, chip_from_dict
 from codesign.config import ConfigError, from_dict, limits, read_file
-from codesign.hardware.params import TEMP_RANGE_C, VDD_RANGE_V
+from codesign.hardware.params import MC_SEED_MAX, TEMP_RANGE_C, VDD_RANGE_V
 from codesign.pdk import corners as known_corners
 from codesign.validation.ngspice import MAX_TIMEOUT_S
 
 COSIM_JOBS = ("unit_cosim", "network_cosim")
-CELL_JOBS = ("level_trips", "hysteresis")
+CELL_JOBS = ("level_trips", "hysteresis", "packets")
 JOBS = COSIM_JOBS + CELL_JOBS
-AXES = ("corners", "temperatures_c", "supplies", "map_dirs", "sequences")
+AXES = ("corners", "temperatures_c", "supplies", "map_dirs", "sequences", "monte_carlo")
 MAX_POINTS = 10_000
 MAX_AXIS_VALUES = 1_000
 MAX_SEQUENCES = 1_000
+MAX_MC_SAMPLES = 10_000
 _TEMP = limits(*TEMP_RANGE_C)
 _SUPPLY = limits(-0.5, 0.5)
 
@@ -55,6 +57,22 @@ class SweepTargets:
     max_trip_error_levels: float = field(default=0.25, metadata=limits(0, 10))
     # hysteresis: |trip current / target threshold - 1| of the up and dn thresholds.
     max_threshold_error_rel: float = field(default=0.05, metadata=limits(0, 10))
+    # packets: |packet / level - 1| of the unsaturated steps; the restore picks the wrong level at 0.5.
+    max_packet_error_rel: float = field(default=0.25, metadata=limits(0, 10))
+    # packets: steps whose restored level differs from the ideal counter's.
+    max_wrong_levels: int = field(default=0, metadata=limits(0, 1000))
+
+
+@dataclass(frozen=True)
+class MonteCarlo:
+    """`monte_carlo = { samples = 200, seed = 1 }`: every point of the other axes on Monte Carlo
+    chips seed, seed+1, ..., seed+samples-1 (device mismatch drawn by ngspice, codesign.validation.montecarlo)."""
+
+    samples: int = field(default=0, metadata=limits(1, MAX_MC_SAMPLES))
+    seed: int = field(default=1, metadata=limits(1, MC_SEED_MAX))
+
+    def seeds(self) -> range:
+        return range(self.seed, self.seed + self.samples)
 
 
 @dataclass(frozen=True)
@@ -66,6 +84,7 @@ class PointEntry:
     supply: float = field(default=0.0, metadata=_SUPPLY)
     sequence: int | None = field(default=None, metadata=limits(0, MAX_SEQUENCES - 1))  # cosim jobs
     map_dir: str | None = None  # cosim jobs
+    mc_seed: int | None = field(default=None, metadata=limits(1, MC_SEED_MAX))  # Monte Carlo chip
 
 
 @dataclass(frozen=True)
@@ -79,6 +98,7 @@ class PlanFile:
     map_dirs: tuple[str, ...] = ()
     sequences: int = field(default=1, metadata=limits(1, MAX_SEQUENCES))
     points: tuple[PointEntry, ...] = ()
+    monte_carlo: MonteCarlo | None = None
     targets: SweepTargets = field(default_factory=SweepTargets)
     timeout_s: float = field(default=600.0, metadata=limits(0, MAX_TIMEOUT_S, lo_open=True))  # one ngspice run
 
@@ -94,6 +114,7 @@ class Point:
     vdd_v: float
     sequence: int | None = None
     map_dir: str | None = None
+    mc_seed: int | None = None  # Monte Carlo chip; None: the plain corner
 
     def axes(self) -> dict:
         return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
@@ -158,6 +179,12 @@ def _check_job_keys(settings: PlanFile, given: set[str]) -> None:
             raise ConfigError(f"points[{i}]: sequence and map_dir are only for the jobs {', '.join(COSIM_JOBS)}")
         if cosim and p.map_dir is None:
             raise ConfigError(f"points[{i}].map_dir: missing (a cosim point needs its map folder)")
+    mc = settings.monte_carlo
+    if mc is not None and mc.samples == 0:  # the default stands for "not given"
+        raise ConfigError("monte_carlo.samples: missing (how many Monte Carlo chips)")
+    if mc is not None and mc.seed + mc.samples - 1 > MC_SEED_MAX:
+        raise ConfigError(f"monte_carlo.seed: chips {mc.seed}..{mc.seed + mc.samples - 1} pass the largest "
+                          f"seed {MC_SEED_MAX}")
     if settings.points and given & set(AXES):
         raise ConfigError(f"points: give either the axes ({', '.join(AXES)}) or a points list, not both")
     if cosim and not settings.points and not settings.map_dirs:
@@ -171,26 +198,36 @@ def _check_job_keys(settings: PlanFile, given: set[str]) -> None:
             raise ConfigError(f"{key}: {twice[0]!r} is listed twice")
 
 
-def _point(job: str, chip: ChipSpec, corner, temp_c, supply: float, sequence=None, map_dir=None) -> Point:
+def _point(job: str, chip: ChipSpec, corner, temp_c, supply: float, sequence=None, map_dir=None,
+           mc_seed=None) -> Point:
     vdd_v = chip.vdd_v * (1 + supply)
     if not VDD_RANGE_V[0] <= vdd_v <= VDD_RANGE_V[1]:
         raise ConfigError(f"supplies: {supply:+g} of vdd_v {chip.vdd_v:g} V gives {vdd_v:g} V, outside "
                           f"[{VDD_RANGE_V[0]:g}, {VDD_RANGE_V[1]:g}] V")
-    return Point(job, corner or chip.corners[0], float(chip.temp_c if temp_c is None else temp_c),
-                 float(supply), vdd_v, sequence, map_dir)
+    corner = corner or chip.corners[0]
+    if mc_seed is not None and corner.endswith("_mm"):
+        raise ConfigError(f"corners: {corner!r} with a Monte Carlo chip: give the plain corner "
+                          f"{corner[:-3]!r} (the chip loads its _mm models)")
+    return Point(job, corner, float(chip.temp_c if temp_c is None else temp_c),
+                 float(supply), vdd_v, sequence, map_dir, mc_seed)
+
+
+def _seeds(s: PlanFile) -> tuple:
+    return tuple(s.monte_carlo.seeds()) if s.monte_carlo else (None,)
 
 
 def _axis_points(s: PlanFile, chip: ChipSpec | None, folder: Path) -> list[Point]:
     if s.job in CELL_JOBS:
-        combos = itertools.product(s.corners or chip.corners, s.temperatures_c or (chip.temp_c,), s.supplies)
-        return [_point(s.job, chip, c, t, v) for c, t, v in combos]
+        combos = itertools.product(s.corners or chip.corners, s.temperatures_c or (chip.temp_c,), s.supplies,
+                                   _seeds(s))
+        return [_point(s.job, chip, c, t, v, mc_seed=k) for c, t, v, k in combos]
     out = []
     for i, name in enumerate(s.map_dirs):
         map_dir = _map_dir(name, f"map_dirs[{i}]", folder)
         mchip = _map_chip(map_dir)
         combos = itertools.product(s.corners or mchip.corners, s.temperatures_c or (mchip.temp_c,), s.supplies,
-                                   range(s.sequences))
-        out += [_point(s.job, mchip, c, t, v, n, map_dir) for c, t, v, n in combos]
+                                   _seeds(s), range(s.sequences))
+        out += [_point(s.job, mchip, c, t, v, n, map_dir, k) for c, t, v, k, n in combos]
     return out
 
 
@@ -198,10 +235,11 @@ def _listed_points(s: PlanFile, chip: ChipSpec | None, folder: Path) -> list[Poi
     out = []
     for i, p in enumerate(s.points):
         if s.job in CELL_JOBS:
-            out.append(_point(s.job, chip, p.corner, p.temp_c, p.supply))
+            out.append(_point(s.job, chip, p.corner, p.temp_c, p.supply, mc_seed=p.mc_seed))
         else:
             map_dir = _map_dir(p.map_dir, f"points[{i}].map_dir", folder)
-            out.append(_point(s.job, _map_chip(map_dir), p.corner, p.temp_c, p.supply, p.sequence or 0, map_dir))
+            out.append(_point(s.job, _map_chip(map_dir), p.corner, p.temp_c, p.supply, p.sequence or 0, map_dir,
+                              p.mc_seed))
     return out
 
 
@@ -209,7 +247,7 @@ def _count(s: PlanFile, chip: ChipSpec | None) -> int:
     """Points the axes name, counted before any map folder is read."""
     if s.points:
         return len(s.points)
-    n = len(s.supplies) * max(len(s.corners), 1) * max(len(s.temperatures_c), 1)
+    n = len(s.supplies) * max(len(s.corners), 1) * max(len(s.temperatures_c), 1) * len(_seeds(s))
     if s.job in CELL_JOBS:
         return n * (len(chip.corners) if not s.corners else 1)
     return n * len(s.map_dirs) * s.sequences

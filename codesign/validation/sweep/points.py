@@ -6,8 +6,10 @@ The key hashes everything that determines the result: for cosim points the
 netlist texts ngspice will run (stimuli, corner, temperature, supply and the
 model file's path are in them) and the manifest; for cell points the cell
 parameters and bench settings; for every point the model library's content
-hash (`codesign.pdk.expand_corner`), the ngspice settings, the corner,
-temperature and supply, and BENCH_VERSION. The ngspice timeout is not in it:
+hash (`codesign.pdk.expand_corner`; a Monte Carlo chip's is the `_mm`
+library's), the ngspice settings, the corner, temperature and supply, the
+Monte Carlo seed (absent for the plain corner, so those keys are unchanged)
+and BENCH_VERSION (with a job's own record version where it has one). The ngspice timeout is not in it:
 a finished result does not depend on it (failed points are rerun with
 --retry-failed). Targets are not in it either: they are judged on the stored
 figures when the report is written.
@@ -34,6 +36,11 @@ BENCH_VERSION = "sweep-bench-1"
 # The cell benches' settings (the defaults of codesign.validation.characterize).
 LEVEL_TRIPS_BENCH = {"sweep_v": 0.1, "step_v": 1e-3}
 HYSTERESIS_BENCH = {"sweep_s": 0.2}
+# The cell benches' 1 kHz clock (as codesign characterize: ten times fewer idle points to simulate).
+PACKETS_BENCH = {"period_s": 1e-3, "t_compare_s": 200e-6}
+# What a job's record holds, where it changed after BENCH_VERSION: in the key of that job's points only.
+RECORD_VERSIONS = {"unit_cosim": "levels-1", "network_cosim": "levels-1",  # the level traces are stored
+                   "hysteresis": "in-beta-1"}  # trip errors in beta*i_unit too
 
 
 @dataclass(frozen=True)
@@ -62,9 +69,23 @@ def _common(point: Point) -> dict:
     from codesign.pdk import pdk_description
     from codesign.validation.ngspice import RUNNER_SETTINGS
 
-    return {"bench_version": BENCH_VERSION, "job": point.job, "corner": point.corner, "temp_c": point.temp_c,
-            "vdd_v": point.vdd_v, "models": model_hash(point.corner),
-            "ngspice_settings": {**pdk_description()["ngspice_settings"], **RUNNER_SETTINGS}}
+    out = {"bench_version": BENCH_VERSION, "job": point.job, "corner": point.corner, "temp_c": point.temp_c,
+           "vdd_v": point.vdd_v, "models": model_hash(point.corner if point.mc_seed is None else f"{point.corner}_mm"),
+           "ngspice_settings": {**pdk_description()["ngspice_settings"], **RUNNER_SETTINGS}}
+    if point.mc_seed is not None:
+        out["mc_seed"] = point.mc_seed
+    if point.job in RECORD_VERSIONS:
+        out["record_version"] = RECORD_VERSIONS[point.job]
+    return out
+
+
+def point_supply(point: Point, chip: ChipSpec):
+    """The Supply a point simulates: the chip's at the point's corner, temperature and vdd, on its Monte Carlo chip."""
+    return dataclasses.replace(chip.supply(point.corner, point.temp_c, point.vdd_v), mc_seed=point.mc_seed)
+
+
+def packets_clock(chip: ChipSpec):
+    return dataclasses.replace(chip.clock(), **PACKETS_BENCH)
 
 
 def _cell_content(point: Point, chip: ChipSpec) -> dict:
@@ -72,6 +93,9 @@ def _cell_content(point: Point, chip: ChipSpec) -> dict:
 
     if point.job == "level_trips":
         return {"params": dataclasses.asdict(chip.integrator()), "bench": LEVEL_TRIPS_BENCH,
+                "cells": _sha256(cell_library("logic", "integrator"))}
+    if point.job == "packets":
+        return {"params": dataclasses.asdict(chip.integrator()), "clock": dataclasses.asdict(packets_clock(chip)),
                 "cells": _sha256(cell_library("logic", "integrator"))}
     return {"params": dataclasses.asdict(chip.comparator()), "bench": HYSTERESIS_BENCH,
             "cells": _sha256(cell_library("logic", "comparator"))}
@@ -94,7 +118,7 @@ def _cosim_netlists(point: Point, plan, x) -> list[str]:
     from codesign.mapping.reference import software_states
     from codesign.validation.cosim import FAST, network_bench, unit_bench
 
-    supply = plan.chip.supply(point.corner, point.temp_c, point.vdd_v)
+    supply = point_supply(point, plan.chip)
     xs = x[point.sequence:point.sequence + 1]
     if point.job == "network_cosim":
         return [network_bench(plan, xs[0], supply, FAST)]
@@ -147,11 +171,61 @@ def _level_trips(task: Task, supply) -> dict:
 def _hysteresis(task: Task, supply) -> dict:
     from codesign.validation.characterize import hysteresis_loop
 
-    h = hysteresis_loop(task.chip.comparator(), supply, timeout_s=task.timeout_s, **HYSTERESIS_BENCH)
+    try:
+        h = hysteresis_loop(task.chip.comparator(), supply, timeout_s=task.timeout_s, **HYSTERESIS_BENCH)
+    except RuntimeError as err:
+        if supply.mc_seed is None:
+            raise
+        # A Monte Carlo chip whose threshold lies outside the loop's sweep (+-2 beta*i_unit around
+        # i_bias): a measured tail of the distribution, not a failure. nan misses every target.
+        nan = float("nan")
+        return {"switched": False, "reason": str(err)[:200], **dict.fromkeys(
+            ("up_on_a", "up_off_a", "dn_on_a", "dn_off_a", "up_on_rel", "dn_on_rel", "up_on_in_beta",
+             "dn_on_in_beta", "worst_threshold_error_rel"), nan)}
     e = h.errors()
     return {"up_on_a": h.up_on_a, "up_off_a": h.up_off_a, "dn_on_a": h.dn_on_a, "dn_off_a": h.dn_off_a,
-            "up_on_rel": e["up_on_rel"], "dn_on_rel": e["dn_on_rel"],
+            "up_on_rel": e["up_on_rel"], "dn_on_rel": e["dn_on_rel"], "up_on_in_beta": e["up_on_in_beta"],
+            "dn_on_in_beta": e["dn_on_in_beta"],
             "worst_threshold_error_rel": max(abs(e["up_on_rel"]), abs(e["dn_on_rel"]))}
+
+
+def ideal_levels(ip, direction: list[int]) -> list[int]:
+    """The levels an ideal saturating counter reaches from level 0 after each step."""
+    k, out = 0, []
+    for d in direction:
+        k = max(-ip.levels_per_side, min(ip.levels_per_side, k + d))
+        out.append(k)
+    return out
+
+
+def _packets(task: Task, supply) -> dict:
+    """Packet sizes up and down (unsaturated steps, relative to one level), the levels the restore
+    kept against an ideal counter's, and the readout gain (least-squares slope of the readout
+    current over the restored levels, relative to i_step_a)."""
+    import numpy as np
+
+    from codesign.validation.characterize import charge_packets
+
+    ip = task.chip.integrator()
+    pk = charge_packets(ip, packets_clock(task.chip), supply, timeout_s=task.timeout_s)
+    L, dv = ip.levels_per_side, ip.dv_level_v
+    d = np.array(pk.direction)
+    free = np.array([-L <= k + s <= L for k, s in zip(pk.from_level, pk.direction)])
+    size = pk.dv_v * d / dv  # packets in levels, signed along their direction
+    restored = [int(round((v - ip.level_v(0)) / dv)) for v in pk.restored_v]
+    ideal = ideal_levels(ip, pk.direction)
+    kept = np.array([-L <= k <= L for k in restored])
+    nan = float("nan")
+    gain = nan
+    if len(set(np.array(restored)[kept])) >= 2:
+        gain = float(np.polyfit(np.array(restored)[kept], pk.readout_a[kept], 1)[0] / ip.i_step_a - 1)
+    mean = lambda m: float(size[m].mean() - 1) if m.any() else nan  # noqa: E731
+    return {"dv_v": [float(v) for v in pk.dv_v], "direction": pk.direction, "from_level": pk.from_level,
+            "restored_level": restored, "ideal_level": ideal, "readout_a": [float(a) for a in pk.readout_a],
+            "packet_up_rel": mean(free & (d > 0)), "packet_dn_rel": mean(free & (d < 0)),
+            "worst_packet_error_rel": float(np.max(np.abs(size[free] - 1))) if free.any() else nan,
+            "wrong_levels": int(sum(a != b for a, b in zip(restored, ideal))),
+            "readout_gain_rel": gain, "dv_level_v": dv, "i_step_a": ip.i_step_a}
 
 
 def _cosim(task: Task, supply) -> dict:
@@ -168,13 +242,18 @@ def _cosim(task: Task, supply) -> dict:
         s, layers = n.summary(), n.layers
         out = {"decision_agreement": s["decision_agreement"], "output_rmse": s["output_rmse"]}
     rows = [r for c in layers for r in c.per_unit()]
+    # software and circuit levels of every unit on this sequence: the report overlays the worst points'
+    traces = [{"layer": c.layer, "unit": name, "alpha": float(c.alpha[i]),
+               "k_software": [int(k) for k in c.k_software[0, :, i]],
+               "k_circuit": [int(k) for k in c.k_circuit[0, :, i]]}
+              for c in layers for i, name in enumerate(c.units)]
     return {**out, "worst_level_agreement": min(r["level_agreement"] for r in rows),
             "units": [{k: r[k] for k in ("unit", "level_agreement", "mismatched_steps", "first_divergence")}
-                      for r in rows]}
+                      for r in rows], "traces": traces}
 
 
-JOB_FUNCTIONS = {"level_trips": _level_trips, "hysteresis": _hysteresis, "unit_cosim": _cosim,
-                 "network_cosim": _cosim}
+JOB_FUNCTIONS = {"level_trips": _level_trips, "hysteresis": _hysteresis, "packets": _packets,
+                 "unit_cosim": _cosim, "network_cosim": _cosim}
 
 
 def _children_cpu_s() -> float:
@@ -191,8 +270,7 @@ def compute(task: Task) -> dict:
     started, cpu0 = time.perf_counter(), _children_cpu_s()
     record = {"key": task.key, "axes": p.axes()}
     try:
-        supply = (task.chip or _mapped(p.map_dir, task.manifest_sha256, task.map_sequences)[0].chip).supply(
-            p.corner, p.temp_c, p.vdd_v)
+        supply = point_supply(p, task.chip or _mapped(p.map_dir, task.manifest_sha256, task.map_sequences)[0].chip)
         record.update(status="done", figures=JOB_FUNCTIONS[p.job](task, supply))
     except NgspiceError as err:
         netlist = Path(err.netlist) if err.netlist else None
