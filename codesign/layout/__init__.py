@@ -1,0 +1,1 @@
+"""Layout stage: sky130 cells drawn with gdstk, checked with KLayout (docs/layout.md)."""

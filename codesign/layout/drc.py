@@ -1,0 +1,165 @@
+"""Design-rule check of a GDS cell with KLayout's Python module (`klayout.db`).
+
+Checks the rule table `codesign.layout.rules.RULES` (a documented subset of
+the sky130 periphery rules) on the flattened cell and returns each violation
+with its rule and place. Derived layers (gates, implanted diffusions, poly
+contacts, ...) are built here from the drawn ones, as the rule text defines them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import klayout.db as kdb
+
+from codesign.layout.rules import DBU_UM, LAYERS, RULES, Rule
+
+
+@dataclass(frozen=True)
+class Violation:
+    rule: str
+    x_um: float  # centre of the flagged place
+    y_um: float
+    what: str
+
+    def __str__(self) -> str:
+        return f"{self.rule} at ({self.x_um:.3f}, {self.y_um:.3f}) um: {self.what}"
+
+
+def load(path: Path, cell: str | None = None) -> tuple[kdb.Layout, kdb.Cell]:
+    layout = kdb.Layout()
+    layout.read(str(path))
+    top = layout.cell(cell) if cell else layout.top_cell()
+    if top is None:
+        raise ValueError(f"{path}: no cell {cell!r}")
+    return layout, top
+
+
+def drawn_layers(layout: kdb.Layout, top: kdb.Cell) -> dict[str, kdb.Region]:
+    out = {}
+    for name, spec in LAYERS.items():
+        if name.endswith("_label"):
+            continue
+        index = layout.find_layer(spec.gds_layer, spec.gds_datatype)
+        region = kdb.Region() if index is None else kdb.Region(top.begin_shapes_rec(index))
+        out[name] = region.merged()
+    return out
+
+
+def derived_layers(r: dict[str, kdb.Region]) -> dict[str, kdb.Region]:
+    d = dict(r)
+    d["difftap"] = (r["diff"] + r["tap"]).merged()
+    d["gate"] = r["poly"] & r["diff"]
+    d["field_poly"] = r["poly"] - r["diff"]
+    d["pdiff"] = r["diff"] & r["psdm"]
+    d["ndiff"] = r["diff"] & r["nsdm"]
+    d["ptap"] = r["tap"] & r["psdm"]
+    d["ntap"] = r["tap"] & r["nsdm"]
+    d["pdiff_all"] = d["difftap"] & r["psdm"]
+    d["ndiff_all"] = d["difftap"] & r["nsdm"]
+    d["implant"] = (r["nsdm"] + r["psdm"]).merged()
+    licon = _unmerged(r["licon"])
+    d["licon"] = licon
+    d["diff_licon"] = licon.interacting(r["diff"])
+    d["tap_licon"] = licon.interacting(r["tap"])
+    d["difftap_licon"] = licon.interacting(d["difftap"])
+    d["poly_licon"] = licon.interacting(r["poly"]).not_interacting(d["difftap"])
+    for via in ("mcon", "via", "via2", "via3"):
+        d[via] = _unmerged(r[via])
+    d["capm_via3"] = d["via3"].inside(r["capm"])
+    d["m3_via3"] = d["via3"].not_interacting(r["capm"])
+    # gate edges: along the diffusion border (endcaps) and along source/drain (inside the diffusion)
+    gate_edges = d["gate"].edges()
+    d["gate_end"] = gate_edges.inside_part(r["poly"])
+    d["gate_sd"] = gate_edges.inside_part(r["diff"])
+    return d
+
+
+def _unmerged(region: kdb.Region) -> kdb.Region:
+    """Cut layers checked shape by shape (touching cuts would merge into one)."""
+    out = kdb.Region()
+    for poly in region.each():
+        out.insert(poly)
+    out.merged_semantics = False
+    return out
+
+
+def _pairs(edge_pairs: kdb.EdgePairs, rule: Rule) -> list[Violation]:
+    out = []
+    for ep in edge_pairs.each():
+        box = ep.bbox()
+        c = box.center()
+        out.append(Violation(rule.name, c.x * DBU_UM, c.y * DBU_UM, f"{rule.what}: below {rule.value / 1000:g} um"))
+    return out
+
+
+def _polys(region: kdb.Region, rule: Rule, what: str) -> list[Violation]:
+    out = []
+    for poly in region.each():
+        c = poly.bbox().center()
+        out.append(Violation(rule.name, c.x * DBU_UM, c.y * DBU_UM, f"{rule.what}: {what}"))
+    return out
+
+
+def _edges(edges: kdb.Edges, rule: Rule, what: str) -> list[Violation]:
+    out = []
+    for e in edges.each():
+        c = e.bbox().center()
+        out.append(Violation(rule.name, c.x * DBU_UM, c.y * DBU_UM, f"{rule.what}: {what}"))
+    return out
+
+
+def check_rule(rule: Rule, d: dict[str, kdb.Region]) -> list[Violation]:
+    a, v = d[rule.layer], rule.value
+    b = d.get(rule.other)
+    metrics = kdb.Metrics.Projection
+    if rule.kind == "width":
+        return _pairs(a.width_check(v, False, metrics), rule)
+    if rule.kind == "space":
+        return _pairs(a.space_check(v, False, metrics), rule)
+    if rule.kind == "area":
+        return _polys(a.with_area(0, v, False), rule, f"area below {v / 1e6:g} um^2")
+    if rule.kind == "exact":
+        bad = [p for p in a.each() if not (p.is_box() and p.bbox().width() == v and p.bbox().height() == v)]
+        return _polys(kdb.Region(bad), rule, f"not a {v / 1000:g} um square")
+    if rule.kind == "separation":
+        if rule.name == "poly.4":  # field poly abuts its own gate's diffusion: not a spacing
+            return _pairs(a.separation_check(b, v, False, metrics,
+                                             zero_distance_mode=kdb.ZeroDistanceMode.NeverIncludeZeroDistance), rule)
+        return _pairs(a.separation_check(b, v, False, metrics), rule) + _polys(a & b, rule, "overlaps")
+    if rule.kind == "overlap":
+        return _polys(a & b, rule, f"{rule.layer} overlaps {rule.other}")
+    if rule.kind == "inside":
+        return _polys(a - b, rule, f"{rule.layer} outside {rule.other}")
+    if rule.kind == "enclosure":
+        outside = _polys(a.not_inside(b), rule, f"not inside {rule.other}")
+        if v == 0:
+            return outside
+        return outside + _pairs(b.enclosing_check(a, v, False, metrics), rule)
+    if rule.kind == "enclosure_one":
+        # by v on both sides in x or on both sides in y (the rule's "one of two adjacent sides"
+        # read as one direction, as via and contact enclosures are drawn)
+        sx, sy = a.dup(), a.dup()
+        sx.merged_semantics = sy.merged_semantics = False
+        sx, sy = sx.sized(v, 0), sy.sized(0, v)
+        bad_x, bad_y = a.inside(sx.not_inside(b)), a.inside(sy.not_inside(b))
+        bad = [p for p in bad_x.each() if any(q == p for q in bad_y.each())]
+        return _polys(kdb.Region(bad), rule, f"under {v / 1000:g} um in both directions")
+    if rule.kind == "extension":
+        # the region b-edges extended outwards by v must lie in layer a
+        grown = b.extended_out(v)
+        return _polys(grown - a, rule, f"{rule.layer} extends less than {v / 1000:g} um")
+    if rule.kind == "gate_width":
+        return _edges(d["gate_sd"].with_length(0, v, False), rule, f"below {v / 1000:g} um")
+    raise ValueError(f"{rule.name}: unknown rule kind {rule.kind!r}")
+
+
+def check(path: Path, cell: str | None = None, rules: tuple[Rule, ...] = RULES) -> list[Violation]:
+    """Every violation of `rules` in the cell (default: the top cell) of a GDS file."""
+    layout, top = load(path, cell)
+    d = derived_layers(drawn_layers(layout, top))
+    out: list[Violation] = []
+    for rule in rules:
+        out += check_rule(rule, d)
+    return out
