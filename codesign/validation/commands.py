@@ -16,11 +16,13 @@ from codesign.pdk import corners as known_corners
 from codesign.validation.characterize import charge_packets, hysteresis_loop, retention
 from codesign.validation.ngspice import MAX_TIMEOUT_S, parallel_map
 from codesign.validation.settling import comparator_settling
+from codesign.validation.stimulus import SETS
 from codesign.validation.unit import latch_sequence, unit_power
 
 WHAT = ["hysteresis", "packets", "retention", "power", "latch", "settling"]
 MAX_STEPS = 1_000_000  # retention steps: about 9 hours of simulation at 32 ms a step
 MAX_SEQUENCES = 10_000
+MAX_STIMULUS_STEPS = 100_000
 LATCH_SEQUENCE = [0, 0, 1, 0, 0, -1, -1, 0, 1, 0]
 
 
@@ -96,9 +98,15 @@ def register_validate(subparsers) -> None:
     p.add_argument("map_dir", type=Path, help="folder written by codesign map")
     p.add_argument("--sequences", type=int, default=2, help=f"test sequences to simulate (default 2, at most "
                                                             f"{MAX_SEQUENCES})")
-    p.add_argument("--level", choices=["unit", "network", "both"], default="network",
+    p.add_argument("--level", choices=["unit", "network", "both", "none"], default="network",
                    help="unit: units driven by the software z_t; network: the whole network driven by x_t "
-                        "(also compares every unit's state); default network")
+                        "(also compares every unit's state); none: only the --stimulus sets; default network")
+    p.add_argument("--stimulus", nargs="+", choices=SETS, default=[], metavar="SET",
+                   help=f"unit stimulus sets, each unit driven straight by z: {', '.join(SETS)} "
+                        "(--sequences sequences of --stimulus-steps steps each)")
+    p.add_argument("--stimulus-steps", type=int, default=200, help="steps per stimulus sequence (default 200)")
+    p.add_argument("--margin", type=float, default=0.02,
+                   help="stimulus sets: distance kept from +-beta, relative to beta (default 0.02)")
     p.add_argument("--corner", help="process corner (default: the chip spec's first)")
     p.add_argument("--vdd", type=float, help="supply voltage in V (default: the chip spec's vdd_v)")
     add_simulation_arguments(p)
@@ -119,12 +127,20 @@ def run_validate(args: argparse.Namespace) -> int:
         raise UserError(f"--vdd {args.vdd:g}: must be in [{VDD_RANGE_V[0]:.1f}, {VDD_RANGE_V[1]:.1f}] V")
     if not args.map_dir.is_dir():
         raise UserError(f"{args.map_dir}: not a map folder (not a folder)")
+    if args.level == "none" and not args.stimulus:
+        raise UserError("--level none: give the --stimulus sets to run")
+    if not 1 <= args.stimulus_steps <= MAX_STIMULUS_STEPS:
+        raise UserError(f"--stimulus-steps: must be in [1, {MAX_STIMULUS_STEPS}]")
+    if not 0 < args.margin < 1:
+        raise UserError(f"--margin {args.margin:g}: must lie in (0, 1)")
     targets = targets_from_args(args)
     out = output_folder(args.out or args.map_dir / "validation")
     try:
         with folder_lock(out, "codesign validate"):
             result = validate_map(args.map_dir, out, args.sequences, args.level, args.corner, args.temp,
-                                  args.workers, args.vdd, targets, args.timeout, progress=not args.quiet)
+                                  args.workers, args.vdd, targets, args.timeout, progress=not args.quiet,
+                                  stimulus=tuple(args.stimulus), stimulus_steps=args.stimulus_steps,
+                                  margin=args.margin)
     except (FileNotFoundError, ValueError) as err:
         raise UserError(str(err)) from None
     print((out / "summary.md").read_text())

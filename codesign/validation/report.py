@@ -26,10 +26,12 @@ from codesign.validation.cosim import (
     NEAR_THRESHOLD,
     Comparison,
     NetworkComparison,
+    cosim_layer,
     cosim_network,
     cosim_units,
     load_checked,
 )
+from codesign.validation.stimulus import layer_stimulus
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,10 @@ class Targets:
         """[{name, threshold, value, passed}] for what was run."""
         rows = result.get("unit_level", []) + result.get("network_level", {}).get("units", [])
         judged = [{"name": "worst unit level agreement", "threshold": self.min_level_agreement,
-                   "value": min(r["level_agreement"] for r in rows)}]
+                   "value": min(r["level_agreement"] for r in rows)}] if rows else []
+        judged += [{"name": f"stimulus {name}: worst unit level agreement", "threshold": self.min_level_agreement,
+                    "value": min(r["level_agreement"] for r in units)}
+                   for name, units in result.get("stimulus", {}).get("sets", {}).items()]
         if "network_level" in result:
             judged.append({"name": "decision agreement", "threshold": self.min_decision_agreement,
                            "value": result["network_level"]["decision_agreement"]})
@@ -76,15 +81,45 @@ def unit_table(comparisons: list[Comparison]) -> str:
     return "\n".join(rows) + "\n"
 
 
+def cosim_stimulus(plan: NetworkPlan, names: list[str], sequences: int, steps: int, margin: float, seed: int,
+                   supply, workers: int = 1, timeout_s: float = 3600, progress: bool = False
+                   ) -> dict[str, list[Comparison]]:
+    """Every layer's units driven by each stimulus set (codesign.validation.stimulus)."""
+    out = {}
+    for name in names:
+        out[name] = []
+        for li, layer in enumerate(plan.layers):
+            z, h = layer_stimulus(plan, li, name, sequences, steps, margin, seed)
+            out[name].append(cosim_layer(plan, li, z, h, supply, workers, timeout_s,
+                                         f"ngspice, {name} set, {layer.name}" if progress else None))
+    return out
+
+
+def _stimulus_section(folder: Path, stimulus: dict[str, list[Comparison]], margin: float) -> tuple[dict, list[str]]:
+    sets = {name: [row for c in comps for row in c.per_unit()] for name, comps in stimulus.items()}
+    md = [f"## Unit stimulus sets (units driven straight by z; margin {margin:g} beta from the thresholds)\n",
+          "| set | level agreement | worst unit | steps |", "|---|---|---|---|"]
+    for name, comps in stimulus.items():
+        rows = sets[name]
+        worst = min(rows, key=lambda r: r["level_agreement"])
+        md.append(f"| {name} | {np.mean([c.level_agreement for c in comps]):.4%} | {worst['unit']} "
+                  f"{worst['level_agreement']:.4%} | {sum(r['steps'] for r in rows)} |")
+        comps[0].plot(folder / f"stimulus_{name}.png")
+    md += ["", *[f"![{name}](stimulus_{name}.png)\n" for name in stimulus]]
+    return {"margin": margin, "sets": sets}, md
+
+
 def write_validation(folder: str | Path, plan: NetworkPlan, units: list[Comparison] | None,
                      network: NetworkComparison | None, seconds: dict, setting: dict,
-                     targets: Targets = Targets()) -> dict:
+                     targets: Targets = Targets(), stimulus: dict[str, list[Comparison]] | None = None,
+                     margin: float = 0.0) -> dict:
     """cosim.json, summary.md and overlay plots (sequence 0, one figure per layer and level)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     result = {**setting, "seconds": seconds}
-    md = [f"# Co-simulation ({setting['corner']}, {setting['temp_c']:g} C, vdd {setting['vdd_v']:g} V, "
-          f"{setting['sequences']} sequences x {setting['steps']} steps)\n"]
+    what = (f"{setting['sequences']} sequences x {setting['steps']} steps" if setting["level"] != "none"
+            else "unit stimulus sets only")
+    md = [f"# Co-simulation ({setting['corner']}, {setting['temp_c']:g} C, vdd {setting['vdd_v']:g} V, {what})\n"]
     if units is not None:
         result["unit_level"] = [row for c in units for row in c.per_unit()]
         result["unit_level_agreement"] = float(np.mean([c.level_agreement for c in units]))
@@ -102,6 +137,9 @@ def write_validation(folder: str | Path, plan: NetworkPlan, units: list[Comparis
         for c in network.layers:
             c.plot(folder / f"network_{c.layer}.png")
             md.append(f"![network {c.layer}](network_{c.layer}.png)\n")
+    if stimulus:
+        result["stimulus"], section = _stimulus_section(folder, stimulus, margin)
+        md += section
     result["targets"] = targets.judge(result)
     result["targets_met"] = all(t["passed"] for t in result["targets"])
     md.append("## Targets\n\n| target | threshold | value | |\n|---|---|---|---|")
@@ -116,10 +154,12 @@ def write_validation(folder: str | Path, plan: NetworkPlan, units: list[Comparis
 def validate_map(map_dir: str | Path, out: str | Path, sequences: int, level: str = "network",
                  corner: str | None = None, temp_c: float | None = None, workers: int = 1,
                  vdd_v: float | None = None, targets: Targets = Targets(), timeout_s: float = 3600,
-                 progress: bool = False) -> dict:
-    """Co-simulate the first `sequences` test sequences; write the validation folder."""
+                 progress: bool = False, stimulus: tuple[str, ...] = (), stimulus_steps: int = 200,
+                 margin: float = 0.02, seed: int = 0) -> dict:
+    """Co-simulate the first `sequences` test sequences (level "none": none) and each unit
+    stimulus set (`sequences` x `stimulus_steps`); write the validation folder."""
     plan = load_checked(map_dir)
-    x, _ = test_sequences(map_dir, sequences)
+    x, _ = test_sequences(map_dir, sequences) if level != "none" else (np.zeros((sequences, 0, 0)), None)
     supply = plan.chip.supply(corner, temp_c, vdd_v)
     seconds, units, network = {}, None, None
     run = {"supply": supply, "workers": workers, "timeout_s": timeout_s, "progress": progress}
@@ -131,6 +171,11 @@ def validate_map(map_dir: str | Path, out: str | Path, sequences: int, level: st
         started = time.perf_counter()
         network = cosim_network(plan, x, **run)
         seconds["network_level"] = time.perf_counter() - started
+    stim = None
+    if stimulus:
+        started = time.perf_counter()
+        stim = cosim_stimulus(plan, list(stimulus), sequences, stimulus_steps, margin, seed, **run)
+        seconds["stimulus_sets"] = time.perf_counter() - started
     setting = {"map_dir": str(map_dir), "corner": supply.corner, "temp_c": supply.temp_c, "vdd_v": supply.vdd_v,
                "sequences": sequences, "steps": int(x.shape[1]), "level": level}
-    return write_validation(out, plan, units, network, seconds, setting, targets)
+    return write_validation(out, plan, units, network, seconds, setting, targets, stim, margin)
