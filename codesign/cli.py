@@ -19,6 +19,7 @@ STAGE_COMMANDS = [
     "codesign.mapping.commands",
     "codesign.validation.commands",
     "codesign.validation.sweep.commands",
+    "codesign.layout.commands",
     "codesign.flow",
     "codesign.demo",
 ]

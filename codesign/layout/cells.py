@@ -89,3 +89,25 @@ def integrator_cell(p: IntegratorParams) -> Circuit:
 # The template cells, by the name of their function (the `codesign layout --chip` set)
 TEMPLATES = {f.__name__: f for f in (inv, nand2, nor2, nand3, tgate, charge_pump, level_cmp, level_select,
                                      readout_branch, latch, syn_unit)}
+
+
+def unit_cell(plan, u) -> Circuit:
+    """One unit of a mapped network (comparator, memory cell of the chip's kind, readout), as the
+    mapper composes it (`codesign.mapping.netlists.unit_subckt`), from the same core generators."""
+    kind = plan.chip.kind
+    name = identifier(f"mru_unit_{u.name}", "unit name")
+    body = "\n".join([comparator(u.comparator, "cmp", "in", "up", "dn"), kind.unit_body(plan, u)])
+    text = "\n".join([f".subckt {name} {' '.join(kind.unit_pins(plan))}", body, f".ends {name}"])
+    return flatten(library_text(kind.library(plan), text), name)
+
+
+def chip_cells(chip) -> dict[str, Circuit]:
+    """Every cell of a chip spec without a trained network: the templates, the sized
+    comparator and the chip's memory cell."""
+    out = {c.name: c for c in (f() for f in TEMPLATES.values())}
+    comp = comparator_cell(chip.comparator())
+    out[comp.name] = comp
+    if chip.hardware == "integrator":
+        integ = integrator_cell(chip.integrator())
+        out[integ.name] = integ
+    return out

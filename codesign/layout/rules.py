@@ -52,9 +52,11 @@ LAYERS: dict[str, Layer] = {layer.name: layer for layer in [
     Layer("met1_pin", 68, 16, "met1 pin"),
     Layer("met2_pin", 69, 16, "met2 pin"),
     Layer("met3_pin", 70, 16, "met3 pin"),
+    Layer("met4_pin", 71, 16, "met4 pin"),
     Layer("met1_label", 68, 5, "met1 net label"),
     Layer("met2_label", 69, 5, "met2 net label"),
     Layer("met3_label", 70, 5, "met3 net label"),
+    Layer("met4_label", 71, 5, "met4 net label"),
     Layer("boundary", 235, 4, "prBoundary: the cell outline for placement"),
 ]}
 
