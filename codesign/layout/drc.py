@@ -139,12 +139,19 @@ def check_rule(rule: Rule, d: dict[str, kdb.Region]) -> list[Violation]:
         return outside + _pairs(b.enclosing_check(a, v, False, metrics), rule)
     if rule.kind == "enclosure_one":
         # by v on both sides in x or on both sides in y (the rule's "one of two adjacent sides"
-        # read as one direction, as via and contact enclosures are drawn)
-        sx, sy = a.dup(), a.dup()
-        sx.merged_semantics = sy.merged_semantics = False
-        sx, sy = sx.sized(v, 0), sy.sized(0, v)
-        bad_x, bad_y = a.inside(sx.not_inside(b)), a.inside(sy.not_inside(b))
-        bad = [p for p in bad_x.each() if any(q == p for q in bad_y.each())]
+        # read as one direction, as via and contact enclosures are drawn); a shape sized by v
+        # keeps its centre, which names the shape it came from
+        def centres(region: kdb.Region) -> set:
+            return {(p.bbox().center().x, p.bbox().center().y) for p in region.each()}
+
+        sized = {}
+        for axis, (dx, dy) in (("x", (v, 0)), ("y", (0, v))):
+            grown = kdb.Region()
+            for p in a.each():
+                grown.insert(p.sized(dx, dy, 2))
+            grown.merged_semantics = False
+            sized[axis] = centres(grown.not_inside(b))
+        bad = [p for p in a.each() if (p.bbox().center().x, p.bbox().center().y) in sized["x"] & sized["y"]]
         return _polys(kdb.Region(bad), rule, f"under {v / 1000:g} um in both directions")
     if rule.kind == "extension":
         # the region b-edges extended outwards by v must lie in layer a

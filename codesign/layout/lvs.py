@@ -57,7 +57,7 @@ def _cap_class() -> kdb.DeviceClassCapacitor:
     return dc
 
 
-def reference_netlist(circuit: Circuit) -> kdb.Netlist:
+def reference_netlist(circuit: Circuit, combine: bool = True) -> kdb.Netlist:
     """The flat circuit as a KLayout netlist (W, L in um; C in F)."""
     nl = kdb.Netlist()
     classes = {NFET: _mos_class(NFET), PFET: _mos_class(PFET), MIM: _cap_class()}
@@ -81,7 +81,8 @@ def reference_netlist(circuit: Circuit) -> kdb.Netlist:
         dev.set_parameter(kdb.DeviceClassMOS4Transistor.PARAM_L, d.l_um)
         for terminal, net in zip(("D", "G", "S", "B"), d.nets):
             dev.connect_terminal(terminal, nets[net])
-    nl.combine_devices()
+    if combine:
+        nl.combine_devices()
     return nl
 
 
@@ -136,7 +137,12 @@ def extract(path: Path, cell: str | None = None) -> kdb.Netlist:
     l2n.connect_global(bulk, "vss")
     l2n.extract_netlist()
     nl = l2n.netlist().dup()  # the extractor owns its netlist; keep a copy
-    nl.combine_devices()
+    try:
+        combined = nl.dup()
+        combined.combine_devices()  # fingers back into one device
+        nl = combined
+    except RuntimeError:  # KLayout 0.30 refuses some combinations; compare device by device then
+        nl.combined = False
     nl.make_top_level_pins()
     nl.purge()
     return nl
@@ -145,7 +151,7 @@ def extract(path: Path, cell: str | None = None) -> kdb.Netlist:
 def compare(path: Path, circuit: Circuit, cell: str | None = None) -> LvsResult:
     """LVS of a GDS cell against the flat circuit it was drawn from."""
     extracted = extract(path, cell)
-    reference = reference_netlist(circuit)
+    reference = reference_netlist(circuit, getattr(extracted, "combined", True))
     for nl in (extracted, reference):
         for dc in nl.each_device_class():
             if dc.name == MIM:
