@@ -1,5 +1,6 @@
 """Co-simulation in ngspice against the golden model: one unit, short sequences."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -12,7 +13,15 @@ from codesign.mru import reference
 from codesign.training.recipe import recipe_from_dict
 from codesign.training.tasks import make_task
 from codesign.training.trainer import build_model
-from codesign.validation.cosim import NetlistEdited, _end_times, cosim_network, cosim_units, load_checked, unit_bench
+from codesign.validation.cosim import (
+    NetlistEdited,
+    _end_times,
+    cosim_network,
+    cosim_units,
+    load_checked,
+    network_bench,
+    unit_bench,
+)
 from codesign.validation.ngspice import run
 from codesign.validation.stimulus import layer_stimulus
 
@@ -236,3 +245,14 @@ def test_a_step_a_hair_from_a_threshold_moves_a_whole_level_or_none(chip, model)
     # a step well past the margin is the contract's: the circuit agrees with software there
     far = np.abs(np.abs(z[0, :, 0] / u.beta) - 1) > 0.5
     assert np.array_equal(k[far], np.rint(h[0, far, 0] / u.alpha).astype(int))
+
+
+def test_benches_run_at_the_supply_asked_for(plan):
+    """The supply axis reaches the netlist: the rail and the clocks' swing, in both benches."""
+    x = _inputs()[:, :5]
+    low = dataclasses.replace(plan.chip.supply(), vdd_v=1.08)
+    zs, _ = software_states(plan, x)
+    for text in (unit_bench(plan, plan.layers[0], zs[0][0], low), network_bench(plan, x[0], low)):
+        assert "\nVdd vdd 0 1.08\n" in text and "\nVdd vdd 0 1.2\n" not in text
+        assert all(" PULSE(0 1.08 " in line for line in text.splitlines() if line.startswith("Vphi"))
+    assert "\nVdd vdd 0 1.2\n" in network_bench(plan, x[0], plan.chip.supply())

@@ -69,13 +69,16 @@ def unit_instance(plan: NetworkPlan, u: UnitPlan, inp: str, out: str) -> str:
     return f"X{n} {' '.join(nodes)} mru_unit_{n}"
 
 
-def shared_sources(plan: NetworkPlan) -> list[str]:
+def shared_sources(plan: NetworkPlan, vdd_v: float | None = None) -> list[str]:
     """Supply, clocks (one set per layer, each delayed by the layers before it: staggered
-    phases) and the kind's shared references: shared by all units."""
+    phases) and the kind's shared references: shared by all units. vdd_v: the supply the
+    bench runs at (default the chip's); clocks swing rail to rail, the references (from the
+    bias generator) stay where the chip spec puts them."""
     c = plan.chip
-    clocks = [clock_sources(c.clock(), c.t_transfer_s, c.vdd_v, *layer_clocks(i), delay_s=i * c.t_layer_s)
+    vdd = c.vdd_v if vdd_v is None else vdd_v
+    clocks = [clock_sources(c.clock(), c.t_transfer_s, vdd, *layer_clocks(i), delay_s=i * c.t_layer_s)
               for i in range(len(plan.layers))]
-    return [f"Vdd vdd 0 {number(c.vdd_v, 'vdd_v', positive=True)}"] + c.kind.shared_sources(plan, clocks)
+    return [f"Vdd vdd 0 {number(vdd, 'vdd_v', positive=True)}"] + c.kind.shared_sources(plan, clocks)
 
 
 def state_expr(plan: NetworkPlan, u: UnitPlan) -> str:
@@ -116,15 +119,15 @@ def behavioural_synapse_array(plan: NetworkPlan, layer: LayerPlan, inputs: list[
     return lines
 
 
-def network_netlist(plan: NetworkPlan) -> str:
+def network_netlist(plan: NetworkPlan, vdd_v: float | None = None) -> str:
     """The whole network: library, unit subcircuits, shared sources, synapse arrays, units, readout.
 
     Inputs are the voltages of nodes x0..x{n-1} (1 V = 1 unit of input); outputs
     are the voltages of y0..y{m-1} (1 V = 1 unit of output). The simulation bench
-    adds the device models, the input sources and the analysis."""
+    adds the device models, the input sources and the analysis (and may set the supply, vdd_v)."""
     lines = _header(plan, "network netlist (hierarchical: one subcircuit per unit)") + [library(plan)]
     lines += [unit_subckt(plan, u) for u in plan.units]
-    lines += [comment("shared by all units: supply, level ladder, clocks")] + shared_sources(plan)
+    lines += [comment("shared by all units: supply, level ladder, clocks")] + shared_sources(plan, vdd_v)
     inputs = [f"v(x{j})" for j in range(plan.layers[0].n_in)]
     for layer in plan.layers:
         lines += synapse_array(plan, layer, inputs)

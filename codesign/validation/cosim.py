@@ -101,7 +101,7 @@ def unit_bench(plan: NetworkPlan, layer: LayerPlan, z: np.ndarray, supply: Suppl
     """All units of `layer`, each driven by its own column of z [T, d] as an input current."""
     c, steps = plan.chip, len(z)
     lines = header("cosim_units", supply) + options.lines() + [library(plan)]
-    lines += [unit_subckt(plan, u) for u in layer.units] + shared_sources(plan)
+    lines += [unit_subckt(plan, u) for u in layer.units] + shared_sources(plan, supply.vdd_v)
     for u in layer.units:
         zn = np.clip(z[:, u.index] / u.beta, c.z_min, c.z_max)
         i_in = step_pwl([c.i_bias_a + v * c.i_unit_a for v in zn], c.clock_period_s, 1e-6, "z")
@@ -117,7 +117,7 @@ def unit_bench(plan: NetworkPlan, layer: LayerPlan, z: np.ndarray, supply: Suppl
 def network_bench(plan: NetworkPlan, x: np.ndarray, supply: Supply, options: SolverOptions = REFERENCE) -> str:
     """network.spice driven by the input sequence x [T, n_in] (1 V per unit of input)."""
     c, steps = plan.chip, len(x)
-    lines = header("cosim_network", supply) + options.lines() + [network_netlist(plan)]
+    lines = header("cosim_network", supply) + options.lines() + [network_netlist(plan, supply.vdd_v)]
     for j in range(x.shape[1]):
         lines.append(f"Vx{j} x{j} 0 {step_pwl(list(map(float, x[:, j])), c.clock_period_s, 1e-6, 'x')}")
     lines += c.kind.initial_states(plan, plan.units)
