@@ -117,6 +117,8 @@ def run_flow(out: Path, chip=None, sequences: int = 2, level: str = "network", w
 
 
 def report_page(s: dict, recipe, plots: list[str]) -> str:
+    from codesign.validation.report import target_row
+
     m, v = s["map"], s["validate"]
     lines = [
         f"# codesign flow: {recipe.name}\n",
@@ -138,8 +140,7 @@ def report_page(s: dict, recipe, plots: list[str]) -> str:
     lines.append(f"| validate ({v['sequences']} sequences x {v['steps']} steps, {v['corner']} {v['temp_c']:g} C) | "
                  f"{'; '.join(results)} | {s['seconds']['validate']:.0f} s |")
     lines += ["", "| target | threshold | value | |", "|---|---|---|---|"]
-    lines += [f"| {t['name']} | >= {t['threshold']:.4%} | {t['value']:.4%} | {'met' if t['passed'] else 'NOT met'} |"
-              for t in v["targets"]]
+    lines += [target_row(t) for t in v["targets"]]
     lines += ["", "Files: `run/` (checkpoint, curves.png), `map/` (network.spice, units/, manifest.json, "
               "quantization.md), `validation/` (summary.md, cosim.json, plots).", "",
               "![learning curves](run/curves.png)", ""]

@@ -14,12 +14,14 @@ from pathlib import Path
 from codesign.hardware.params import TEMP_RANGE_C, VDD_RANGE_V
 from codesign.pdk import corners as known_corners
 from codesign.validation.characterize import charge_packets, hysteresis_loop, retention
+from codesign.validation.decision import decision_window
 from codesign.validation.ngspice import MAX_TIMEOUT_S, parallel_map
 from codesign.validation.settling import comparator_settling
 from codesign.validation.stimulus import SETS
 from codesign.validation.unit import latch_sequence, unit_power
 
-WHAT = ["hysteresis", "packets", "retention", "power", "latch", "settling"]
+WHAT = ["hysteresis", "packets", "retention", "power", "latch", "settling", "decision"]
+DECISION_COMPARE_S = (50e-6, 200e-6, 500e-6, 1e-3, 2e-3)  # compare times of the decision-window table
 MAX_STEPS = 1_000_000  # retention steps: about 9 hours of simulation at 32 ms a step
 MAX_SEQUENCES = 10_000
 MAX_STIMULUS_STEPS = 100_000
@@ -74,6 +76,8 @@ def add_target_arguments(p: argparse.ArgumentParser) -> None:
                    help="target: the worst unit's level agreement (default 0.999)")
     p.add_argument("--min-decision-agreement", type=float, default=1.0, metavar="FRACTION",
                    help="target at network level: sequences whose decision equals the software's (default 1.0)")
+    p.add_argument("--max-unit-power", type=float, default=10e-9, metavar="WATTS",
+                   help="target with --power: the most power one mapped unit may draw (default 10e-9)")
 
 
 def targets_from_args(args: argparse.Namespace):
@@ -83,7 +87,8 @@ def targets_from_args(args: argparse.Namespace):
 
     try:
         return from_dict(Targets, {"min_level_agreement": args.min_level_agreement,
-                                   "min_decision_agreement": args.min_decision_agreement}, "targets")
+                                   "min_decision_agreement": args.min_decision_agreement,
+                                   "max_unit_power_w": args.max_unit_power}, "targets")
     except ConfigError as err:
         raise UserError(str(err).replace("targets.", "--").replace("_", "-")) from None
 
@@ -104,6 +109,8 @@ def register_validate(subparsers) -> None:
     p.add_argument("--stimulus", nargs="+", choices=SETS, default=[], metavar="SET",
                    help=f"unit stimulus sets, each unit driven straight by z: {', '.join(SETS)} "
                         "(--sequences sequences of --stimulus-steps steps each)")
+    p.add_argument("--power", action="store_true",
+                   help="measure each mapped unit's power as mapped (its own supply, an activity pattern)")
     p.add_argument("--stimulus-steps", type=int, default=200, help="steps per stimulus sequence (default 200)")
     p.add_argument("--margin", type=float, default=0.02,
                    help="stimulus sets: distance kept from +-beta, relative to beta (default 0.02)")
@@ -127,8 +134,8 @@ def run_validate(args: argparse.Namespace) -> int:
         raise UserError(f"--vdd {args.vdd:g}: must be in [{VDD_RANGE_V[0]:.1f}, {VDD_RANGE_V[1]:.1f}] V")
     if not args.map_dir.is_dir():
         raise UserError(f"{args.map_dir}: not a map folder (not a folder)")
-    if args.level == "none" and not args.stimulus:
-        raise UserError("--level none: give the --stimulus sets to run")
+    if args.level == "none" and not (args.stimulus or args.power):
+        raise UserError("--level none: give the --stimulus sets or --power to run")
     if not 1 <= args.stimulus_steps <= MAX_STIMULUS_STEPS:
         raise UserError(f"--stimulus-steps: must be in [1, {MAX_STIMULUS_STEPS}]")
     if not 0 < args.margin < 1:
@@ -140,7 +147,7 @@ def run_validate(args: argparse.Namespace) -> int:
             result = validate_map(args.map_dir, out, args.sequences, args.level, args.corner, args.temp,
                                   args.workers, args.vdd, targets, args.timeout, progress=not args.quiet,
                                   stimulus=tuple(args.stimulus), stimulus_steps=args.stimulus_steps,
-                                  margin=args.margin)
+                                  margin=args.margin, power=args.power)
     except (FileNotFoundError, ValueError) as err:
         raise UserError(str(err)) from None
     print((out / "summary.md").read_text())
@@ -198,6 +205,12 @@ def _one_corner(args, chip, corner: str) -> dict:
                            "table": _finite(st.table()), "markdown": st.markdown()}
         st.plot(out / f"settling_{tag}.png", t_compare_s=(chip.t_compare_s,))
         (out / f"settling_{tag}.md").write_text(st.markdown())
+    if "decision" in what:
+        times = tuple(sorted({*DECISION_COMPARE_S, chip.t_compare_s}))
+        dw = decision_window(chip.comparator(), supply, times, workers=args.workers, timeout_s=timeout)
+        row["decision"] = {"table": dw.table(), "window_d_chip": dw.window(chip.t_compare_s),
+                           "t_compare_s_chip": chip.t_compare_s, "markdown": dw.markdown()}
+        (out / f"decision_{tag}.md").write_text(dw.markdown())
     if not args.quiet:
         print(f"characterize: {corner} {supply.temp_c:g} C done", file=sys.stderr)
     return row
@@ -236,6 +249,11 @@ def _summary(row: dict) -> str:
         parts.append(f"comparator settles: |d| >= 0.01 {us(s['worst_settle_s_d_ge_0.01'])}, "
                      f"|d| >= 0.005 {us(s['worst_settle_s_d_ge_0.005'])} (latest right one "
                      f"{us(s['latest_right_settle_s_d_ge_0.005'])}), smallest |d| right {s['smallest_abs_d_right']}")
+    if "decision" in row:
+        dec = row["decision"]
+        parts.append(f"decision window at t_compare {dec['t_compare_s_chip'] * 1e3:g} ms: |d| <= "
+                     f"{dec['window_d_chip']:.3g}, held decisions within "
+                     f"{max(r['worst_logic_error_v'] for r in dec['table']) * 1e3:.2f} mV of a rail")
     return " | ".join(parts)
 
 

@@ -31,13 +31,16 @@ from codesign.validation.cosim import (
     cosim_units,
     load_checked,
 )
+from codesign.validation.power import mapped_unit_power
 from codesign.validation.stimulus import layer_stimulus
+from codesign.validation.unit import DEFAULT_Z
 
 
 @dataclass(frozen=True)
 class Targets:
     min_level_agreement: float = field(default=0.999, metadata=limits(0, 1))
     min_decision_agreement: float = field(default=1.0, metadata=limits(0, 1))
+    max_unit_power_w: float = field(default=10e-9, metadata=limits(0, 1e-3, lo_open=True))  # with --power
 
     def judge(self, result: dict) -> list[dict]:
         """[{name, threshold, value, passed}] for what was run."""
@@ -50,7 +53,19 @@ class Targets:
         if "network_level" in result:
             judged.append({"name": "decision agreement", "threshold": self.min_decision_agreement,
                            "value": result["network_level"]["decision_agreement"]})
-        return [{**t, "passed": bool(t["value"] >= t["threshold"])} for t in judged]
+        out = [{**t, "op": ">=", "passed": bool(t["value"] >= t["threshold"])} for t in judged]
+        if "power" in result:
+            worst = max(r["total_w"] for r in result["power"]["units"])
+            out.append({"name": "worst unit power", "op": "<=", "threshold": self.max_unit_power_w, "value": worst,
+                        "passed": bool(worst <= self.max_unit_power_w)})
+        return out
+
+
+def target_row(t: dict) -> str:
+    """One Markdown table row of a judged target (fractions in %, powers in nW)."""
+    fmt = (lambda x: f"{x * 1e9:.3g} nW") if "power" in t["name"] else (lambda x: f"{x:.4%}")  # noqa: E731
+    return (f"| {t['name']} | {t.get('op', '>=')} {fmt(t['threshold'])} | {fmt(t['value'])} | "
+            f"{'met' if t['passed'] else 'NOT met'} |")
 
 
 def test_sequences(map_dir: str | Path, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -112,7 +127,7 @@ def _stimulus_section(folder: Path, stimulus: dict[str, list[Comparison]], margi
 def write_validation(folder: str | Path, plan: NetworkPlan, units: list[Comparison] | None,
                      network: NetworkComparison | None, seconds: dict, setting: dict,
                      targets: Targets = Targets(), stimulus: dict[str, list[Comparison]] | None = None,
-                     margin: float = 0.0) -> dict:
+                     margin: float = 0.0, power: list[dict] | None = None) -> dict:
     """cosim.json, summary.md and overlay plots (sequence 0, one figure per layer and level)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -140,11 +155,18 @@ def write_validation(folder: str | Path, plan: NetworkPlan, units: list[Comparis
     if stimulus:
         result["stimulus"], section = _stimulus_section(folder, stimulus, margin)
         md += section
+    if power is not None:
+        result["power"] = {"pattern_z_over_beta": list(DEFAULT_Z), "units": power}
+        md += ["## Power per unit, as mapped (activity: z / beta = " + " ".join(f"{z:g}" for z in DEFAULT_Z)
+               + f", {1 / plan.chip.clock_period_s:g} Hz clock)\n",
+               "| unit | alpha | supply + input | readout | total |", "|---|---|---|---|---|"]
+        md += [f"| {r['unit']} | {r['alpha']:.3g} | {r['supply_w'] * 1e9:.3f} nW | {r['readout_w'] * 1e9:.3f} nW | "
+               f"**{r['total_w'] * 1e9:.3f} nW** |" for r in power]
+        md.append("")
     result["targets"] = targets.judge(result)
     result["targets_met"] = all(t["passed"] for t in result["targets"])
     md.append("## Targets\n\n| target | threshold | value | |\n|---|---|---|---|")
-    md += [f"| {t['name']} | >= {t['threshold']:.4%} | {t['value']:.4%} | {'met' if t['passed'] else 'NOT met'} |"
-           for t in result["targets"]]
+    md += [target_row(t) for t in result["targets"]]
     md.append("\nWall time: " + ", ".join(f"{k} {v:.0f} s" for k, v in seconds.items()) + "\n")
     atomic_write_text(folder / "cosim.json", json.dumps(result, indent=1))
     atomic_write_text(folder / "summary.md", "\n".join(md))
@@ -155,7 +177,7 @@ def validate_map(map_dir: str | Path, out: str | Path, sequences: int, level: st
                  corner: str | None = None, temp_c: float | None = None, workers: int = 1,
                  vdd_v: float | None = None, targets: Targets = Targets(), timeout_s: float = 3600,
                  progress: bool = False, stimulus: tuple[str, ...] = (), stimulus_steps: int = 200,
-                 margin: float = 0.02, seed: int = 0) -> dict:
+                 margin: float = 0.02, seed: int = 0, power: bool = False) -> dict:
     """Co-simulate the first `sequences` test sequences (level "none": none) and each unit
     stimulus set (`sequences` x `stimulus_steps`); write the validation folder."""
     plan = load_checked(map_dir)
@@ -176,6 +198,11 @@ def validate_map(map_dir: str | Path, out: str | Path, sequences: int, level: st
         started = time.perf_counter()
         stim = cosim_stimulus(plan, list(stimulus), sequences, stimulus_steps, margin, seed, **run)
         seconds["stimulus_sets"] = time.perf_counter() - started
+    watts = None
+    if power:
+        started = time.perf_counter()
+        watts = mapped_unit_power(plan, supply, workers=workers, timeout_s=timeout_s)
+        seconds["power"] = time.perf_counter() - started
     setting = {"map_dir": str(map_dir), "corner": supply.corner, "temp_c": supply.temp_c, "vdd_v": supply.vdd_v,
                "sequences": sequences, "steps": int(x.shape[1]), "level": level}
-    return write_validation(out, plan, units, network, seconds, setting, targets, stim, margin)
+    return write_validation(out, plan, units, network, seconds, setting, targets, stim, margin, watts)

@@ -1,0 +1,54 @@
+"""Power of each mapped unit as mapped: its own subcircuit from the map folder (comparator,
+decision latch, memory cell, per-unit bias diodes, readout scaled by its alpha) on a
+supply of its own, driven straight by an activity pattern in units of its beta.
+
+Counted: the unit's supply current, its input current (the synapse current it
+sinks, drawn from the supply) and its readout output current, each at the supply
+voltage. Not counted: the shared bias generator's references, the level ladder
+and the clock drivers (shared by all units; the clock lines' gate load per
+unit is a few fF).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from codesign.hardware.params import Supply
+from codesign.manifest import NetworkPlan, UnitPlan
+from codesign.mapping.netlists import layer_clocks, library, shared_sources, unit_subckt
+from codesign.netlist import identifier, number
+from codesign.validation.benches import header, step_pwl, tran
+from codesign.validation.ngspice import Job, run_many
+from codesign.validation.unit import DEFAULT_Z
+
+
+def _mean(t: np.ndarray, x: np.ndarray) -> float:
+    return float(np.trapezoid(x, t) / (t[-1] - t[0]))
+
+
+def power_bench(plan: NetworkPlan, u: UnitPlan, supply: Supply, z_beta: list[float]) -> str:
+    c, n = plan.chip, identifier(u.name, "unit name")
+    i_in = step_pwl([c.i_bias_a + float(np.clip(z, c.z_min, c.z_max)) * c.i_unit_a for z in z_beta],
+                    c.clock_period_s, c.t_edge_s, "z")
+    nodes = c.kind.instance_nodes(plan, u, "in", "out", *layer_clocks(u.layer))[:-1] + ["vdd_u"]
+    lines = header("unit_power", supply) + [library(plan), unit_subckt(plan, u), *shared_sources(plan, supply.vdd_v),
+                                            f"Vdd_u vdd_u 0 {number(supply.vdd_v, 'vdd_v', positive=True)}",
+                                            f"Iin vdd_u in {i_in}", f"X{n} {' '.join(nodes)} mru_unit_{n}",
+                                            f"Vo out 0 {number(c.v_out_v, 'v_out_v')}"]
+    lines += c.kind.initial_states(plan, [u])
+    lines += [".save i(vdd_u) i(vo)", tran(len(z_beta) * c.clock_period_s, c.clock_period_s / 20), ".end"]
+    return "\n".join(lines) + "\n"
+
+
+def mapped_unit_power(plan: NetworkPlan, supply: Supply, z_beta: list[float] = DEFAULT_Z, repeats: int = 2,
+                      workers: int = 1, timeout_s: float = 3600) -> list[dict]:
+    """[{unit, alpha, total_w, supply_w, readout_w}] of every unit of the plan, one ngspice run each."""
+    zs = list(z_beta) * repeats
+    jobs = [Job(power_bench(plan, u, supply, zs), f"power_{u.name}", timeout_s) for u in plan.units]
+    rows = []
+    for u, res in zip(plan.units, run_many(jobs, workers)):
+        t, v = res["time"], supply.vdd_v
+        supply_w, readout_w = -v * _mean(t, res.i("vdd_u")), -v * _mean(t, res.i("vo"))
+        rows.append({"unit": u.name, "alpha": u.alpha, "supply_w": supply_w, "readout_w": readout_w,
+                     "total_w": supply_w + readout_w})
+    return rows
