@@ -98,7 +98,7 @@ def test_a_chip_that_never_switches_is_a_measurement_not_a_failure(monkeypatch):
     import dataclasses
 
     from codesign.chip import load_chip
-    from codesign.validation import characterize
+    from codesign.validation import characterize, montecarlo
     from codesign.validation.sweep import points
     from codesign.validation.sweep.plan import SweepTargets
     from codesign.validation.sweep.report import judge
@@ -107,6 +107,7 @@ def test_a_chip_that_never_switches_is_a_measurement_not_a_failure(monkeypatch):
         raise RuntimeError("comparator did not switch both ways: up edges [], dn edges []")
 
     monkeypatch.setattr(characterize, "hysteresis_loop", no_edge)
+    monkeypatch.setattr(montecarlo, "wide_hysteresis_loop", no_edge)
     chip = load_chip()
     task = points.Task(point=None, key="k", timeout_s=1, chip=chip)
     figures = points._hysteresis(task, dataclasses.replace(chip.supply(), mc_seed=3))

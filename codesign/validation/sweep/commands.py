@@ -34,6 +34,9 @@ def register(subparsers) -> None:
                    help="seconds one ngspice run may take (default: the plan's timeout_s, else 600)")
     p.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
     p.set_defaults(run=run)
+    from codesign.validation import calibrate  # `codesign calibrate` runs on this engine
+
+    calibrate.register(subparsers)
 
 
 def check_arguments(args: argparse.Namespace) -> None:

@@ -36,6 +36,8 @@ BENCH_VERSION = "sweep-bench-1"
 # The cell benches' settings (the defaults of codesign.validation.characterize).
 LEVEL_TRIPS_BENCH = {"sweep_v": 0.1, "step_v": 1e-3}
 HYSTERESIS_BENCH = {"sweep_s": 0.2}
+# On a Monte Carlo chip: montecarlo.wide_hysteresis_loop, +-4 beta*i_unit at the same slope.
+HYSTERESIS_MC_BENCH = {"span_beta": 4.0, "sweep_s": 0.4}
 # The cell benches' 1 kHz clock (as codesign characterize: ten times fewer idle points to simulate).
 PACKETS_BENCH = {"period_s": 1e-3, "t_compare_s": 200e-6}
 # What a job's record holds, where it changed after BENCH_VERSION: in the key of that job's points only.
@@ -97,7 +99,8 @@ def _cell_content(point: Point, chip: ChipSpec) -> dict:
     if point.job == "packets":
         return {"params": dataclasses.asdict(chip.integrator()), "clock": dataclasses.asdict(packets_clock(chip)),
                 "cells": _sha256(cell_library("logic", "integrator"))}
-    return {"params": dataclasses.asdict(chip.comparator()), "bench": HYSTERESIS_BENCH,
+    return {"params": dataclasses.asdict(chip.comparator()),
+            "bench": HYSTERESIS_BENCH if point.mc_seed is None else {"wide": HYSTERESIS_MC_BENCH},
             "cells": _sha256(cell_library("logic", "comparator"))}
 
 
@@ -170,13 +173,17 @@ def _level_trips(task: Task, supply) -> dict:
 
 def _hysteresis(task: Task, supply) -> dict:
     from codesign.validation.characterize import hysteresis_loop
+    from codesign.validation.montecarlo import wide_hysteresis_loop
 
     try:
-        h = hysteresis_loop(task.chip.comparator(), supply, timeout_s=task.timeout_s, **HYSTERESIS_BENCH)
+        if supply.mc_seed is None:
+            h = hysteresis_loop(task.chip.comparator(), supply, timeout_s=task.timeout_s, **HYSTERESIS_BENCH)
+        else:
+            h = wide_hysteresis_loop(task.chip.comparator(), supply, timeout_s=task.timeout_s, **HYSTERESIS_MC_BENCH)
     except RuntimeError as err:
         if supply.mc_seed is None:
             raise
-        # A Monte Carlo chip whose threshold lies outside the loop's sweep (+-2 beta*i_unit around
+        # A Monte Carlo chip whose threshold lies outside the loop's sweep (+-4 beta*i_unit around
         # i_bias): a measured tail of the distribution, not a failure. nan misses every target.
         nan = float("nan")
         return {"switched": False, "reason": str(err)[:200], **dict.fromkeys(

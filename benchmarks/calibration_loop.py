@@ -1,0 +1,102 @@
+"""The calibration loop: train the default network (codesign flow's cue-recall CMRU) without and
+with a calibrated noise profile (from `codesign calibrate`), map both onto the default chip,
+and co-simulate both at network level on the same Monte Carlo chips x test sequences.
+
+Every stage resumes: training resumes its run folder, mapping is repeated (milliseconds), and
+the co-simulation is one `codesign sweep` plan (network_cosim, both map folders, monte_carlo)
+whose points are cached in OUT/sweep. Writes OUT/summary.md and OUT/summary.json: per network,
+the share of (chip, sequence) points whose decision equals the software's, the mean decision
+agreement and the mean worst-unit level agreement.
+
+Chip k of the two networks is the same seed, not the same devices: a seed names a chip of one
+netlist (docs/circuits.md, "Monte Carlo chips"), so the two networks see different draws from
+the same distribution.
+
+    .venv/bin/python benchmarks/calibration_loop.py --profile runs/calibrate/profile.toml \
+        --out runs/calibration_loop --chips 20 --sequences 2 --workers 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def recipes(profile: Path, folder: Path, epochs: int | None) -> dict:
+    """The flow's default recipe as trained without ("nominal") and with ("calibrated") the profile."""
+    from codesign.flow import DEFAULT_RECIPE
+    from codesign.training.recipe import recipe_from_dict
+
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(profile, folder / "profile.toml")  # a recipe's profile lies inside its folder
+    out = {}
+    for name, noise in (("nominal", DEFAULT_RECIPE["noise"]), ("calibrated", {"profile": "profile.toml"})):
+        data = json.loads(json.dumps(DEFAULT_RECIPE))
+        data.update(name=f"loop-{name}", noise=noise)
+        if epochs:
+            data["train"]["epochs"] = epochs
+        out[name] = recipe_from_dict(data, folder)
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--profile", type=Path, required=True, help="noise profile written by codesign calibrate")
+    ap.add_argument("--out", type=Path, default=Path("runs/calibration_loop"))
+    ap.add_argument("--chips", type=int, default=100, help="Monte Carlo chips (seeds 1..N)")
+    ap.add_argument("--sequences", type=int, default=10, help="test sequences per chip")
+    ap.add_argument("--epochs", type=int, help="training epochs (default: the recipe's)")
+    ap.add_argument("--workers", type=int, default=1)
+    args = ap.parse_args()
+
+    from codesign.chip import load_chip
+    from codesign.mapping.write import map_run
+    from codesign.training.trainer import train
+
+    out = args.out.resolve()
+    chip = load_chip()
+    test = {}
+    for name, recipe in recipes(args.profile, out / "recipes", args.epochs).items():
+        print(f"train {name} ({recipe.noise})", file=sys.stderr)
+        test[name] = train(recipe, out / name / "run", progress=False)
+        map_run(out / name / "run", chip, out / name / "map")
+    plan = out / "loop.toml"
+    plan.write_text('job = "network_cosim"\nmap_dirs = ["nominal/map", "calibrated/map"]\n'
+                    f"sequences = {args.sequences}\nmonte_carlo = {{ samples = {args.chips}, seed = 1 }}\n")
+    sweep = subprocess.run([sys.executable, "-m", "codesign", "sweep", str(plan), "--out", str(out / "sweep"),
+                            "--workers", str(args.workers)], cwd=ROOT)
+    rows = json.loads((out / "sweep" / "results.json").read_text())["rows"]
+    summary = {"command": " ".join(sys.argv), "chips": args.chips, "sequences": args.sequences, "networks": {}}
+    md = ["# Calibration loop\n", f"Command: `{' '.join(sys.argv)}`\n",
+          f"{args.chips} Monte Carlo chips x {args.sequences} test sequences per network, network level, "
+          f"tt {chip.temp_c:g} C.\n",
+          "| network | software test metric | points | failed | decision identical | mean decision agreement "
+          "| mean worst level agreement |", "|---|---|---|---|---|---|---|"]
+    for name in test:
+        mine = [r for r in rows if Path(r["map_dir"]).parent.name == name]
+        done = [r["figures"] for r in mine if r["status"] != "failed"]
+        s = {"points": len(mine), "failed": len(mine) - len(done),
+             "decision_identical": float(np.mean([f["decision_agreement"] == 1 for f in done])) if done else None,
+             "mean_decision_agreement": float(np.mean([f["decision_agreement"] for f in done])) if done else None,
+             "mean_worst_level_agreement": float(np.mean([f["worst_level_agreement"] for f in done]))
+             if done else None, "software": {k: v for k, v in test[name].items() if k.startswith("test")}}
+        summary["networks"][name] = s
+        fmt = lambda x: "-" if x is None else f"{x:.3f}"  # noqa: E731
+        md.append(f"| {name} | {s['software']} | {s['points']} | {s['failed']} | {fmt(s['decision_identical'])} | "
+                  f"{fmt(s['mean_decision_agreement'])} | {fmt(s['mean_worst_level_agreement'])} |")
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    (out / "summary.md").write_text("\n".join(md) + "\n")
+    print("\n".join(md))
+    return sweep.returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())
