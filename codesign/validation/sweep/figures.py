@@ -73,20 +73,22 @@ def heat_maps(table: list[dict], out: Path) -> list[tuple[str, str]]:
             values = [next((x["value"] for x in r.get("targets", []) if x["name"] == name), math.nan) for r in rs]
             grid[corners.index(c), temps.index(t)] = _worst([math.nan if v is None else v for v in values], op)
         maps.append((f"{name}, worst of each cell ({op} {_threshold(table, name):g} is met)", grid,
-                     "viridis" if op == "<=" else "viridis_r"))
+                     "viridis" if op == "<=" else "viridis_r", None))
     if any(len(rs) > 1 for rs in cells.values()):
         grid = np.full((len(corners), len(temps)), math.nan)
         for (c, t), rs in cells.items():
             grid[corners.index(c), temps.index(t)] = sum(r["status"] == "met" for r in rs) / len(rs)
-        maps.append(("share of the cell's points that met every target", grid, "RdYlGn"))
+        maps.append(("share of the cell's points that met every target", grid, "RdYlGn", (0, 1)))
     drawn = []
     plt = _plt()
-    for i, (title, grid, cmap) in enumerate(maps):
+    for i, (title, grid, cmap, limits) in enumerate(maps):
         fig, ax = plt.subplots(figsize=(1.2 * len(temps) + 2.6, 0.45 * len(corners) + 1.6))
-        image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, aspect="auto")
-        for (y, x), v in np.ndenumerate(grid):
+        vmin, vmax = limits or (None, None)
+        image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, aspect="auto", vmin=vmin, vmax=vmax)
+        for (y, x), v in np.ndenumerate(grid):  # black on a white box: readable on any colour
             ax.text(x, y, "failed" if math.isnan(v) else f"{v:.3g}", ha="center", va="center", fontsize=8,
-                    color="red" if math.isnan(v) else "white", fontweight="bold")
+                    color="red" if math.isnan(v) else "black",
+                    bbox={"facecolor": "white", "alpha": 0.7, "lw": 0, "pad": 1})
         ax.set_xticks(range(len(temps)), [f"{t:g} C" for t in temps])
         ax.set_yticks(range(len(corners)), corners)
         ax.set_title(title, fontsize=8)
@@ -111,7 +113,8 @@ def versus_temperature(job: str, table: list[dict], out: Path) -> list[tuple[str
         return []
     plt = _plt()
     fig, axes = plt.subplots(1, len(figures), figsize=(5 * len(figures), 3.4), squeeze=False)
-    styles = {s: ls for s, ls in zip(sorted({r["supply"] for r in table}), ("--", "-", ":", "-.") * 300)}
+    # the nominal supply solid, the others dashed, dotted, ...
+    styles = {s: ls for s, ls in zip(sorted({r["supply"] for r in table}, key=abs), ("-", "--", ":", "-.") * 300)}
     for ax, (key, label, scale) in zip(axes[0], figures):
         for corner in dict.fromkeys(r["corner"] for r in table):
             for supply, ls in styles.items():
