@@ -92,3 +92,15 @@ def test_bad_input_exits_2_naming_the_option(tmp_path, monkeypatch, capsys, args
     assert cli.main(["calibrate", "--quiet", *args]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()  # refused before any work
+
+
+def test_an_edited_profile_is_refused_naming_the_file_and_key(tmp_path):
+    from codesign.config import ConfigError
+
+    f = tmp_path / "profile.toml"
+    f.write_text('# measured\npreset = "sky130_typical"\nbeta_mismatch_rel = 1.5\n')
+    with pytest.raises(ConfigError, match=rf"^{f}: noise.beta_mismatch_rel: must be in \[0, 1\], got 1.5"):
+        load_noise_profile(f)
+    with pytest.raises(ConfigError, match=f"^{f}: noise.beta_mismatch: unknown key"):
+        f.write_text("beta_mismatch = 0.1\n")
+        load_noise_profile(f)

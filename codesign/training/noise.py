@@ -10,8 +10,11 @@ A profile holds everything the analog implementation does to the ideal unit:
   gradient), which is not noise: it applies at evaluation too.
 
 Noise off (the "ideal" preset) is the exact unit of docs/design.md ("The unit").
-Presets are starting points; the calibration loop (Monte Carlo of the cells)
-writes a measured profile file in the same format.
+Presets are starting points; `codesign calibrate` (Monte Carlo of the cells,
+codesign/validation/calibrate.py) writes a measured profile file in the same
+format: `preset = "..."` for the fields it does not measure, the measured
+fields, and comment lines naming their sources. A recipe names it with
+`[noise] profile = "profile.toml"` (a path inside the recipe's folder).
 """
 
 from __future__ import annotations
@@ -81,6 +84,10 @@ def load_noise_profile(source: str | Path = "ideal", overrides: dict | None = No
         preset = data.pop("preset", "ideal")
         if preset not in PRESETS:
             raise ConfigError(f"{path}: preset: must be one of {', '.join(PRESETS)}; got {preset!r}")
+        try:  # the file alone first, so an error in it (e.g. a calibrated profile edited by hand) names the file
+            from_dict(NoiseProfile, {**dataclasses.asdict(PRESETS[preset]), **data}, "noise")
+        except ConfigError as err:
+            raise ConfigError(f"{path}: {err}") from None
     merged = {**dataclasses.asdict(PRESETS[preset]), **data, **(overrides or {})}
     return from_dict(NoiseProfile, merged, "noise")
 
