@@ -68,7 +68,7 @@ class ToyHalfReset(HardwareKind):
         n = identifier(u.name, "unit name")
         return [inp, out, f"q_{n}", f"v_{n}", phi_t, "rstb", "vdd"]
 
-    def shared_sources(self, plan, clocks):
+    def shared_sources(self, plan, clocks, vdd_v):
         return [text.splitlines()[0] for text in clocks] + ["Vrst rstb 0 PWL(0 0 50e-6 0 60e-6 1.2)"]
 
     def state_saves(self, plan, units):

@@ -157,7 +157,7 @@ def test_validate_exits_0_when_the_targets_are_met(plan, tmp_path, monkeypatch):
     code, result = _validate(plan, tmp_path, monkeypatch)
     assert code == 0 and result["targets_met"]
     assert result["targets"] == [{"name": "worst unit level agreement", "threshold": 0.999, "value": 1.0,
-                                  "passed": True}]
+                                  "op": ">=", "passed": True}]
 
 
 def test_validate_exits_1_when_a_target_is_not_met(tmp_path, monkeypatch, capsys):
@@ -224,27 +224,28 @@ def test_solver_options_reach_the_bench_and_only_the_solver(plan):
                          ids=["integrator", "latch"])
 def test_a_step_a_hair_from_a_threshold_moves_a_whole_level_or_none(chip, model):
     """From each extreme level, z = +-beta (1 +- 0.5 %): the level after the step is one of the
-    two legal ones (held, or one level on), and the state sits on a level, not between."""
+    two legal ones (held, or where the contract's firing takes it), and the state sits on a
+    level, not between; every step far from a threshold follows the contract from the level the
+    circuit was at (a hair's decision may differ from the software's, the step after may not)."""
     plan = _one_unit_plan(chip, **model)
     margin = 0.005
-    z, h = layer_stimulus(plan, 0, "threshold", 1, 4 * plan.levels + 12, margin, seed=3)
+    z, _ = layer_stimulus(plan, 0, "threshold", 1, 4 * plan.levels + 12, margin, seed=3)
     res = run(unit_bench(plan, plan.layers[0], z[0], plan.chip.supply()), name="threshold_steps")
     (u,) = plan.units
     k = plan.chip.kind.read_levels(plan, res, plan.units, _end_times(plan, z.shape[1]))[:, 0]
+    c = np.sign(z[0, :, 0]) * (np.abs(z[0, :, 0]) > u.beta)  # the contract's decision
     near = np.abs(np.abs(z[0, :, 0] / u.beta) - 1) <= margin + 1e-9
-    assert near.sum() >= 8
-    for t in np.flatnonzero(near[1:]) + 1:
-        legal = {k[t - 1], int(np.clip(k[t - 1] + np.sign(z[0, t, 0]), -plan.levels, plan.levels))}
-        if plan.eps == 1:  # a firing sets the state to +-1 (software h / alpha)
-            legal = {k[t - 1], int(np.sign(z[0, t, 0]))}
+    assert near.sum() >= 8 and (~near).sum() >= 6
+    for t in range(1, len(k)):
+        fired = int(np.sign(z[0, t, 0]))
+        step = (lambda kp, cc: kp if cc == 0 else cc) if plan.eps == 1 else (
+            lambda kp, cc: int(np.clip(kp + cc, -plan.levels, plan.levels)))
+        legal = {step(k[t - 1], fired), k[t - 1]} if near[t] else {step(k[t - 1], c[t])}
         assert k[t] in legal, f"step {t}: z/beta = {z[0, t, 0] / u.beta:+.4f} took level {k[t - 1]} to {k[t]}"
     if plan.chip.hardware == "integrator":  # the hold capacitor sits on a level at every step end
         vc = np.interp(_end_times(plan, z.shape[1]), res["time"], res.v(f"vc_{u.name}"))
         off = (vc - u.memory.level_v(0)) / u.memory.dv_level_v - k
         assert np.abs(off).max() < 0.1, f"capacitor {np.abs(off).max():.2f} of a level away from its level"
-    # a step well past the margin is the contract's: the circuit agrees with software there
-    far = np.abs(np.abs(z[0, :, 0] / u.beta) - 1) > 0.5
-    assert np.array_equal(k[far], np.rint(h[0, far, 0] / u.alpha).astype(int))
 
 
 def test_benches_run_at_the_supply_asked_for(plan):

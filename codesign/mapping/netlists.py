@@ -78,7 +78,7 @@ def shared_sources(plan: NetworkPlan, vdd_v: float | None = None) -> list[str]:
     vdd = c.vdd_v if vdd_v is None else vdd_v
     clocks = [clock_sources(c.clock(), c.t_transfer_s, vdd, *layer_clocks(i), delay_s=i * c.t_layer_s)
               for i in range(len(plan.layers))]
-    return [f"Vdd vdd 0 {number(vdd, 'vdd_v', positive=True)}"] + c.kind.shared_sources(plan, clocks)
+    return [f"Vdd vdd 0 {number(vdd, 'vdd_v', positive=True)}"] + c.kind.shared_sources(plan, clocks, vdd)
 
 
 def state_expr(plan: NetworkPlan, u: UnitPlan) -> str:

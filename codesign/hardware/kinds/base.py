@@ -63,8 +63,8 @@ class HardwareKind(ABC):
         """Nodes of one unit instance, in the order of `unit_pins`."""
 
     @abstractmethod
-    def shared_sources(self, plan, clocks: list[str]) -> list[str]:
-        """Sources shared by all units besides the supply: clocks (one text per layer), references."""
+    def shared_sources(self, plan, clocks: list[str], vdd_v: float) -> list[str]:
+        """Sources shared by all units besides the supply (at vdd_v): clocks (one text per layer), references."""
 
     def initial_states(self, plan, units) -> list[str]:
         """`.ic` lines that start the units at h_0 = 0."""

@@ -61,7 +61,7 @@ class IntegratorKind(HardwareKind):
         n = identifier(u.name, "unit name")
         return [inp, out, f"vc_{n}", phi_t, phi_r] + self.unit_pins(plan)[5:-1] + ["vdd"]
 
-    def shared_sources(self, plan, clocks) -> list[str]:
+    def shared_sources(self, plan, clocks, vdd_v) -> list[str]:
         return [reference_ladder(plan.units[0].memory, "ref"), *clocks]
 
     def initial_states(self, plan, units) -> list[str]:

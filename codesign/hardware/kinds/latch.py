@@ -44,8 +44,8 @@ class LatchKind(HardwareKind):
         n = identifier(u.name, "unit name")
         return [inp, out, f"q_{n}", f"v_{n}", phi_t, "rstb", "vdd"]
 
-    def shared_sources(self, plan, clocks) -> list[str]:
-        v = number(plan.chip.vdd_v, "vdd_v")
+    def shared_sources(self, plan, clocks, vdd_v) -> list[str]:
+        v = number(vdd_v, "vdd_v")
         # phi_t only (no restore phase), then the power-on reset (h_0 = 0), released at 50-60 us
         return [text.splitlines()[0] for text in clocks] + [f"Vrst rstb 0 PWL(0 0 50e-6 0 60e-6 {v})"]
 
