@@ -230,8 +230,10 @@ def test_a_step_a_hair_from_a_threshold_moves_a_whole_level_or_none(chip, model)
     plan = _one_unit_plan(chip, **model)
     margin = 0.005
     z, _ = layer_stimulus(plan, 0, "threshold", 1, 4 * plan.levels + 12, margin, seed=3)
-    res = run(unit_bench(plan, plan.layers[0], z[0], plan.chip.supply()), name="threshold_steps")
     (u,) = plan.units
+    decision = [f"x{u.name}.up", f"x{u.name}.dn"]  # what the memory cell sees during the transfer phase
+    bench = unit_bench(plan, plan.layers[0], z[0], plan.chip.supply())
+    res = run(bench.replace(".save ", f".save v({decision[0]}) v({decision[1]}) "), name="threshold_steps")
     k = plan.chip.kind.read_levels(plan, res, plan.units, _end_times(plan, z.shape[1]))[:, 0]
     c = np.sign(z[0, :, 0]) * (np.abs(z[0, :, 0]) > u.beta)  # the contract's decision
     near = np.abs(np.abs(z[0, :, 0] / u.beta) - 1) <= margin + 1e-9
@@ -242,6 +244,12 @@ def test_a_step_a_hair_from_a_threshold_moves_a_whole_level_or_none(chip, model)
             lambda kp, cc: int(np.clip(kp + cc, -plan.levels, plan.levels)))
         legal = {step(k[t - 1], fired), k[t - 1]} if near[t] else {step(k[t - 1], c[t])}
         assert k[t] in legal, f"step {t}: z/beta = {z[0, t, 0] / u.beta:+.4f} took level {k[t - 1]} to {k[t]}"
+    t_t, _ = plan.chip.clock().phases(plan.chip.t_transfer_s)
+    mid_transfer = np.arange(len(k)) * plan.chip.clock_period_s + t_t + plan.chip.t_transfer_s / 2
+    for node in decision:  # a full logic level, never a partial one (the decision latch)
+        v = np.interp(mid_transfer, res["time"], res.v(node))
+        rail = np.minimum(v, plan.chip.vdd_v - v)
+        assert rail.max() < 0.05 * plan.chip.vdd_v, f"{node} at {v[rail.argmax()]:.3f} V in transfer {rail.argmax()}"
     if plan.chip.hardware == "integrator":  # the hold capacitor sits on a level at every step end
         vc = np.interp(_end_times(plan, z.shape[1]), res["time"], res.v(f"vc_{u.name}"))
         off = (vc - u.memory.level_v(0)) / u.memory.dv_level_v - k
