@@ -100,3 +100,13 @@ def test_trimmed_and_full_give_the_same_device_currents(kind):
     np.testing.assert_array_equal(vgs, vgs_full)
     assert len(vgs) == 37 and trimmed.min() < 1e-11 < 1e-5 < trimmed.max()  # weak to strong inversion
     np.testing.assert_allclose(trimmed, full, rtol=1e-9, atol=0)
+
+
+def test_a_mismatch_corner_without_a_seed_is_refused():
+    """Without a seed ngspice would draw a new chip on every run: refused, the fix named."""
+    from codesign.hardware.params import Supply
+    from codesign.validation.benches import header
+
+    with pytest.raises(ValueError, match="plain corner 'tt' with a Monte Carlo seed"):
+        header("b", Supply(vdd_v=1.2, corner="tt_mm", temp_c=27))
+    assert any(line == ".option seed=3" for line in header("b", Supply(vdd_v=1.2, corner="tt", temp_c=27, mc_seed=3)))

@@ -23,6 +23,9 @@ def mc_seed_option(seed: object) -> str:
 def model_corner(supply: Supply) -> str:
     """The library section a bench loads: the corner, or its `_mm` variant for a Monte Carlo chip."""
     if supply.mc_seed is None:
+        if supply.corner.endswith("_mm"):  # ngspice would seed its draws from the process id: no chip twice
+            raise ValueError(f"corner: {supply.corner!r} draws mismatch; give the plain corner "
+                             f"{supply.corner[:-3]!r} with a Monte Carlo seed (mc_seed) to name the chip")
         return supply.corner
     mismatch = f"{supply.corner}_mm"
     if supply.corner.endswith("_mm") or mismatch not in corners():
