@@ -5,7 +5,7 @@ on the same map folder and test sequences; levels must be identical on every ste
 
 reference: one netlist per layer and sequence, ngspice's reltol (1e-3), one process at a time
 (how co-simulation ran before 2026-11-30); default (FAST): one netlist per unit and sequence,
-reltol 1e-2, `--workers` processes (one OpenMP thread each). Prints unit-steps per second of
+reltol 1e-3, `--workers` processes (one OpenMP thread each). Prints unit-steps per second of
 wall time and the ratio; exit status 1 if a level differs.
 """
 

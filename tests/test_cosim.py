@@ -2,18 +2,21 @@
 
 import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from codesign.chip import ChipSpec
+from codesign.manifest import load_manifest
 from codesign.mapping.mapper import check_fit, network_netlist, plan_network, software_states, write_map
 from codesign.mru import reference
 from codesign.training.recipe import recipe_from_dict
 from codesign.training.tasks import make_task
 from codesign.training.trainer import build_model
 from codesign.validation.cosim import (
+    FAST,
     NetlistEdited,
     _end_times,
     cosim_network,
@@ -23,6 +26,7 @@ from codesign.validation.cosim import (
     unit_bench,
 )
 from codesign.validation.ngspice import run
+from codesign.validation.report import test_sequences as first_test_sequences
 from codesign.validation.stimulus import layer_stimulus
 
 ONE_UNIT = {
@@ -265,3 +269,18 @@ def test_benches_run_at_the_supply_asked_for(plan):
         assert "\nVdd vdd 0 1.08\n" in text and "\nVdd vdd 0 1.2\n" not in text
         assert all(" PULSE(0 1.08 " in line for line in text.splitlines() if line.startswith("Vphi"))
     assert "\nVdd vdd 0 1.2\n" in network_bench(plan, x[0], plan.chip.supply())
+
+
+def test_the_latch_unit_keeps_its_state_over_the_clock_edges_at_ff_85c():
+    """The default solver settings at a hot fast corner: the first unit of the measured BMRU map
+    fires up at step 0 and must read +1 after it (with reltol = 1e-2 its SR latch flipped on the
+    falling edge of phi_t, a wrong Newton solution, and read -1 for all 100 steps)."""
+    folder = Path(__file__).parent / "golden" / "maps" / "latch"
+    plan, _ = load_manifest(folder)
+    u = plan.layers[0].units[0]
+    layer = dataclasses.replace(plan.layers[0], units=(u,))
+    x, _ = first_test_sequences(folder, 1)
+    z = software_states(plan, x)[0][0][0, :3, :1]  # layer 0, sequence 0: z / beta = 1.35, -0.24, 0.25
+    res = run(unit_bench(plan, layer, z, plan.chip.supply("ff", 85), FAST), name="latch_ff85")
+    k = plan.chip.kind.read_levels(plan, res, [u], _end_times(plan, len(z)))[:, 0]
+    assert list(k) == [1, 1, 1]
