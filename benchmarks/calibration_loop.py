@@ -4,7 +4,8 @@ and co-simulate both at network level on the same Monte Carlo chips x test seque
 
 Every stage resumes: training resumes its run folder, mapping is repeated (milliseconds), and
 the co-simulation is one `codesign sweep` plan (network_cosim, both map folders, monte_carlo)
-whose points are cached in OUT/sweep. Writes OUT/summary.md and OUT/summary.json: per network,
+whose points are cached in OUT/sweep; then the same networks and sequences on the plain corner
+(no mismatch) as a control, cached in OUT/control. Writes OUT/summary.md and OUT/summary.json: per network,
 the share of (chip, sequence) points whose decision equals the software's, the mean decision
 agreement and the mean worst-unit level agreement.
 
@@ -74,12 +75,20 @@ def main() -> int:
     sweep = subprocess.run([sys.executable, "-m", "codesign", "sweep", str(plan), "--out", str(out / "sweep"),
                             "--workers", str(args.workers)], cwd=ROOT)
     rows = json.loads((out / "sweep" / "results.json").read_text())["rows"]
+    # the control: the same networks and sequences on the plain corner (no mismatch), in the same cache
+    control = out / "control.toml"
+    control.write_text('job = "network_cosim"\nmap_dirs = ["nominal/map", "calibrated/map"]\n'
+                       f"sequences = {args.sequences}\n")
+    subprocess.run([sys.executable, "-m", "codesign", "sweep", str(control), "--out", str(out / "control"),
+                    "--workers", str(args.workers)], cwd=ROOT)
+    plain = json.loads((out / "control" / "results.json").read_text())["rows"]
     summary = {"command": " ".join(sys.argv), "chips": args.chips, "sequences": args.sequences, "networks": {}}
     md = ["# Calibration loop\n", f"Command: `{' '.join(sys.argv)}`\n",
           f"{args.chips} Monte Carlo chips x {args.sequences} test sequences per network, network level, "
           f"tt {chip.temp_c:g} C.\n",
           "| network | software test metric | points | failed | decision identical | mean decision agreement "
-          "| mean worst level agreement |", "|---|---|---|---|---|---|---|"]
+          "| mean worst level agreement | plain tt: decision identical, worst level agreement |",
+          "|---|---|---|---|---|---|---|---|"]
     for name in test:
         mine = [r for r in rows if Path(r["map_dir"]).parent.name == name]
         done = [r["figures"] for r in mine if r["status"] != "failed"]
@@ -88,10 +97,13 @@ def main() -> int:
              "mean_decision_agreement": float(np.mean([f["decision_agreement"] for f in done])) if done else None,
              "mean_worst_level_agreement": float(np.mean([f["worst_level_agreement"] for f in done]))
              if done else None, "software": {k: v for k, v in test[name].items() if k.startswith("test")}}
+        ref = [r["figures"] for r in plain if Path(r["map_dir"]).parent.name == name and r["status"] != "failed"]
+        s["plain_corner"] = [(f["decision_agreement"], f["worst_level_agreement"]) for f in ref]
         summary["networks"][name] = s
         fmt = lambda x: "-" if x is None else f"{x:.3f}"  # noqa: E731
         md.append(f"| {name} | {s['software']} | {s['points']} | {s['failed']} | {fmt(s['decision_identical'])} | "
-                  f"{fmt(s['mean_decision_agreement'])} | {fmt(s['mean_worst_level_agreement'])} |")
+                  f"{fmt(s['mean_decision_agreement'])} | {fmt(s['mean_worst_level_agreement'])} | "
+                  + "; ".join(f"{d:.0f}, {w:.2f}" for d, w in s["plain_corner"]) + " |")
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     (out / "summary.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
