@@ -41,7 +41,8 @@ MC = 'job = "hysteresis"\ncorners = ["tt"]\ntemperatures_c = [27]\n'
     (MC + "monte_carlo = { seed = 4 }\n", "monte_carlo.samples: missing"),
     (MC + "monte_carlo = { samples = 2, seeds = 4 }\n", "monte_carlo.seeds: unknown key"),
     (MC + "monte_carlo = 200\n", "monte_carlo: must be a table"),
-    ('job = "hysteresis"\ncorners = ["tt_mm"]\nmonte_carlo = { samples = 2 }\n', "corners: 'tt_mm' with a Monte"),
+    ('job = "hysteresis"\ncorners = ["tt_mm"]\nmonte_carlo = { samples = 2 }\n', "corners: 'tt_mm': give the plain"),
+    ('job = "hysteresis"\ncorners = ["ss_mm"]\n', "corners: 'ss_mm': give the plain corner 'ss', and monte_carlo"),
     ('job = "hysteresis"\nmonte_carlo = { samples = 2 }\npoints = [{ corner = "ss" }]\n', "points: give either"),
     ('job = "hysteresis"\npoints = [{ corner = "ss", mc_seed = 0 }]\n', "points[0].mc_seed: must be in"),
 ])

@@ -205,9 +205,9 @@ def _point(job: str, chip: ChipSpec, corner, temp_c, supply: float, sequence=Non
         raise ConfigError(f"supplies: {supply:+g} of vdd_v {chip.vdd_v:g} V gives {vdd_v:g} V, outside "
                           f"[{VDD_RANGE_V[0]:g}, {VDD_RANGE_V[1]:g}] V")
     corner = corner or chip.corners[0]
-    if mc_seed is not None and corner.endswith("_mm"):
-        raise ConfigError(f"corners: {corner!r} with a Monte Carlo chip: give the plain corner "
-                          f"{corner[:-3]!r} (the chip loads its _mm models)")
+    if corner.endswith("_mm"):  # without a seed ngspice would draw a new chip on every run
+        raise ConfigError(f"corners: {corner!r}: give the plain corner {corner[:-3]!r}, and monte_carlo (or a "
+                          f"point's mc_seed) for Monte Carlo chips, which load the _mm models")
     return Point(job, corner, float(chip.temp_c if temp_c is None else temp_c),
                  float(supply), vdd_v, sequence, map_dir, mc_seed)
 
