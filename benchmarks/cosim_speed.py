@@ -4,8 +4,8 @@ on the same map folder and test sequences; levels must be identical on every ste
     .venv/bin/python benchmarks/cosim_speed.py runs/flow/map [--sequences 2] [--steps 40] [--level unit]
 
 reference: one netlist per layer and sequence, ngspice's reltol (1e-3), one process at a time
-(how co-simulation ran before 2026-11-30); default (FAST): one netlist per unit and sequence,
-reltol 1e-3, `--workers` processes (one OpenMP thread each). Prints unit-steps per second of
+(how co-simulation ran before 2026-11-30); default (DEFAULT): one netlist per unit and sequence,
+reltol 1e-4, `--workers` processes (one OpenMP thread each). Prints unit-steps per second of
 wall time and the ratio; exit status 1 if a level differs.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from codesign.validation.cosim import FAST, REFERENCE, cosim_network, cosim_units, load_checked
+from codesign.validation.cosim import DEFAULT, REFERENCE, cosim_network, cosim_units, load_checked
 from codesign.validation.report import test_sequences
 
 
@@ -32,7 +32,7 @@ def main() -> int:
     x = test_sequences(args.map_dir, args.sequences)[0][:, :args.steps]
     unit_steps = x.shape[0] * x.shape[1] * len(plan.units)
     runs, levels = {}, {}
-    for name, options, workers in (("reference", REFERENCE, 1), ("default", FAST, args.workers)):
+    for name, options, workers in (("reference", REFERENCE, 1), ("default", DEFAULT, args.workers)):
         started = time.perf_counter()
         if args.level == "unit":
             levels[name] = [c.k_circuit for c in cosim_units(plan, x, workers=workers, options=options)]

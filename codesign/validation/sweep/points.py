@@ -117,16 +117,16 @@ def _mapped(map_dir: str, manifest_sha256: str, sequences: int):
 
 
 def _cosim_netlists(point: Point, plan, x) -> list[str]:
-    """The netlists the point's co-simulation runs (with the default solver options, FAST)."""
+    """The netlists the point's co-simulation runs (with the default solver options, DEFAULT)."""
     from codesign.mapping.reference import software_states
-    from codesign.validation.cosim import FAST, network_bench, unit_bench
+    from codesign.validation.cosim import DEFAULT, network_bench, unit_bench
 
     supply = point_supply(point, plan.chip)
     xs = x[point.sequence:point.sequence + 1]
     if point.job == "network_cosim":
-        return [network_bench(plan, xs[0], supply, FAST)]
+        return [network_bench(plan, xs[0], supply, DEFAULT)]
     zs, _ = software_states(plan, xs)
-    return [unit_bench(plan, dataclasses.replace(layer, units=(u,)), zs[li][0], supply, FAST)
+    return [unit_bench(plan, dataclasses.replace(layer, units=(u,)), zs[li][0], supply, DEFAULT)
             for li, layer in enumerate(plan.layers) for u in layer.units]
 
 
