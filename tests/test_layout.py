@@ -104,6 +104,20 @@ def _gate(s, w, length, endcap, sd):
     _box(s, "poly", sd, -endcap, sd + length, w + endcap)
 
 
+def _poly_contact(s, ex=50, ey=80, npc=100):
+    """A poly contact at (0, 0): poly round the licon by ex, ey; npc round it by npc; li1 over it."""
+    _box(s, "licon", 0, 0, 170, 170)
+    _box(s, "poly", -ex, -ey, 170 + ex, 170 + ey)
+    _box(s, "npc", -npc, -npc, 170 + npc, 170 + npc)
+    _box(s, "li1", 0, -80, 170, 250)
+
+
+def _pair(s, layer, size, space):
+    """Two cuts in a row at (0, 0), `space` apart."""
+    for x in (0, size + space):
+        _box(s, layer, x, 0, x + size, size)
+
+
 SPECIAL = {
     "difftap.2": lambda s: _gate(s, 400, 150, 130, 300),
     "poly.7": lambda s: _gate(s, 420, 150, 130, 200),
@@ -123,6 +137,52 @@ SPECIAL = {
     "li.5": lambda s: (_box(s, "licon", 0, 0, 170, 170), _box(s, "li1", -40, -40, 210, 210)),
     "nsd.8": lambda s: (_box(s, "nsdm", 0, 0, 1000, 1000), _box(s, "psdm", 500, 0, 1500, 1000)),
     "capm.3": lambda s: _box(s, "capm", 0, 0, 2000, 2000, [("met3", 100)]),
+    # wells and implants
+    "difftap.10": lambda s: (_box(s, "nwell", -170, -170, 1170, 1170),
+                             _box(s, "tap", 0, 0, 1000, 1000, [("nsdm", 125)])),
+    "difftap.11": lambda s: (_box(s, "tap", 0, 0, 1000, 1000, [("psdm", 125)]),
+                             _box(s, "nwell", 1120, 0, 2120, 1000)),
+    "nsd.5a": lambda s: (_box(s, "nsdm", -115, -125, 1125, 1125), _box(s, "diff", 0, 0, 1000, 1000)),
+    "psd.5a": lambda s: (_box(s, "psdm", -115, -125, 1125, 1125), _box(s, "tap", 0, 0, 1000, 1000)),
+    # the opposite implant abuts the 0.125 um enclosure, 0.125 um from the diffusion
+    "nsd.7": lambda s: (_box(s, "tap", 0, 0, 1000, 1000, [("psdm", 125)]), _box(s, "nsdm", 1125, -125, 1725, 1125)),
+    "psd.7": lambda s: (_box(s, "diff", 0, 0, 1000, 1000, [("nsdm", 125)]), _box(s, "psdm", 1125, -125, 1725, 1125)),
+    "nsd.9": lambda s: _box(s, "diff", 0, 0, 1000, 1000),
+    # poly, diffusion and their contacts
+    "poly.4": lambda s: (_box(s, "diff", 0, 0, 1000, 1000, [("nsdm", 125)]), _box(s, "poly", 1065, 0, 1215, 2000)),
+    "licon.5a": lambda s: (_box(s, "diff", -30, -200, 500, 370, [("nsdm", 125)]), _cut(s, "licon", 0, 170)),
+    "licon.5c": lambda s: (_box(s, "diff", -50, -50, 220, 220, [("nsdm", 125)]), _cut(s, "licon", 0, 170)),
+    "licon.7": lambda s: (_box(s, "tap", -100, -100, 270, 270, [("psdm", 125)]), _cut(s, "licon", 0, 170)),
+    "licon.8": lambda s: _poly_contact(s, 40, 100),
+    "licon.8a": lambda s: _poly_contact(s, 60, 60),
+    "licon.9": lambda s: (_poly_contact(s), _box(s, "psdm", 270, -215, 870, 385)),
+    "licon.11": lambda s: (_gate(s, 420, 150, 130, 300), _box(s, "licon", 80, 125, 250, 295),
+                           _box(s, "li1", 80, 45, 250, 375)),
+    "licon.14": lambda s: (_poly_contact(s), _box(s, "diff", 350, -415, 1350, 585, [("nsdm", 125)])),
+    "licon.15": lambda s: _poly_contact(s, npc=90),
+    "npc.4": lambda s: (_gate(s, 420, 150, 130, 300), _box(s, "npc", 200, 500, 550, 800)),
+    # contacts and vias: too little metal round one cut, or round a row of two
+    "ct.4": lambda s: (_box(s, "mcon", 0, 0, 170, 170), _box(s, "li1", 10, -80, 400, 250),
+                       _box(s, "met1", -30, -150, 200, 320)),
+    "m1.5": lambda s: (_pair(s, "mcon", 170, 190), _box(s, "li1", 0, -80, 530, 250),
+                       _box(s, "met1", -40, -40, 570, 210)),
+    "via.5a": lambda s: (_pair(s, "via", 150, 170), _box(s, "met1", -60, -60, 530, 210),
+                         _box(s, "met2", -55, -150, 525, 300)),
+    "via2.4": lambda s: (_box(s, "via2", 0, 0, 200, 200), _box(s, "met2", -100, -30, 300, 230),
+                         _box(s, "met3", -300, -300, 500, 500)),
+    "via2.5": lambda s: (_box(s, "via2", 0, 0, 200, 200), _box(s, "met2", -60, -60, 260, 260),
+                         _box(s, "met3", -300, -300, 500, 500)),
+    "m3.4": lambda s: (_box(s, "via2", 0, 0, 200, 200), _box(s, "met2", -40, -150, 240, 350),
+                       _box(s, "met3", -55, -300, 255, 500)),
+    "via3.4": lambda s: (_box(s, "via3", 0, 0, 200, 200), _box(s, "met3", -50, -300, 250, 500),
+                         _box(s, "met4", -65, -300, 265, 500)),
+    "via3.5": lambda s: (_pair(s, "via3", 200, 200), _box(s, "met3", -70, -70, 670, 270),
+                         _box(s, "met4", -65, -300, 665, 500)),
+    "m4.3": lambda s: (_box(s, "via3", 0, 0, 200, 200), _box(s, "met3", -60, -300, 260, 500),
+                       _box(s, "met4", -55, -300, 255, 500)),
+    # a via3 on the capacitor's top plate 0.13 um from its edge
+    "capm.4": lambda s: (_box(s, "capm", -130, -1000, 1000, 1000, [("met3", 140)]),
+                         _box(s, "via3", 0, 0, 200, 200), _box(s, "met4", -65, -300, 265, 500)),
 }
 
 
@@ -135,21 +195,46 @@ def inverter():
     return layout(cells.inv(), 8000).shapes
 
 
-@pytest.mark.parametrize("rule", _covered(), ids=lambda r: r.name)
-def test_a_broken_cell_reports_exactly_that_rule_there(tmp_path, inverter, rule):
+def _reports_exactly_there(tmp_path, inverter, name, breaker):
     s = Shapes(list(inverter.rects), list(inverter.labels))
-    breaker = _breaker(rule)
     s.extend(breaker)
     x0, y0, x1, y1 = breaker.bbox()
     found = drc.check(_write(tmp_path, "broken", s))
-    assert {v.rule for v in found} == {rule.name}, [str(v) for v in found]
+    assert {v.rule for v in found} == {name}, [str(v) for v in found]
     for v in found:
         assert x0 - 1 <= v.x_um * 1000 <= x1 + 1 and y0 - 1 <= v.y_um * 1000 <= y1 + 1, str(v)
 
 
-def test_most_rules_have_a_breaking_test():
-    assert len(_covered()) >= 0.65 * len(RULES)
+@pytest.mark.parametrize("rule", _covered(), ids=lambda r: r.name)
+def test_a_broken_cell_reports_exactly_that_rule_there(tmp_path, inverter, rule):
+    _reports_exactly_there(tmp_path, inverter, rule.name, _breaker(rule))
+
+
+OTHER_BREAKS = {  # further ways to break a rule that a plain spacing or enclosure check would miss
+    "poly.4 poly abutting diff": ("poly.4", lambda s: (_box(s, "diff", 0, 0, 1000, 1000, [("nsdm", 125)]),
+                                                       _box(s, "poly", 1000, 0, 1150, 2000))),
+    "poly.4 poly ending on diff": ("poly.4", lambda s: (_box(s, "diff", 0, 0, 1000, 1000, [("nsdm", 125)]),
+                                                        _box(s, "poly", 300, 1000, 450, 2000))),
+    "poly.4 poly over tap": ("poly.4", lambda s: (_box(s, "tap", 0, 0, 1000, 1000, [("psdm", 125)]),
+                                                  _box(s, "poly", 300, -500, 450, 1500))),
+    "capm.4 via3 across the plate edge": ("capm.4", lambda s: (
+        _box(s, "capm", 100, -1000, 2000, 1000, [("met3", 140)]),
+        _box(s, "via3", 0, 0, 200, 200), _box(s, "met4", -65, -300, 265, 500))),
+}
+
+
+@pytest.mark.parametrize("case", OTHER_BREAKS)
+def test_other_breaks_report_exactly_that_rule_there(tmp_path, inverter, case):
+    name, draw = OTHER_BREAKS[case]
+    breaker = Shapes()
+    draw(breaker)
+    _reports_exactly_there(tmp_path, inverter, name, breaker)
+
+
+def test_every_rule_has_a_breaking_test():
+    assert [r.name for r in RULES if r not in _covered()] == []
     assert all(name in RULE_BY_NAME for name in SPECIAL)
+    assert all(name in RULE_BY_NAME for name, _ in OTHER_BREAKS.values())
 
 
 # ---- LVS sees a changed W and swapped nets ----

@@ -67,7 +67,7 @@ def derived_layers(r: dict[str, kdb.Region]) -> dict[str, kdb.Region]:
     d["poly_licon"] = licon.interacting(r["poly"]).not_interacting(d["difftap"])
     for via in ("mcon", "via", "via2", "via3"):
         d[via] = _unmerged(r[via])
-    d["capm_via3"] = d["via3"].inside(r["capm"])
+    d["capm_via3"] = d["via3"].interacting(r["capm"])  # a via3 across the plate's edge fails capm.4
     d["m3_via3"] = d["via3"].not_interacting(r["capm"])
     # gate edges: along the diffusion border (endcaps) and along source/drain (inside the diffusion)
     gate_edges = d["gate"].edges()
@@ -124,9 +124,12 @@ def check_rule(rule: Rule, d: dict[str, kdb.Region]) -> list[Violation]:
         bad = [p for p in a.each() if not (p.is_box() and p.bbox().width() == v and p.bbox().height() == v)]
         return _polys(kdb.Region(bad), rule, f"not a {v / 1000:g} um square")
     if rule.kind == "separation":
-        if rule.name == "poly.4":  # field poly abuts its own gate's diffusion: not a spacing
-            return _pairs(a.separation_check(b, v, False, metrics,
-                                             zero_distance_mode=kdb.ZeroDistanceMode.NeverIncludeZeroDistance), rule)
+        if rule.name == "poly.4":  # field poly abuts its own gate's diffusion: not a spacing, any other abutment is
+            near = a.separation_check(b, v, False, metrics,
+                                      zero_distance_mode=kdb.ZeroDistanceMode.NeverIncludeZeroDistance)
+            abutting = (a.edges() & b.edges()) - d["gate"].edges()
+            return (_pairs(near, rule) + _polys(a & b, rule, "poly over tap")
+                    + _edges(abutting, rule, "poly abuts diff or tap"))
         return _pairs(a.separation_check(b, v, False, metrics), rule) + _polys(a & b, rule, "overlaps")
     if rule.kind == "overlap":
         return _polys(a & b, rule, f"{rule.layer} overlaps {rule.other}")

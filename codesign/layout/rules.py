@@ -123,6 +123,7 @@ RULES: tuple[Rule, ...] = (
     _r("m1.1", "width", 140, "met1", what="width of met1"),
     _r("m1.2", "space", 140, "met1", what="spacing of met1 to met1"),
     _r("m1.4", "enclosure", 30, "mcon", "met1", "enclosure of mcon by met1"),
+    # m1.5: a met1 rectangle under 0.06 um round a single mcon is below m1.6's area; broken alone on two mcons
     _r("m1.5", "enclosure_one", 60, "mcon", "met1", "enclosure of mcon by met1 on one of two adjacent sides"),
     _r("m1.6", "area", 83000, "met1", what="minimum area of met1 (0.083 um^2)"),
     _r("via.1a", "exact", 150, "via", what="via is a 0.15 um square"),
@@ -145,6 +146,7 @@ RULES: tuple[Rule, ...] = (
     _r("via3.1", "exact", 200, "via3", what="via3 is a 0.2 um square"),
     _r("via3.2", "space", 200, "via3", what="spacing of via3 to via3"),
     _r("via3.4", "enclosure", 60, "m3_via3", "met3", "enclosure of via3 (off capm) by met3"),
+    # via3.5: a met3 rectangle under 0.09 um round a single via3 is below m3.6's area; broken alone on two via3s
     _r("via3.5", "enclosure_one", 90, "m3_via3", "met3", "enclosure of via3 (off capm) by met3 on one of two "
                                                          "adjacent sides"),
     _r("m4.1", "width", 300, "met4", what="width of met4"),
