@@ -7,6 +7,7 @@ import pytest
 from codesign.chip import load_chip
 from codesign.cli import main
 from codesign.layout import cells, drc, lvs
+from codesign.layout.circuit import MIM
 from codesign.layout.gds import Shapes, gds_cell, write_library
 from codesign.layout.route import layout
 from codesign.layout.rules import RULE_BY_NAME, RULES
@@ -39,6 +40,17 @@ def test_the_integrator_has_its_capacitor_and_pins(tmp_path):
     c = layout(circuit, 20000)
     assert {p.net for p in c.pins} == set(circuit.pins)
     assert any(r[0] == "capm" for r in c.shapes.rects) and c.cap_area_nm2 > 0
+
+
+def test_the_capacitor_fills_the_rows_height_at_its_area_and_trunks_share_slots():
+    circuit = cells.integrator_cell(CHIP.integrator())
+    c = best_layout(circuit)
+    cap = next(d for d in circuit.devices if d.model == MIM)
+    (x0, y0, x1, y1), = [r[1:] for r in c.shapes.rects if r[0] == "capm"]
+    assert y1 - y0 > x1 - x0 and y1 - y0 > cap.l_um * 1000
+    assert abs((x1 - x0) * (y1 - y0) / (cap.w_um * cap.l_um * 1e6) - 1) < 0.005
+    trunks = [r for r in c.shapes.rects if r[0] == "met3" and r[3] - r[1] == 300 and r[4] - r[2] > 1000]
+    assert len({r[1] for r in trunks}) < len(trunks)  # some trunks of disjoint rows share an x
 
 
 # ---- one deliberate violation per rule, drawn next to an inverter at X0 ----

@@ -9,10 +9,11 @@ Routing, correct by construction:
 - a row's tracks are shared by nets whose x-spans do not overlap (left-edge
   channel assignment);
 - a net that leaves its row (pins, nets in several rows, capacitor plates)
-  gets a vertical met3 trunk at its own x, joined to each of its tracks by
-  via2; pins end at the top edge of the cell with a met3 pin and label;
-- a MIM capacitor (met3 plate under capm) sits right of the rows; met4 straps
-  join its plates to their trunks through via3.
+  gets a vertical met3 trunk, joined to each of its tracks by via2; nets of
+  disjoint row ranges share a trunk x; pins end at the top edge of the cell
+  with a met3 pin and label;
+- a MIM capacitor (met3 plate under capm) sits right of the rows, drawn as tall
+  as the rows at its area; met4 straps join its plates to their trunks through via3.
 """
 
 from __future__ import annotations
@@ -229,12 +230,28 @@ _M1_PAD_Y = V1 + rule("via.5a")
 _M2_HALF = rule("m2.1") // 2
 
 
-def _capacitor(s: Shapes, d, x0: int, y0: int) -> tuple[int, dict[str, int], int]:
-    """A MIM capacitor with its bottom-plate tab left of it; returns (right edge, net -> strap y, area)."""
-    side = snap(d.w_um * 1000)
-    side_l = snap(d.l_um * 1000)
+def _cap_sides(d, height: int) -> tuple[int, int]:
+    """Width and height of the top plate: the template's w x l, or, when the rows leave more height
+    than l, the same area drawn taller and narrower (up to CAP_MAX_SIDE, no narrower than CAP_MIN_SIDE)."""
+    side, side_l = snap(d.w_um * 1000), snap(d.l_um * 1000)
     if side < rule("capm.1") or side_l < rule("capm.1"):
         raise CircuitError(f"{d.name}: MIM capacitor side {min(side, side_l)} nm is below capm.1")
+    area = d.w_um * d.l_um * 1e6
+    tall = snap(min(height, CAP_MAX_SIDE))
+    if tall > side_l and area / tall >= CAP_MIN_SIDE:
+        side = snap(area / tall)
+        side, side_l = side, snap(area / side)
+    return side, side_l
+
+
+CAP_MAX_SIDE = 30_000  # the MIM model's largest side
+CAP_MIN_SIDE = 2_000
+
+
+def _capacitor(s: Shapes, d, x0: int, y0: int, height: int) -> tuple[int, dict[str, int], int]:
+    """A MIM capacitor with its bottom-plate tab left of it, its top plate at most `height` tall where the
+    area allows; returns (right edge, net -> strap y, area)."""
+    side, side_l = _cap_sides(d, height - 2 * rule("capm.3"))
     top_net, bottom_net = d.nets
     tab = 1000
     cx0, cy0 = x0 + tab + rule("capm.3"), y0 + rule("capm.3")
@@ -291,7 +308,7 @@ def layout(circuit: Circuit, target_width_nm: int) -> CellLayout:
     unused = [p for p in circuit.pins if p not in rows_of and p not in cap_nets]
     trunk_nets = [n for n in trunk_nets if n not in unused]
     width = max(r.width for r in rows)
-    trunk_x = _trunk_slots(trunk_nets, rows, width, cap_nets)
+    trunk_x = _trunk_slots(trunk_nets, rows, width, cap_nets, list(circuit.pins))
     for r in rows:
         _assign_tracks(r, trunk_x)
     s = Shapes()
@@ -311,13 +328,14 @@ def layout(circuit: Circuit, target_width_nm: int) -> CellLayout:
             used.setdefault(net, []).extend(ys)
     right = max(max(r.width for r in rows), max(trunk_x.values(), default=0) + TRUNK_PITCH)
     cap_area, cy = 0, rows[-1].y + rows[-1].bottom
+    each = (rows[0].top - cy - 2000 * (len(caps) - 1)) // max(1, len(caps))  # the rows' height shared
     for d in caps:
-        edge, straps, area = _capacitor(s, d, right + TRUNK_PITCH, cy)
+        edge, straps, area = _capacitor(s, d, right + TRUNK_PITCH, cy, each)
         cap_area += area
         for net, (sy, x_end) in straps.items():
             _strap(s, trunk_x[net], sy, x_end)
             used.setdefault(net, []).append(sy)
-        cy += snap(d.l_um * 1000) + 2000
+        cy += _cap_sides(d, each - 2 * rule("capm.3"))[1] + 2 * rule("capm.3") + 2000
     x0, y0, x1, y1 = s.bbox()
     top = y1 + EDGE + PIN_LENGTH
     pins = []
@@ -338,23 +356,33 @@ def layout(circuit: Circuit, target_width_nm: int) -> CellLayout:
     return CellLayout(circuit.name, s, boundary, pins, len(rows), device_area, cap_area)
 
 
-def _trunk_slots(nets: list[str], rows: list[Row], width: int, cap_nets: list[str]) -> dict[str, int]:
-    """A trunk x for each net: the free slot nearest the middle of its stubs; capacitor nets right of the rows."""
+def _trunk_slots(nets: list[str], rows: list[Row], width: int, cap_nets: list[str],
+                 pins: list[str]) -> dict[str, int]:
+    """A trunk x for each net: the nearest slot to the middle of its stubs that is free over the net's
+    rows (nets of disjoint row ranges share a slot; a pin's range runs up to the top edge);
+    capacitor nets right of the rows, one slot each."""
     xs: dict[str, list[int]] = {}
-    for r in rows:
+    span: dict[str, tuple[int, int]] = {}
+    for i, r in enumerate(rows):
         for st in r.stubs:
             xs.setdefault(st.net, []).append(st.x)
+            lo, hi = span.get(st.net, (i, i))
+            span[st.net] = (min(lo, i), max(hi, i))
     n_slots = max(1, width // TRUNK_PITCH)
-    free = list(range(n_slots))
-    extra = n_slots
+    taken: list[list[tuple[int, int]]] = [[] for _ in range(n_slots)]
     out = {}
     order = sorted(nets, key=lambda n: (n in cap_nets, sum(xs.get(n, [0])) / max(1, len(xs.get(n, [0])))))
     for net in order:
-        if net in cap_nets or not free:
-            k, extra = extra, extra + 1
-        else:
+        lo, hi = span.get(net, (len(rows), len(rows)))
+        lo = -1 if net in pins else lo
+        fits = [] if net in cap_nets else [
+            k for k, ivs in enumerate(taken) if all(hi < a or b < lo for a, b in ivs)]
+        if fits:
             want = sum(xs[net]) / len(xs[net]) / TRUNK_PITCH if net in xs else n_slots
-            k = min(free, key=lambda j: abs(j - want))
-            free.remove(k)
+            k = min(fits, key=lambda j: abs(j - want))
+        else:
+            k = len(taken)
+            taken.append([])
+        taken[k].append((lo, len(rows) if net in cap_nets else hi))
         out[net] = k * TRUNK_PITCH + TRUNK_PITCH // 2
     return out

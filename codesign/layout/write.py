@@ -13,16 +13,19 @@ from codesign.layout.gds import gds_cell, write_library
 from codesign.layout.place import Placement
 from codesign.layout.route import CellLayout, layout
 
-ROW_COUNTS = (1, 2, 3, 4, 5, 6, 8, 10, 12)
+ROW_COUNTS = tuple(k / 2 for k in range(2, 33))  # 1, 1.5, 2, ... 16 rows per group
+ASPECT = 1.25  # longest side over shortest side of the preferred layouts
 
 
 def best_layout(circuit: Circuit) -> CellLayout:
-    """The smallest of the layouts with the devices cut into 1..12 rows per group."""
+    """The smallest of the layouts with the devices cut into 1 to 16 rows per group (in half steps), among
+    those no more than ASPECT times longer than wide (or tall) when there are any."""
     from codesign.layout.devices import transistor
 
     total = sum(transistor(d, 0).width + 400 for d in circuit.devices if not d.model.endswith("mim_m3_1"))
-    tries = [layout(circuit, max(4000, total // n)) for n in ROW_COUNTS]
-    return min(tries, key=lambda c: (c.area_um2, c.rows))
+    tries = [layout(circuit, max(4000, int(total / n))) for n in ROW_COUNTS]
+    square = [c for c in tries if max(c.width_um, c.height_um) <= ASPECT * min(c.width_um, c.height_um)]
+    return min(square or tries, key=lambda c: (c.area_um2, c.rows))
 
 
 def abstract(c: CellLayout, circuit: Circuit) -> dict:
