@@ -84,14 +84,14 @@ class HysteresisResult:
         return path
 
 
-def hysteresis_loop(p: ComparatorParams, supply: Supply,
-                    sweep_s: float = 0.2, timeout_s: float = 3600) -> HysteresisResult:
-    """Sweep I_in from I_bias - 2 beta I_unit up to I_bias + 2 beta I_unit and back."""
-    lo = p.i_bias_a - 2 * p.beta * p.i_unit_a
-    hi = p.i_bias_a + 2 * p.beta * p.i_unit_a
-    lo = max(lo, 0.1 * p.i_dn_threshold_a)
+def hysteresis_loop(p: ComparatorParams, supply: Supply, sweep_s: float = 0.2, timeout_s: float = 3600,
+                    span_beta: float = 2.0, title: str = "hysteresis") -> HysteresisResult:
+    """Sweep I_in from I_bias - span_beta beta I_unit up to I_bias + span_beta beta I_unit and back
+    (below, the sweep stops at a tenth of the dn threshold)."""
+    lo = max(p.i_bias_a - span_beta * p.beta * p.i_unit_a, 0.1 * p.i_dn_threshold_a)
+    hi = p.i_bias_a + span_beta * p.beta * p.i_unit_a
     s = number(sweep_s, "sweep_s", positive=True)
-    net = header("hysteresis", supply, "logic", "comparator") + [
+    net = header(title, supply, "logic", "comparator") + [
         supply_source("dd", "vdd", supply),
         f"Iin vdd in PWL(0 {number(lo, 'i')} {s} {number(hi, 'i')} {number(2 * sweep_s, 't')} {number(lo, 'i')})",
         comparator(p, "cmp", "in", "up", "dn"),
@@ -99,7 +99,7 @@ def hysteresis_loop(p: ComparatorParams, supply: Supply,
         tran(2 * sweep_s, sweep_s / 2000),
         ".end",
     ]
-    res = run("\n".join(net) + "\n", name="hysteresis", timeout_s=timeout_s)
+    res = run("\n".join(net) + "\n", name=title, timeout_s=timeout_s)
     t = res["time"]
     i_in = np.interp(t, [0, sweep_s, 2 * sweep_s], [lo, hi, lo])
     half = supply.vdd_v / 2

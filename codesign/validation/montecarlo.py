@@ -19,11 +19,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from codesign.chip import ChipSpec
-from codesign.hardware.cells import comparator
 from codesign.hardware.params import ComparatorParams, Supply
 from codesign.netlist import instance, number
 from codesign.validation import characterize
-from codesign.validation.benches import header, supply_source, tran
+from codesign.validation.benches import header
 from codesign.validation.ngspice import NgspiceError, parallel_map, run
 
 _NFET = "sky130_fd_pr__nfet_01v8"
@@ -59,31 +58,7 @@ def wide_hysteresis_loop(p: ComparatorParams, supply: Supply, span_beta: float =
     on Monte Carlo chips a threshold often lies more than one beta*i_unit off its target, and a loop
     that misses it would cut the tail off the distribution. The default keeps the plain loop's slope
     (twice the span in twice the time). Below, the sweep stops at a tenth of the dn threshold."""
-    lo = max(p.i_bias_a - span_beta * p.beta * p.i_unit_a, 0.1 * p.i_dn_threshold_a)
-    hi = p.i_bias_a + span_beta * p.beta * p.i_unit_a
-    s = number(sweep_s, "sweep_s", positive=True)
-    net = header("hysteresis_wide", supply, "logic", "comparator") + [
-        supply_source("dd", "vdd", supply),
-        f"Iin vdd in PWL(0 {number(lo, 'i')} {s} {number(hi, 'i')} {number(2 * sweep_s, 't')} {number(lo, 'i')})",
-        comparator(p, "cmp", "in", "up", "dn"),
-        ".save v(up) v(dn)",
-        tran(2 * sweep_s, sweep_s / 2000),
-        ".end",
-    ]
-    res = run("\n".join(net) + "\n", name="hysteresis_wide", timeout_s=timeout_s)
-    t = res["time"]
-    ramp = lambda tt: float(np.interp(tt, [0, sweep_s, 2 * sweep_s], [lo, hi, lo]))  # noqa: E731
-    half = supply.vdd_v / 2
-    up, dn = characterize._edges(t, res.v("up"), half), characterize._edges(t, res.v("dn"), half)
-    try:
-        up_on = next(ramp(tt) for tt, r in up if r and tt < sweep_s)
-        up_off = next(ramp(tt) for tt, r in up if not r and tt > sweep_s)
-        dn_off = next(ramp(tt) for tt, r in dn if not r and tt < sweep_s)
-        dn_on = next(ramp(tt) for tt, r in dn if r and tt > sweep_s)
-    except StopIteration:
-        raise RuntimeError(f"comparator did not switch both ways: up edges {up}, dn edges {dn}") from None
-    i_in = np.interp(t, [0, sweep_s, 2 * sweep_s], [lo, hi, lo])
-    return characterize.HysteresisResult(p, supply, i_in, res.v("up"), res.v("dn"), up_on, up_off, dn_on, dn_off)
+    return characterize.hysteresis_loop(p, supply, sweep_s, timeout_s, span_beta, "hysteresis_wide")
 
 
 @dataclass(frozen=True)
