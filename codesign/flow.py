@@ -41,7 +41,7 @@ def register(subparsers) -> None:
 
 
 def add_flow_arguments(p, default_out: Path) -> None:
-    from codesign.mapping.commands import add_chip_arguments
+    from codesign.cli import add_chip_arguments
     from codesign.validation.commands import add_target_arguments
 
     p.add_argument("--out", type=Path, default=default_out, help=f"report folder (default {default_out})")
@@ -150,9 +150,8 @@ def report_page(s: dict, recipe, plots: list[str]) -> str:
 
 
 def run_flow_command(args: argparse.Namespace) -> int:
-    from codesign.cli import UserError, output_folder
+    from codesign.cli import UserError, chip_from_args, output_folder
     from codesign.fsio import folder_lock
-    from codesign.mapping.commands import chip_from_args
     from codesign.validation.commands import targets_from_args
     from codesign.validation.ngspice import MAX_TIMEOUT_S
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from codesign.cli import add_chip_arguments, chip_from_args
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -15,10 +17,7 @@ def register(subparsers) -> None:
                     "(JSON) and PNG per cell, one library GDS and layout.md. --check runs the design-rule check "
                     "and LVS on every cell written and exits 1 on any violation or mismatch.")
     p.add_argument("map_dir", nargs="?", type=Path, help="map folder (from codesign map)")
-    p.add_argument("--chip", help="chip spec without a trained network: a preset name (sky130_subthreshold, "
-                                  "sky130_latch, sky130_mirror) or a TOML file")
-    p.add_argument("--chip-set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a chip key (repeatable; `codesign chip show` lists the keys)")
+    add_chip_arguments(p)  # without MAPDIR: the chip spec whose cells to lay out
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--check", action="store_true", help="run DRC and LVS on the output")
     p.set_defaults(run=run_layout)
@@ -40,10 +39,9 @@ def run_layout(args: argparse.Namespace) -> int:
             circuits, placement, title, library = network_job(args.map_dir)
             command = f"codesign layout {args.map_dir} --out {args.out}"
         else:
-            from codesign.chip import load_chip
             from codesign.layout.cells import chip_cells
 
-            chip = load_chip(args.chip, args.chip_set)  # ConfigError names the file and key
+            chip = chip_from_args(args)
             circuits, placement, title, library = list(chip_cells(chip).values()), None, f"chip {chip.name}", \
                 chip.name
             command = f"codesign layout --chip {args.chip or chip.name} --out {args.out}"

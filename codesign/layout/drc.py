@@ -85,29 +85,17 @@ def _unmerged(region: kdb.Region) -> kdb.Region:
     return out
 
 
+def _at(shapes, rule: Rule, what: str) -> list[Violation]:
+    """One violation at the centre of each flagged shape (edge pair, polygon or edge)."""
+    out = []
+    for shape in shapes.each():
+        c = shape.bbox().center()
+        out.append(Violation(rule.name, c.x * DBU_UM, c.y * DBU_UM, f"{rule.what}: {what}"))
+    return out
+
+
 def _pairs(edge_pairs: kdb.EdgePairs, rule: Rule) -> list[Violation]:
-    out = []
-    for ep in edge_pairs.each():
-        box = ep.bbox()
-        c = box.center()
-        out.append(Violation(rule.name, c.x * DBU_UM, c.y * DBU_UM, f"{rule.what}: below {rule.value / 1000:g} um"))
-    return out
-
-
-def _polys(region: kdb.Region, rule: Rule, what: str) -> list[Violation]:
-    out = []
-    for poly in region.each():
-        c = poly.bbox().center()
-        out.append(Violation(rule.name, c.x * DBU_UM, c.y * DBU_UM, f"{rule.what}: {what}"))
-    return out
-
-
-def _edges(edges: kdb.Edges, rule: Rule, what: str) -> list[Violation]:
-    out = []
-    for e in edges.each():
-        c = e.bbox().center()
-        out.append(Violation(rule.name, c.x * DBU_UM, c.y * DBU_UM, f"{rule.what}: {what}"))
-    return out
+    return _at(edge_pairs, rule, f"below {rule.value / 1000:g} um")
 
 
 def check_rule(rule: Rule, d: dict[str, kdb.Region]) -> list[Violation]:
@@ -119,24 +107,24 @@ def check_rule(rule: Rule, d: dict[str, kdb.Region]) -> list[Violation]:
     if rule.kind == "space":
         return _pairs(a.space_check(v, False, metrics), rule)
     if rule.kind == "area":
-        return _polys(a.with_area(0, v, False), rule, f"area below {v / 1e6:g} um^2")
+        return _at(a.with_area(0, v, False), rule, f"area below {v / 1e6:g} um^2")
     if rule.kind == "exact":
         bad = [p for p in a.each() if not (p.is_box() and p.bbox().width() == v and p.bbox().height() == v)]
-        return _polys(kdb.Region(bad), rule, f"not a {v / 1000:g} um square")
+        return _at(kdb.Region(bad), rule, f"not a {v / 1000:g} um square")
     if rule.kind == "separation":
         if rule.name == "poly.4":  # field poly abuts its own gate's diffusion: not a spacing, any other abutment is
             near = a.separation_check(b, v, False, metrics,
                                       zero_distance_mode=kdb.ZeroDistanceMode.NeverIncludeZeroDistance)
             abutting = (a.edges() & b.edges()) - d["gate"].edges()
-            return (_pairs(near, rule) + _polys(a & b, rule, "poly over tap")
-                    + _edges(abutting, rule, "poly abuts diff or tap"))
-        return _pairs(a.separation_check(b, v, False, metrics), rule) + _polys(a & b, rule, "overlaps")
+            return (_pairs(near, rule) + _at(a & b, rule, "poly over tap")
+                    + _at(abutting, rule, "poly abuts diff or tap"))
+        return _pairs(a.separation_check(b, v, False, metrics), rule) + _at(a & b, rule, "overlaps")
     if rule.kind == "overlap":
-        return _polys(a & b, rule, f"{rule.layer} overlaps {rule.other}")
+        return _at(a & b, rule, f"{rule.layer} overlaps {rule.other}")
     if rule.kind == "inside":
-        return _polys(a - b, rule, f"{rule.layer} outside {rule.other}")
+        return _at(a - b, rule, f"{rule.layer} outside {rule.other}")
     if rule.kind == "enclosure":
-        outside = _polys(a.not_inside(b), rule, f"not inside {rule.other}")
+        outside = _at(a.not_inside(b), rule, f"not inside {rule.other}")
         if v == 0:
             return outside
         return outside + _pairs(b.enclosing_check(a, v, False, metrics), rule)
@@ -155,13 +143,13 @@ def check_rule(rule: Rule, d: dict[str, kdb.Region]) -> list[Violation]:
             grown.merged_semantics = False
             sized[axis] = centres(grown.not_inside(b))
         bad = [p for p in a.each() if (p.bbox().center().x, p.bbox().center().y) in sized["x"] & sized["y"]]
-        return _polys(kdb.Region(bad), rule, f"under {v / 1000:g} um in both directions")
+        return _at(kdb.Region(bad), rule, f"under {v / 1000:g} um in both directions")
     if rule.kind == "extension":
         # the region b-edges extended outwards by v must lie in layer a
         grown = b.extended_out(v)
-        return _polys(grown - a, rule, f"{rule.layer} extends less than {v / 1000:g} um")
+        return _at(grown - a, rule, f"{rule.layer} extends less than {v / 1000:g} um")
     if rule.kind == "gate_width":
-        return _edges(d["gate_sd"].with_length(0, v, False), rule, f"below {v / 1000:g} um")
+        return _at(d["gate_sd"].with_length(0, v, False), rule, f"below {v / 1000:g} um")
     raise ValueError(f"{rule.name}: unknown rule kind {rule.kind!r}")
 
 

@@ -7,25 +7,7 @@ import argparse
 import json
 from pathlib import Path
 
-
-def add_chip_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--chip", help="chip spec: a preset name (sky130_subthreshold, sky130_latch, sky130_mirror) "
-                                  "or a TOML file (default: the sky130_subthreshold preset)")
-    p.add_argument("--chip-set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a chip key, e.g. --chip-set t_compare_s=3e-3 (repeatable; "
-                        "`codesign chip show` lists the keys)")
-
-
-def chip_from_args(args: argparse.Namespace):
-    """The chip spec of --chip and --chip-set; UserError naming the file and key."""
-    from codesign.chip import load_chip
-    from codesign.cli import UserError
-    from codesign.config import ConfigError
-
-    try:
-        return load_chip(args.chip, args.chip_set)
-    except ConfigError as err:
-        raise UserError(str(err)) from None
+from codesign.cli import add_chip_arguments, chip_from_args
 
 
 def register(subparsers) -> None:

@@ -45,7 +45,7 @@ BASE_PRESET = "sky130_typical"
 
 
 def register(subparsers) -> None:
-    from codesign.mapping.commands import add_chip_arguments
+    from codesign.cli import add_chip_arguments
 
     p = subparsers.add_parser(
         "calibrate", help="Monte Carlo of the cells (comparator, packets, level comparators) -> a noise profile",
@@ -74,9 +74,8 @@ def register(subparsers) -> None:
 
 
 def _check(args: argparse.Namespace):
-    from codesign.cli import UserError
+    from codesign.cli import UserError, chip_from_args
     from codesign.hardware.params import MC_SEED_MAX, TEMP_RANGE_C
-    from codesign.mapping.commands import chip_from_args
     from codesign.training.noise import PRESETS
     from codesign.validation.sweep.commands import MAX_WORKERS
     from codesign.validation.sweep.plan import MAX_MC_SAMPLES

@@ -52,7 +52,7 @@ def check_simulation_arguments(args: argparse.Namespace, corners: list[str]) -> 
 
 
 def register(subparsers) -> None:
-    from codesign.mapping.commands import add_chip_arguments
+    from codesign.cli import add_chip_arguments
 
     p = subparsers.add_parser(
         "characterize",
@@ -258,9 +258,8 @@ def _summary(row: dict) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
-    from codesign.cli import UserError, output_folder
+    from codesign.cli import UserError, chip_from_args, output_folder
     from codesign.fsio import folder_lock
-    from codesign.mapping.commands import chip_from_args
 
     check_simulation_arguments(args, args.corner)
     if not 1 <= args.steps <= MAX_STEPS:

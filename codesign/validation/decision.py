@@ -21,7 +21,7 @@ from codesign.hardware.params import ComparatorParams, Supply
 from codesign.netlist import number
 from codesign.validation.benches import header, supply_source, tran
 from codesign.validation.ngspice import Job, run_many
-from codesign.validation.settling import SETTLING_HISTORIES, SETTLING_OVERDRIVES
+from codesign.validation.settling import SETTLING_HISTORIES, SETTLING_OVERDRIVES, step_input
 
 T_STEP_S = 10e-6  # the input step, after the operating point settles
 T_EDGE_S = 1e-6
@@ -54,7 +54,7 @@ class DecisionWindow:
 
 
 def _bench(p: ComparatorParams, supply: Supply, t_compare_s: float, d: float, histories) -> tuple[str, list]:
-    bu, vdd = p.beta * p.i_unit_a, number(supply.vdd_v, "vdd_v")
+    vdd = number(supply.vdd_v, "vdd_v")
     t_clk = T_STEP_S + t_compare_s
     # Tight tolerances: with ngspice's defaults a closed latch followed a comparator output that
     # swung after the latch had closed (sf, 200 us compare), a numerical artefact (docs/circuits.md,
@@ -64,12 +64,7 @@ def _bench(p: ComparatorParams, supply: Supply, t_compare_s: float, d: float, hi
         f"Vphi phi 0 PWL(0 0 {number(t_clk, 't')} 0 {number(t_clk + T_EDGE_S, 't')} {vdd})"]
     cases = [(half, zp) for half in ("up", "dn") for zp in histories]
     for k, (half, zp) in enumerate(cases):
-        sign = 1 if half == "up" else -1
-        i_prev, i_to = p.i_bias_a + sign * zp * bu, p.i_bias_a + sign * (1 + d) * bu
-        if min(i_prev, i_to) <= 0:
-            raise ValueError(f"overdrives, histories: d = {d:g}, z_prev = {zp:g} need a negative input current")
-        net += [f"Iin{k} vdd in{k} PWL(0 {number(i_prev, 'i')} {number(T_STEP_S, 't')} {number(i_prev, 'i')} "
-                f"{number(T_STEP_S + T_EDGE_S, 't')} {number(i_to, 'i')})",
+        net += [step_input(p, k, half, d, zp, T_STEP_S, T_EDGE_S),
                 latched_comparator(p, f"c{k}", f"in{k}", f"up{k}", f"dn{k}", "phi")]
     net += [".save " + " ".join(f"v({half}{k})" for k, (half, _) in enumerate(cases)),
             tran(t_clk + T_HOLD_S, min(t_compare_s / 50, 10e-6)), ".end"]

@@ -19,11 +19,7 @@ from codesign.mapping.netlists import layer_clocks, library, shared_sources, uni
 from codesign.netlist import identifier, number
 from codesign.validation.benches import header, step_pwl, tran
 from codesign.validation.ngspice import Job, run_many
-from codesign.validation.unit import DEFAULT_Z
-
-
-def _mean(t: np.ndarray, x: np.ndarray) -> float:
-    return float(np.trapezoid(x, t) / (t[-1] - t[0]))
+from codesign.validation.unit import DEFAULT_Z, time_mean
 
 
 def power_bench(plan: NetworkPlan, u: UnitPlan, supply: Supply, z_beta: list[float]) -> str:
@@ -48,7 +44,7 @@ def mapped_unit_power(plan: NetworkPlan, supply: Supply, z_beta: list[float] = D
     rows = []
     for u, res in zip(plan.units, run_many(jobs, workers)):
         t, v = res["time"], supply.vdd_v
-        supply_w, readout_w = -v * _mean(t, res.i("vdd_u")), -v * _mean(t, res.i("vo"))
+        supply_w, readout_w = -v * time_mean(t, res.i("vdd_u")), -v * time_mean(t, res.i("vo"))
         rows.append({"unit": u.name, "alpha": u.alpha, "supply_w": supply_w, "readout_w": readout_w,
                      "total_w": supply_w + readout_w})
     return rows

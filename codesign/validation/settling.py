@@ -167,6 +167,19 @@ def _settle_time(t: np.ndarray, v: np.ndarray, vdd: float) -> tuple[bool, float,
     return high, max(settle, 0.0), max(crossings[-1], 0.0) if crossings else 0.0
 
 
+def step_input(p: ComparatorParams, k: int, half: str, d: float, z_prev: float, t_step_s: float,
+               t_edge_s: float = 1e-6) -> str:
+    """`Iin<k>` into node in<k>: z_prev, then at t_step_s (edge t_edge_s) +-beta (1 + d); the dn
+    half's input is the up half's mirrored (z -> -z)."""
+    sign = 1 if half == "up" else -1
+    i_prev = p.i_bias_a + sign * z_prev * p.beta * p.i_unit_a
+    i_to = p.i_bias_a + sign * (1 + d) * p.beta * p.i_unit_a
+    if min(i_prev, i_to) <= 0:
+        raise ValueError(f"overdrives, histories: d = {d:g}, z_prev = {z_prev:g} need a negative input current")
+    t0, t1 = number(t_step_s, "t_step_s", positive=True), number(t_step_s + t_edge_s, "t_step_s")
+    return f"Iin{k} vdd in{k} PWL(0 {number(i_prev, 'i')} {t0} {number(i_prev, 'i')} {t1} {number(i_to, 'i')})"
+
+
 def comparator_settling(p: ComparatorParams, supply: Supply,
                         overdrives: tuple[float, ...] = SETTLING_OVERDRIVES,
                         histories: tuple[float, ...] = SETTLING_HISTORIES,
@@ -187,21 +200,12 @@ def comparator_settling(p: ComparatorParams, supply: Supply,
     undecided: settle time inf, not right.
     """
     p.check()
-    bu = p.beta * p.i_unit_a
-    t0, t1 = number(t_step_s, "t_step_s", positive=True), number(t_step_s + 1e-6, "t_step_s")
     jobs, groups = [], []
     for d in overdrives:
         cases = [(half, float(d), float(zp)) for half in ("up", "dn") for zp in histories]
         net = header("settling", supply, "logic", "comparator") + [supply_source("dd", "vdd", supply)]
         for k, (half, _, zp) in enumerate(cases):
-            sign = 1 if half == "up" else -1
-            i_prev = p.i_bias_a + sign * zp * bu
-            i_to = p.i_bias_a + sign * (1 + d) * bu
-            if min(i_prev, i_to) <= 0:
-                raise ValueError(f"overdrives, histories: d = {d:g}, z_prev = {zp:g} need a negative input current")
-            net += [f"Iin{k} vdd in{k} PWL(0 {number(i_prev, 'i')} {t0} {number(i_prev, 'i')} "
-                    f"{t1} {number(i_to, 'i')})",
-                    comparator(p, f"c{k}", f"in{k}", f"up{k}", f"dn{k}")]
+            net += [step_input(p, k, half, d, zp, t_step_s), comparator(p, f"c{k}", f"in{k}", f"up{k}", f"dn{k}")]
         net += [".save " + " ".join(f"v({half}{k})" for k, (half, _, _) in enumerate(cases)),
                 tran(t_step_s + window_s, max_step_s), ".end"]
         jobs.append(Job("\n".join(net) + "\n", "settling", timeout_s))

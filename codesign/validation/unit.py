@@ -26,7 +26,8 @@ from codesign.validation.ngspice import run
 DEFAULT_Z = [0.0, 1.6, 0.0, 0.3, -1.6, 0.0, 1.6, 1.6, -0.4, 0.0, -1.6, 0.0]
 
 
-def _mean(t: np.ndarray, x: np.ndarray) -> float:
+def time_mean(t: np.ndarray, x: np.ndarray) -> float:
+    """Time average of a trace sampled at uneven time points."""
     return float(np.trapezoid(x, t) / (t[-1] - t[0]))
 
 
@@ -75,9 +76,9 @@ def unit_power(cp: ComparatorParams, ip: IntegratorParams, clock: ClockParams, s
     ]
     res = run("\n".join(net) + "\n", name="unit_power", timeout_s=timeout_s)
     t, v = res["time"], supply.vdd_v
-    clock_w = -_mean(t, res.v("phi_t") * res.i("vphi_t")) - _mean(t, res.v("phi_r") * res.i("vphi_r"))
-    return PowerResult(clock.period_s, supply, zs, -v * _mean(t, res.i("vcmp")), -v * _mean(t, res.i("vint")),
-                       -v * _mean(t, res.i("vout")), clock_w, float(res.v("vc")[-1]), res.v("vc"), t)
+    clock_w = -time_mean(t, res.v("phi_t") * res.i("vphi_t")) - time_mean(t, res.v("phi_r") * res.i("vphi_r"))
+    return PowerResult(clock.period_s, supply, zs, -v * time_mean(t, res.i("vcmp")), -v * time_mean(t, res.i("vint")),
+                       -v * time_mean(t, res.i("vout")), clock_w, float(res.v("vc")[-1]), res.v("vc"), t)
 
 
 @dataclass(frozen=True)
