@@ -9,6 +9,7 @@ mirrors (`codesign.mapping.synapses`). The readout is behavioural.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 from codesign.hardware.cells import cell_library, clock_sources, latched_comparator
@@ -82,10 +83,24 @@ def shared_sources(plan: NetworkPlan, vdd_v: float | None = None) -> list[str]:
 
 
 def state_expr(plan: NetworkPlan, u: UnitPlan) -> str:
-    """h of unit u (software units) from its readout current: I_out / I_unit - L * alpha."""
+    """h of unit u (software units) from its readout current: I_out / I_unit - L * alpha
+    (the netlist's form of `state_from_current`)."""
     n = identifier(u.name, "unit name")
     return (f"(-i(vo_{n})/{number(plan.chip.i_unit_a, 'i_unit_a', positive=True)}"
             f"-{number(plan.levels * u.alpha, 'L*alpha')})")
+
+
+def state_from_current(plan: NetworkPlan, u: UnitPlan, i_vo_a):
+    """h of unit u from the current i(vo_<unit>) (numbers or arrays): what `state_expr` computes in the netlist."""
+    return -i_vo_a / plan.chip.i_unit_a - plan.levels * u.alpha
+
+
+def separable(plan: NetworkPlan) -> bool:
+    """Whether each unit can be simulated with the network's sources but without the other units:
+    one layer with behavioural synapses (its units share only ideal sources; the readout is
+    behavioural and instantaneous). Deeper layers read the units before them, a mirror array
+    couples its units through shared transistors."""
+    return len(plan.layers) == 1 and plan.chip.synapses != "mirror"
 
 
 def _weighted_sum(terms: list[tuple[float, str]], constant: float, field: str) -> str:
@@ -119,26 +134,40 @@ def behavioural_synapse_array(plan: NetworkPlan, layer: LayerPlan, inputs: list[
     return lines
 
 
-def network_netlist(plan: NetworkPlan, vdd_v: float | None = None) -> str:
+def network_netlist(plan: NetworkPlan, vdd_v: float | None = None, units: tuple[UnitPlan, ...] | None = None) -> str:
     """The whole network: library, unit subcircuits, shared sources, synapse arrays, units, readout.
 
     Inputs are the voltages of nodes x0..x{n-1} (1 V = 1 unit of input); outputs
     are the voltages of y0..y{m-1} (1 V = 1 unit of output). The simulation bench
-    adds the device models, the input sources and the analysis (and may set the supply, vdd_v)."""
-    lines = _header(plan, "network netlist (hierarchical: one subcircuit per unit)") + [library(plan)]
-    lines += [unit_subckt(plan, u) for u in plan.units]
+    adds the device models, the input sources and the analysis (and may set the supply, vdd_v).
+    `units` (a separable network only): just these units with their synapse rows and the
+    shared sources, no readout; a bench computes y from their output currents
+    (`state_from_current`), which is what the readout's sources do."""
+    if units is not None:
+        if not separable(plan):
+            raise ValueError("units: only a single-layer network with behavioural synapses is separable")
+        layer = plan.layers[0]
+        rows = [u.index for u in units]
+        layers = (dataclasses.replace(layer, units=tuple(units), weight=tuple(layer.weight[i] for i in rows),
+                                      bias=tuple(layer.bias[i] for i in rows)),)
+        what = f"units {', '.join(u.name for u in units)} of the network with their synapse rows (no readout)"
+    else:
+        layers, what = plan.layers, "network netlist (hierarchical: one subcircuit per unit)"
+    lines = _header(plan, what) + [library(plan)]
+    lines += [unit_subckt(plan, u) for layer in layers for u in layer.units]
     lines += [comment("shared by all units: supply, level ladder, clocks")] + shared_sources(plan, vdd_v)
     inputs = [f"v(x{j})" for j in range(plan.layers[0].n_in)]
-    for layer in plan.layers:
+    for layer in layers:
         lines += synapse_array(plan, layer, inputs)
         for u in layer.units:
             n = identifier(u.name, "unit name")
             lines += [unit_instance(plan, u, f"in_{n}", f"out_{n}"),
                       f"Vo_{n} out_{n} 0 {number(plan.chip.v_out_v, 'v_out_v')}"]
         inputs = [state_expr(plan, u) for u in layer.units]
-    lines.append(comment(f"readout ({plan.readout.mode}): y = W_r h + b_r, behavioural (1 V = 1 unit)"))
-    for j, (row, bias) in enumerate(zip(plan.readout.weight, plan.readout.bias)):
-        lines.append(f"By{j} y{j} 0 V={_weighted_sum(list(zip(row, inputs)), bias, 'readout')}")
+    if units is None:
+        lines.append(comment(f"readout ({plan.readout.mode}): y = W_r h + b_r, behavioural (1 V = 1 unit)"))
+        for j, (row, bias) in enumerate(zip(plan.readout.weight, plan.readout.bias)):
+            lines.append(f"By{j} y{j} 0 V={_weighted_sum(list(zip(row, inputs)), bias, 'readout')}")
     return "\n".join(lines) + "\n"
 
 

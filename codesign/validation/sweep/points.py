@@ -117,17 +117,18 @@ def _mapped(map_dir: str, manifest_sha256: str, sequences: int):
 
 
 def _cosim_netlists(point: Point, plan, x) -> list[str]:
-    """The netlists the point's co-simulation runs (with the default solver options, DEFAULT)."""
+    """The netlists the point's co-simulation runs first (with the default solver options, DEFAULT,
+    which also name the tolerances a departure is solved again with)."""
     from codesign.mapping.reference import software_states
-    from codesign.validation.cosim import DEFAULT, network_bench, unit_bench
+    from codesign.validation.cosim import DEFAULT, network_bench, network_groups, unit_bench, unit_groups
 
     supply = point_supply(point, plan.chip)
     xs = x[point.sequence:point.sequence + 1]
     if point.job == "network_cosim":
-        return [network_bench(plan, xs[0], supply, DEFAULT)]
+        return [network_bench(plan, xs[0], supply, DEFAULT, g) for g in network_groups(plan, DEFAULT)] + [repr(DEFAULT)]
     zs, _ = software_states(plan, xs)
-    return [unit_bench(plan, dataclasses.replace(layer, units=(u,)), zs[li][0], supply, DEFAULT)
-            for li, layer in enumerate(plan.layers) for u in layer.units]
+    return [unit_bench(plan, dataclasses.replace(layer, units=g), zs[li][0], supply, DEFAULT)
+            for li, layer in enumerate(plan.layers) for g in unit_groups(layer, DEFAULT)] + [repr(DEFAULT)]
 
 
 def build_tasks(plan: Plan, timeout_s: float) -> list[Task]:
