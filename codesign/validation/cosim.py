@@ -103,6 +103,13 @@ class SolverOptions:
     bypass: bool = False
     recheck: SolverOptions | None = None  # solve departures from the software again with these
 
+    def describe(self) -> str:
+        text = f"ngspice reltol {self.reltol:g}" + (", device bypass" if self.bypass else "")
+        text += ", one netlist per unit" if self.one_unit_per_netlist else ", one netlist per layer"
+        if self.recheck is not None:
+            text += f"; netlists leaving the software's levels solved again with {self.recheck.describe()}"
+        return text
+
     def lines(self) -> list[str]:
         opts = [] if self.reltol == 1e-3 else [f"reltol={number(self.reltol, 'reltol', positive=True)}"]
         opts += ["bypass=1"] if self.bypass else []

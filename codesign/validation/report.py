@@ -23,6 +23,7 @@ from codesign.config import limits
 from codesign.fsio import atomic_write_text
 from codesign.manifest import NetworkPlan
 from codesign.validation.cosim import (
+    DEFAULT,
     NEAR_THRESHOLD,
     Comparison,
     NetworkComparison,
@@ -163,6 +164,10 @@ def write_validation(folder: str | Path, plan: NetworkPlan, units: list[Comparis
         md += [f"| {r['unit']} | {r['alpha']:.3g} | {r['supply_w'] * 1e9:.3f} nW | {r['readout_w'] * 1e9:.3f} nW | "
                f"**{r['total_w'] * 1e9:.3f} nW** |" for r in power]
         md.append("")
+    solved = list(units or []) + list(network.layers[:1] if network else [])
+    solved += [c for comps in (stimulus or {}).values() for c in comps]
+    result["solver"] = {"options": repr(DEFAULT), "netlists_solved_tight": sum(c.solved_tight for c in solved)}
+    md.append(f"Solver: {DEFAULT.describe()}; {result['solver']['netlists_solved_tight']} netlist(s) solved again.\n")
     result["targets"] = targets.judge(result)
     result["targets_met"] = all(t["passed"] for t in result["targets"])
     md.append("## Targets\n\n| target | threshold | value | |\n|---|---|---|---|")
