@@ -2,8 +2,10 @@
 report.html. Each function takes the report's rows (report.rows) and returns
 [(file name, caption)] for the plots it drew, none when the sweep has nothing to show there.
 
-  heat_maps            corner x temperature: each judged figure at its worst, the share of points met
-  versus_temperature   trip points (hysteresis, level_trips) against temperature, a line per corner
+  heat_maps            corner x temperature: each judged figure at its worst (powers in nW), the share of
+                       points met
+  versus_temperature   trip points (hysteresis, level_trips), retention droop, unit power against
+                       temperature, a line per corner and supply (and map folder)
   histograms           the Monte Carlo distributions (montecarlo.MC_FIGURES), one colour per condition
   trace_overlays       cosim jobs: software vs circuit levels of the worst points' worst unit
 """
@@ -18,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from codesign.validation.montecarlo import distributions
+from codesign.validation.sweep.report import shown_in
 
 CONDITION = ("map_dir", "corner", "temp_c", "supply")  # what stays fixed while MC seeds and sequences vary
 MAX_HISTOGRAM_GROUPS = 8
@@ -42,10 +45,14 @@ def condition(row: dict) -> tuple:
     return tuple(row.get(k) for k in CONDITION)
 
 
+def map_name(map_dir: str) -> str:
+    return f"{Path(map_dir).parent.name}/{Path(map_dir).name}"
+
+
 def condition_text(cond: tuple) -> str:
     map_dir, corner, temp_c, supply = cond
     text = f"{corner} {temp_c:g} C, vdd {supply:+.0%}"
-    return f"{Path(map_dir).parent.name}/{Path(map_dir).name} {text}" if map_dir else text
+    return f"{map_name(map_dir)} {text}" if map_dir else text
 
 
 def _slug(text: str) -> str:
@@ -68,12 +75,14 @@ def heat_maps(table: list[dict], out: Path) -> list[tuple[str, str]]:
     maps = []
     for name in names:
         op = next(t["op"] for r in table for t in r.get("targets", []) if t["name"] == name)
+        scale, unit = shown_in(name)
         grid = np.full((len(corners), len(temps)), math.nan)
         for (c, t), rs in cells.items():
             values = [next((x["value"] for x in r.get("targets", []) if x["name"] == name), math.nan) for r in rs]
             grid[corners.index(c), temps.index(t)] = _worst([math.nan if v is None else v for v in values], op)
-        maps.append((f"{name}, worst of each cell ({op} {_threshold(table, name):g} is met)", grid,
-                     "viridis" if op == "<=" else "viridis_r", None))
+        title = f"{name}{f' ({unit})' if unit else ''}, worst of each cell ({op} {_threshold(table, name) * scale:g} " \
+                "is met)"
+        maps.append((title, grid * scale, "viridis" if op == "<=" else "viridis_r", None))
     if any(len(rs) > 1 for rs in cells.values()):
         grid = np.full((len(corners), len(temps)), math.nan)
         for (c, t), rs in cells.items():
@@ -102,51 +111,65 @@ def _threshold(table: list[dict], name: str) -> float:
     return next(t["threshold"] for r in table for t in r.get("targets", []) if t["name"] == name)
 
 
-TEMPERATURE_FIGURES = {"hysteresis": (("up_on_rel", "up trip / threshold - 1 (%)", 100),
-                                      ("dn_on_rel", "dn trip / threshold - 1 (%)", 100)),
-                       "level_trips": (("worst_trip_error_levels", "worst |trip - boundary| (levels)", 1),)}
+# job -> (what the plot shows, ((figure key, axis label, scale), ...))
+TEMPERATURE_FIGURES = {
+    "hysteresis": ("trip points", (("up_on_rel", "up trip / threshold - 1 (%)", 100),
+                                   ("dn_on_rel", "dn trip / threshold - 1 (%)", 100))),
+    "level_trips": ("trip points", (("worst_trip_error_levels", "worst |trip - boundary| (levels)", 1),)),
+    "retention": ("the worst droop", (("worst_droop_levels", "worst droop before a restore (levels)", 1),)),
+    "unit_power": ("the worst unit power", (("worst_unit_power_w", "worst unit power (nW)", 1e9),)),
+}
+
+
+def _by_temperature(rows: list[dict], key: str, scale: float) -> dict[float, list[float]]:
+    """The figure's finite values of the finished rows, scaled, by temperature."""
+    by_t = defaultdict(list)
+    for r in rows:
+        v = r["figures"].get(key) if r["status"] != "failed" else None
+        if v is not None and math.isfinite(v):
+            by_t[r["temp_c"]].append(v * scale)
+    return by_t
 
 
 def versus_temperature(job: str, table: list[dict], out: Path) -> list[tuple[str, str]]:
-    figures = TEMPERATURE_FIGURES.get(job)
+    shows, figures = TEMPERATURE_FIGURES.get(job, ("", ()))
     if not figures or len({r["temp_c"] for r in table}) < 2:
         return []
     plt = _plt()
     fig, axes = plt.subplots(1, len(figures), figsize=(5 * len(figures), 3.4), squeeze=False)
     # the nominal supply solid, the others dashed, dotted, ...
     styles = {s: ls for s, ls in zip(sorted({r["supply"] for r in table}, key=abs), ("-", "--", ":", "-.") * 300)}
+    maps = list(dict.fromkeys(r.get("map_dir") for r in table))  # a line each: their figures are not averaged
+    lines = [(m, c, s) for m in maps for c in dict.fromkeys(r["corner"] for r in table) for s in styles]
     for ax, (key, label, scale) in zip(axes[0], figures):
-        for corner in dict.fromkeys(r["corner"] for r in table):
-            for supply, ls in styles.items():
-                by_t = defaultdict(list)
-                for r in table:
-                    if r["corner"] == corner and r["supply"] == supply and r["status"] != "failed":
-                        v = r["figures"].get(key)
-                        if v is not None and math.isfinite(v):
-                            by_t[r["temp_c"]].append(v * scale)
-                if not by_t:
-                    continue
-                t = sorted(by_t)
-                mean = [np.mean(by_t[x]) for x in t]
-                err = [np.std(by_t[x], ddof=1) if len(by_t[x]) > 1 else 0 for x in t]
-                ax.errorbar(t, mean, yerr=err if any(err) else None, ls=ls, marker="o", ms=3, capsize=2,
-                            label=f"{corner} vdd {supply:+.0%}")
+        for map_dir, corner, supply in lines:
+            rows = [r for r in table if (r.get("map_dir"), r["corner"], r["supply"]) == (map_dir, corner, supply)]
+            by_t = _by_temperature(rows, key, scale)
+            if not by_t:
+                continue
+            t = sorted(by_t)
+            mean = [np.mean(by_t[x]) for x in t]
+            err = [np.std(by_t[x], ddof=1) if len(by_t[x]) > 1 else 0 for x in t]
+            where = f"{map_name(map_dir)} " if len(maps) > 1 else ""
+            ax.errorbar(t, mean, yerr=err if any(err) else None, ls=styles[supply], marker="o", ms=3, capsize=2,
+                        label=f"{where}{corner} vdd {supply:+.0%}")
         ax.set(xlabel="temperature (C)", ylabel=label)
         ax.grid(alpha=0.3)
     axes[0, 0].legend(fontsize=6, ncol=2)
     fig.suptitle("against temperature (mean over Monte Carlo chips, bars: one sigma)" if any(
         "mc_seed" in r for r in table) else "against temperature", fontsize=9)
     fig.tight_layout()
-    return [(_save(fig, out, "temperature.png"), "trip points against temperature, a line per corner and supply")]
+    return [(_save(fig, out, "temperature.png"), f"{shows} against temperature, a line per corner and supply")]
 
 
 def mc_groups(job: str, table: list[dict]) -> dict[tuple, list]:
-    """Monte Carlo points by condition: {condition: [Distribution]} (empty without MC points)."""
+    """Monte Carlo points by condition: {condition: [Distribution]} (empty without MC points, or
+    for a job with no Monte Carlo figures in montecarlo.MC_FIGURES)."""
     groups = defaultdict(list)
     for r in table:
         if r.get("mc_seed") is not None:
             groups[condition(r)].append(r)
-    return {c: distributions(job, rs) for c, rs in groups.items()}
+    return {c: dists for c, rs in groups.items() if (dists := distributions(job, rs))}
 
 
 def histograms(job: str, table: list[dict], out: Path) -> list[tuple[str, str]]:

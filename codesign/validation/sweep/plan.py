@@ -2,23 +2,35 @@
 `codesign.config.from_dict`; an unknown key, a wrong type or a value out of
 range is a ConfigError naming the key), and the points it names.
 
-    job = "level_trips"              # unit_cosim | network_cosim | level_trips | hysteresis
+    job = "level_trips"              # cell jobs: level_trips | hysteresis | packets | retention
+                                     # map-folder jobs: unit_cosim | network_cosim | unit_power
     chip = "sky130_subthreshold"     # cell jobs: a preset or a chip file (relative to the plan)
     chip_set = { levels = 1 }        # cell jobs: chip keys overridden
     corners = ["tt", "ss"]           # default: the chip's corners
     temperatures_c = [27, 85]        # default: the chip's temp_c
     supplies = [-0.1, 0, 0.1]        # relative to the chip's vdd_v; default [0]
-    map_dirs = ["../runs/x/map"]     # cosim jobs: map folders (relative to the plan)
+    map_dirs = ["runs/x/map"]        # map-folder jobs: map folders (inside the plan's folder)
     sequences = 4                    # cosim jobs: test sequences 0..3, one point each
+    retention_steps = 1000           # retention: idle clock steps at the chip's clock (integrator hardware)
     monte_carlo = { samples = 200, seed = 1 }  # Monte Carlo chips seed..seed+199 at every point
     [targets]                        # thresholds a finished point is judged against
+
+Jobs: the cell jobs run a bench of `codesign.validation.characterize` on the
+chip's cells (level_trips: the level comparators' DC sweeps; hysteresis: the
+comparator's loop; packets: charge packets at the 1 kHz cell clock; retention:
+`retention_steps` idle steps at the chip's clock, integrator hardware only).
+The map-folder jobs run on each map folder's netlists with its manifest's chip
+(unit_cosim, network_cosim: one test sequence per point; unit_power: every
+unit's power as mapped, `codesign.validation.power`, no sequences). A key only
+some jobs read (map_dirs, sequences, retention_steps; chip and chip_set for
+the map-folder jobs) is refused, naming it, when given for another.
 
 Points are the product of the axes, or an explicit list:
 
     points = [{ corner = "ss", temp_c = 85, supply = -0.1, mc_seed = 3 }, ...]
 
-Map folders may lie anywhere (plans usually live apart from the runs they
-check), but each must exist and hold a manifest.json.
+Map folders and chip files must lie inside the plan's folder (its subfolders
+included), and each map folder must hold a manifest.json.
 """
 
 from __future__ import annotations
@@ -32,11 +44,16 @@ from codesign.chip import DEFAULT_PRESET, PRESETS, ChipSpec, chip_from_dict
 from codesign.config import ConfigError, from_dict, limits, read_file
 from codesign.hardware.params import MC_SEED_MAX, TEMP_RANGE_C, VDD_RANGE_V
 from codesign.pdk import corners as known_corners
+from codesign.validation.commands import MAX_STEPS as MAX_RETENTION_STEPS
 from codesign.validation.ngspice import MAX_TIMEOUT_S
 
-COSIM_JOBS = ("unit_cosim", "network_cosim")
-CELL_JOBS = ("level_trips", "hysteresis", "packets")
-JOBS = COSIM_JOBS + CELL_JOBS
+COSIM_JOBS = ("unit_cosim", "network_cosim")  # map folders driven by their test sequences
+MAP_JOBS = COSIM_JOBS + ("unit_power",)  # the jobs on map folders (each folder's manifest names the chip)
+CELL_JOBS = ("level_trips", "hysteresis", "packets", "retention")  # the jobs on a chip spec's cells
+JOBS = MAP_JOBS + CELL_JOBS
+# Keys only some jobs read: given for another job they are refused, so a plan never looks like it set
+# something the job ignores.
+JOB_KEYS = {"map_dirs": MAP_JOBS, "sequences": COSIM_JOBS, "retention_steps": ("retention",)}
 AXES = ("corners", "temperatures_c", "supplies", "map_dirs", "sequences", "monte_carlo")
 MAX_POINTS = 10_000
 MAX_AXIS_VALUES = 1_000
@@ -61,6 +78,11 @@ class SweepTargets:
     max_packet_error_rel: float = field(default=0.25, metadata=limits(0, 10))
     # packets: steps whose restored level differs from the ideal counter's.
     max_wrong_levels: int = field(default=0, metadata=limits(0, 1000))
+    # retention: |level - v(vc)| just before a restore, in levels; the restore picks the wrong level at 0.5.
+    # (The level must also be kept: restored to the one it started at after the last step.)
+    max_droop_levels: float = field(default=0.25, metadata=limits(0, 10))
+    # unit_power: the most power one mapped unit may draw (codesign validate --max-unit-power).
+    max_unit_power_w: float = field(default=10e-9, metadata=limits(0, 1e-3, lo_open=True))
 
 
 @dataclass(frozen=True)
@@ -83,7 +105,7 @@ class PointEntry:
     temp_c: float | None = field(default=None, metadata=_TEMP)
     supply: float = field(default=0.0, metadata=_SUPPLY)
     sequence: int | None = field(default=None, metadata=limits(0, MAX_SEQUENCES - 1))  # cosim jobs
-    map_dir: str | None = None  # cosim jobs
+    map_dir: str | None = None  # map-folder jobs
     mc_seed: int | None = field(default=None, metadata=limits(1, MC_SEED_MAX))  # Monte Carlo chip
 
 
@@ -97,6 +119,7 @@ class PlanFile:
     supplies: tuple[float, ...] = field(default=(0.0,), metadata=_SUPPLY)
     map_dirs: tuple[str, ...] = ()
     sequences: int = field(default=1, metadata=limits(1, MAX_SEQUENCES))
+    retention_steps: int = field(default=1000, metadata=limits(1, MAX_RETENTION_STEPS))
     points: tuple[PointEntry, ...] = ()
     monte_carlo: MonteCarlo | None = None
     targets: SweepTargets = field(default_factory=SweepTargets)
@@ -112,8 +135,8 @@ class Point:
     temp_c: float
     supply: float  # relative change of the chip's vdd_v
     vdd_v: float
-    sequence: int | None = None
-    map_dir: str | None = None
+    sequence: int | None = None  # cosim jobs
+    map_dir: str | None = None  # map-folder jobs
     mc_seed: int | None = None  # Monte Carlo chip; None: the plain corner
 
     def axes(self) -> dict:
@@ -166,19 +189,30 @@ def _map_chip(map_dir: str) -> ChipSpec:
     return load_manifest(map_dir)[0].chip
 
 
-def _check_job_keys(settings: PlanFile, given: set[str]) -> None:
-    cosim = settings.job in COSIM_JOBS
-    for key in ("map_dirs", "sequences"):
-        if key in given and not cosim:
-            raise ConfigError(f"{key}: only for the jobs {', '.join(COSIM_JOBS)} (job is {settings.job!r})")
-    for key in ("chip", "chip_set"):
-        if key in given and cosim:
-            raise ConfigError(f"{key}: cosim jobs use the chip of each map folder's manifest; remove {key}")
+def _jobs_text(jobs: tuple[str, ...]) -> str:
+    return f"the job{'s' if len(jobs) > 1 else ''} {', '.join(jobs)}"
+
+
+def _check_points(settings: PlanFile) -> None:
+    on_maps = settings.job in MAP_JOBS
     for i, p in enumerate(settings.points):
-        if not cosim and (p.sequence is not None or p.map_dir is not None):
-            raise ConfigError(f"points[{i}]: sequence and map_dir are only for the jobs {', '.join(COSIM_JOBS)}")
-        if cosim and p.map_dir is None:
-            raise ConfigError(f"points[{i}].map_dir: missing (a cosim point needs its map folder)")
+        if p.sequence is not None and settings.job not in COSIM_JOBS:
+            raise ConfigError(f"points[{i}].sequence: only for {_jobs_text(COSIM_JOBS)} (job is {settings.job!r})")
+        if p.map_dir is not None and not on_maps:
+            raise ConfigError(f"points[{i}].map_dir: only for {_jobs_text(MAP_JOBS)} (job is {settings.job!r})")
+        if on_maps and p.map_dir is None:
+            raise ConfigError(f"points[{i}].map_dir: missing (a {settings.job} point needs its map folder)")
+
+
+def _check_job_keys(settings: PlanFile, given: set[str]) -> None:
+    on_maps = settings.job in MAP_JOBS
+    for key, jobs in JOB_KEYS.items():
+        if key in given and settings.job not in jobs:
+            raise ConfigError(f"{key}: only for {_jobs_text(jobs)} (job is {settings.job!r})")
+    for key in ("chip", "chip_set"):
+        if key in given and on_maps:
+            raise ConfigError(f"{key}: {settings.job} uses the chip of each map folder's manifest; remove {key}")
+    _check_points(settings)
     mc = settings.monte_carlo
     if mc is not None and mc.samples == 0:  # the default stands for "not given"
         raise ConfigError("monte_carlo.samples: missing (how many Monte Carlo chips)")
@@ -187,7 +221,7 @@ def _check_job_keys(settings: PlanFile, given: set[str]) -> None:
                           f"seed {MC_SEED_MAX}")
     if settings.points and given & set(AXES):
         raise ConfigError(f"points: give either the axes ({', '.join(AXES)}) or a points list, not both")
-    if cosim and not settings.points and not settings.map_dirs:
+    if on_maps and not settings.points and not settings.map_dirs:
         raise ConfigError("map_dirs: list at least one map folder (written by codesign map)")
     for key in ("corners", "temperatures_c", "supplies", "map_dirs"):
         values = getattr(settings, key)
@@ -196,6 +230,14 @@ def _check_job_keys(settings: PlanFile, given: set[str]) -> None:
         twice = sorted({v for v in values if values.count(v) > 1})
         if twice:
             raise ConfigError(f"{key}: {twice[0]!r} is listed twice")
+
+
+def _check_chip(job: str, chip: ChipSpec) -> None:
+    """Refuse a chip the job has no bench for."""
+    if job == "retention" and chip.hardware != "integrator":
+        raise ConfigError(f"chip: retention holds a level on the integrator's capacitor between restores; this "
+                          f"chip has {chip.hardware} hardware (eps = {chip.eps:g}), whose state is a latch: "
+                          f"use an integrator chip (eps = 0)")
 
 
 def _point(job: str, chip: ChipSpec, corner, temp_c, supply: float, sequence=None, map_dir=None,
@@ -222,11 +264,12 @@ def _axis_points(s: PlanFile, chip: ChipSpec | None, folder: Path) -> list[Point
                                    _seeds(s))
         return [_point(s.job, chip, c, t, v, mc_seed=k) for c, t, v, k in combos]
     out = []
+    sequences = range(s.sequences) if s.job in COSIM_JOBS else (None,)
     for i, name in enumerate(s.map_dirs):
         map_dir = _map_dir(name, f"map_dirs[{i}]", folder)
         mchip = _map_chip(map_dir)
         combos = itertools.product(s.corners or mchip.corners, s.temperatures_c or (mchip.temp_c,), s.supplies,
-                                   _seeds(s), range(s.sequences))
+                                   _seeds(s), sequences)
         out += [_point(s.job, mchip, c, t, v, n, map_dir, k) for c, t, v, k, n in combos]
     return out
 
@@ -238,8 +281,8 @@ def _listed_points(s: PlanFile, chip: ChipSpec | None, folder: Path) -> list[Poi
             out.append(_point(s.job, chip, p.corner, p.temp_c, p.supply, mc_seed=p.mc_seed))
         else:
             map_dir = _map_dir(p.map_dir, f"points[{i}].map_dir", folder)
-            out.append(_point(s.job, _map_chip(map_dir), p.corner, p.temp_c, p.supply, p.sequence or 0, map_dir,
-                              p.mc_seed))
+            sequence = (p.sequence or 0) if s.job in COSIM_JOBS else None
+            out.append(_point(s.job, _map_chip(map_dir), p.corner, p.temp_c, p.supply, sequence, map_dir, p.mc_seed))
     return out
 
 
@@ -250,7 +293,7 @@ def _count(s: PlanFile, chip: ChipSpec | None) -> int:
     n = len(s.supplies) * max(len(s.corners), 1) * max(len(s.temperatures_c), 1) * len(_seeds(s))
     if s.job in CELL_JOBS:
         return n * (len(chip.corners) if not s.corners else 1)
-    return n * len(s.map_dirs) * s.sequences
+    return n * len(s.map_dirs) * (s.sequences if s.job in COSIM_JOBS else 1)
 
 
 def load_plan(path: str | Path) -> Plan:
@@ -263,6 +306,8 @@ def load_plan(path: str | Path) -> Plan:
             raise ConfigError(f"job: missing; one of {', '.join(JOBS)}")
         _check_job_keys(settings, set(data))
         chip = _resolve_chip(settings, path.parent) if settings.job in CELL_JOBS else None
+        if chip is not None:
+            _check_chip(settings.job, chip)
         count = _count(settings, chip)
         if count > MAX_POINTS:
             raise ConfigError(f"points: the plan names {count} points, at most {MAX_POINTS}")

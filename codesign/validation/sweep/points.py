@@ -2,10 +2,11 @@
 content hash (the cache key) and the computation itself (`compute`, run on a
 Dask worker).
 
-The key hashes everything that determines the result: for cosim points the
-netlist texts ngspice will run (stimuli, corner, temperature, supply and the
-model file's path are in them) and the manifest; for cell points the cell
-parameters and bench settings; for every point the model library's content
+The key hashes everything that determines the result: for map-folder points
+(cosim, unit_power) the netlist texts ngspice will run (stimuli, corner,
+temperature, supply and the model file's path are in them) and the manifest;
+for cell points the cell parameters, clock and bench settings (retention: its
+step count) and the cell library's text; for every point the model library's content
 hash (`codesign.pdk.expand_corner`; a Monte Carlo chip's is the `_mm`
 library's), the ngspice settings, the corner, temperature and supply, the
 Monte Carlo seed (absent for the plain corner, so those keys are unchanged)
@@ -29,7 +30,8 @@ from pathlib import Path
 
 from codesign.chip import ChipSpec
 from codesign.config import ConfigError
-from codesign.validation.sweep.plan import CELL_JOBS, Plan, Point
+from codesign.validation.sweep.plan import CELL_JOBS, COSIM_JOBS, Plan, Point
+from codesign.validation.unit import DEFAULT_Z
 
 # Bump when a bench, or how its figures are computed, changes: every cached point is recomputed.
 BENCH_VERSION = "sweep-bench-1"
@@ -40,6 +42,13 @@ HYSTERESIS_BENCH = {"sweep_s": 0.2}
 HYSTERESIS_MC_BENCH = {"span_beta": 4.0, "sweep_s": 0.4}
 # The cell benches' 1 kHz clock (as codesign characterize: ten times fewer idle points to simulate).
 PACKETS_BENCH = {"period_s": 1e-3, "t_compare_s": 200e-6}
+# retention: the chip's real clock with slow edges, as codesign characterize --what retention (between
+# edges only leakage moves, so the solver strides through the idle holds); ngspice runs of 1000 steps,
+# each started from the voltage the last one ended on (characterize.retention's default).
+RETENTION_CLOCK = {"t_edge_s": 20e-6}
+RETENTION_BENCH = {"segment_steps": 1000}
+# unit_power: the activity pattern of codesign validate --power (z in units of beta), twice.
+UNIT_POWER_BENCH = {"z_beta": tuple(DEFAULT_Z), "repeats": 2}
 # What a job's record holds, where it changed after BENCH_VERSION: in the key of that job's points only.
 RECORD_VERSIONS = {"unit_cosim": "levels-1", "network_cosim": "levels-1",  # the level traces are stored
                    "hysteresis": "in-beta-1"}  # trip errors in beta*i_unit too
@@ -51,8 +60,9 @@ class Task:
     key: str
     timeout_s: float
     chip: ChipSpec | None = None  # cell jobs
-    manifest_sha256: str | None = None  # cosim jobs: the manifest the key was computed from
+    manifest_sha256: str | None = None  # map-folder jobs: the manifest the key was computed from
     map_sequences: int | None = None  # cosim jobs: test sequences read from the map folder's task
+    retention_steps: int | None = None  # retention: idle clock steps
 
 
 def _sha256(text: str | bytes) -> str:
@@ -90,7 +100,11 @@ def packets_clock(chip: ChipSpec):
     return dataclasses.replace(chip.clock(), **PACKETS_BENCH)
 
 
-def _cell_content(point: Point, chip: ChipSpec) -> dict:
+def retention_clock(chip: ChipSpec):
+    return dataclasses.replace(chip.clock(), **RETENTION_CLOCK)
+
+
+def _cell_content(point: Point, chip: ChipSpec, retention_steps: int) -> dict:
     from codesign.hardware.cells import cell_library
 
     if point.job == "level_trips":
@@ -99,21 +113,36 @@ def _cell_content(point: Point, chip: ChipSpec) -> dict:
     if point.job == "packets":
         return {"params": dataclasses.asdict(chip.integrator()), "clock": dataclasses.asdict(packets_clock(chip)),
                 "cells": _sha256(cell_library("logic", "integrator"))}
+    if point.job == "retention":
+        return {"params": dataclasses.asdict(chip.integrator()), "clock": dataclasses.asdict(retention_clock(chip)),
+                "bench": {"steps": retention_steps, **RETENTION_BENCH},
+                "cells": _sha256(cell_library("logic", "integrator"))}
     return {"params": dataclasses.asdict(chip.comparator()),
             "bench": HYSTERESIS_BENCH if point.mc_seed is None else {"wide": HYSTERESIS_MC_BENCH},
             "cells": _sha256(cell_library("logic", "comparator"))}
 
 
+def _manifest_sha256(map_dir: str) -> str:
+    return _sha256((Path(map_dir) / "manifest.json").read_bytes())
+
+
+@lru_cache(maxsize=8)
+def _map_plan(map_dir: str, manifest_sha256: str):
+    """The plan of a map folder, read once per process (build_tasks checks the folder's
+    netlists at the start of every sweep)."""
+    from codesign.validation.cosim import load_checked
+
+    if _manifest_sha256(map_dir) != manifest_sha256:
+        raise RuntimeError(f"{map_dir}/manifest.json changed since the sweep started")
+    return load_checked(map_dir)
+
+
 @lru_cache(maxsize=8)
 def _mapped(map_dir: str, manifest_sha256: str, sequences: int):
-    """(plan, test inputs x [sequences, T, n_in]) of a map folder, read once per process
-    (build_tasks checks the folder's netlists at the start of every sweep)."""
-    from codesign.validation.cosim import load_checked
+    """(plan, test inputs x [sequences, T, n_in]) of a map folder, read once per process."""
     from codesign.validation.report import test_sequences
 
-    if _sha256((Path(map_dir) / "manifest.json").read_bytes()) != manifest_sha256:
-        raise RuntimeError(f"{map_dir}/manifest.json changed since the sweep started")
-    return load_checked(map_dir), test_sequences(map_dir, sequences)[0]
+    return _map_plan(map_dir, manifest_sha256), test_sequences(map_dir, sequences)[0]
 
 
 def _cosim_netlists(point: Point, plan, x) -> list[str]:
@@ -131,32 +160,62 @@ def _cosim_netlists(point: Point, plan, x) -> list[str]:
             for li, layer in enumerate(plan.layers) for g in unit_groups(layer, DEFAULT)] + [repr(DEFAULT)]
 
 
+def _power_netlists(point: Point, plan) -> list[str]:
+    """The netlists mapped_unit_power runs at the point, one per unit (the pattern repeated as it does)."""
+    from codesign.validation.power import power_bench
+
+    supply = point_supply(point, plan.chip)
+    zs = list(UNIT_POWER_BENCH["z_beta"]) * UNIT_POWER_BENCH["repeats"]
+    return [power_bench(plan, u, supply, zs) for u in plan.units]
+
+
+def _key(content: dict) -> str:
+    return _sha256(json.dumps(content, sort_keys=True))
+
+
+def _cell_task(p: Point, plan: Plan, timeout_s: float) -> Task:
+    steps = plan.settings.retention_steps if p.job == "retention" else None
+    content = {**_common(p), **_cell_content(p, plan.chip, steps)}
+    return Task(p, _key(content), timeout_s, chip=plan.chip, retention_steps=steps)
+
+
+def _cosim_task(p: Point, timeout_s: float, manifest: str, sequences: int) -> Task:
+    try:
+        mapped = _mapped(p.map_dir, manifest, sequences)
+    except ValueError as err:  # fewer test sequences than asked, no training recipe
+        raise ConfigError(f"sequences: {sequences} asked of {p.map_dir}: {err}") from None
+    content = {**_common(p), "manifest": manifest, "sequence": p.sequence,
+               "netlists": [_sha256(t) for t in _cosim_netlists(p, *mapped)]}
+    return Task(p, _key(content), timeout_s, manifest_sha256=manifest, map_sequences=sequences)
+
+
+def _unit_power_task(p: Point, timeout_s: float, manifest: str) -> Task:
+    netlists = _power_netlists(p, _map_plan(p.map_dir, manifest))
+    content = {**_common(p), "manifest": manifest, "bench": UNIT_POWER_BENCH,
+               "netlists": [_sha256(t) for t in netlists]}
+    return Task(p, _key(content), timeout_s, manifest_sha256=manifest)
+
+
 def build_tasks(plan: Plan, timeout_s: float) -> list[Task]:
     """A Task with its key for each point of the plan (map folders are read and checked here)."""
     from codesign.validation.cosim import load_checked
 
-    tasks = []
-    sequences = {}  # map_dir -> test sequences needed
-    for p in plan.points:
-        if p.map_dir is not None:
-            sequences[p.map_dir] = max(sequences.get(p.map_dir, 0), p.sequence + 1)
-    manifests = {d: _sha256((Path(d) / "manifest.json").read_bytes()) for d in sequences}
-    for d in sequences:  # every sweep checks its map folders' netlists again (NetlistEdited)
+    map_dirs = list(dict.fromkeys(p.map_dir for p in plan.points if p.map_dir is not None))
+    manifests = {d: _manifest_sha256(d) for d in map_dirs}
+    for d in map_dirs:  # every sweep checks its map folders' netlists again (NetlistEdited)
         load_checked(d)
+    sequences = {}  # map_dir -> test sequences the cosim points need
     for p in plan.points:
-        content = _common(p)
+        if p.job in COSIM_JOBS:
+            sequences[p.map_dir] = max(sequences.get(p.map_dir, 0), p.sequence + 1)
+    tasks = []
+    for p in plan.points:
         if p.job in CELL_JOBS:
-            content.update(_cell_content(p, plan.chip))
-            tasks.append(Task(p, _sha256(json.dumps(content, sort_keys=True)), timeout_s, chip=plan.chip))
-            continue
-        try:
-            mapped = _mapped(p.map_dir, manifests[p.map_dir], sequences[p.map_dir])
-        except ValueError as err:  # fewer test sequences than asked, no training recipe
-            raise ConfigError(f"sequences: {sequences[p.map_dir]} asked of {p.map_dir}: {err}") from None
-        content.update({"manifest": manifests[p.map_dir], "sequence": p.sequence,
-                        "netlists": [_sha256(t) for t in _cosim_netlists(p, *mapped)]})
-        tasks.append(Task(p, _sha256(json.dumps(content, sort_keys=True)), timeout_s,
-                          manifest_sha256=manifests[p.map_dir], map_sequences=sequences[p.map_dir]))
+            tasks.append(_cell_task(p, plan, timeout_s))
+        elif p.job in COSIM_JOBS:
+            tasks.append(_cosim_task(p, timeout_s, manifests[p.map_dir], sequences[p.map_dir]))
+        else:
+            tasks.append(_unit_power_task(p, timeout_s, manifests[p.map_dir]))
     return tasks
 
 
@@ -236,6 +295,30 @@ def _packets(task: Task, supply) -> dict:
             "readout_gain_rel": gain, "dv_level_v": dv, "i_step_a": ip.i_step_a}
 
 
+def _retention(task: Task, supply) -> dict:
+    """The top level held through the idle steps: the level restored after the last one, and
+    the worst droop just before a restore (in V and in levels)."""
+    from codesign.validation.characterize import retention
+
+    ip = task.chip.integrator()
+    r = retention(ip, retention_clock(task.chip), supply, steps=task.retention_steps, timeout_s=task.timeout_s,
+                  **RETENTION_BENCH)
+    return {"steps": task.retention_steps, "level": r.level, "final_level": r.final_level,
+            "kept": r.final_level == r.level, "worst_droop_v": r.worst_droop_v,
+            "worst_droop_levels": r.worst_droop_v / ip.dv_level_v, "dv_level_v": ip.dv_level_v,
+            "restored_first_v": float(r.restored_v[0]), "restored_last_v": float(r.restored_v[-1])}
+
+
+def _unit_power(task: Task, supply) -> dict:
+    """Every unit's power as mapped (power.mapped_unit_power: total, supply and readout, W)."""
+    from codesign.validation.power import mapped_unit_power
+
+    plan = _map_plan(task.point.map_dir, task.manifest_sha256)
+    units = mapped_unit_power(plan, supply, workers=1, timeout_s=task.timeout_s, **UNIT_POWER_BENCH)
+    units = [{k: v if k == "unit" else float(v) for k, v in u.items()} for u in units]
+    return {"units": units, "worst_unit_power_w": max(u["total_w"] for u in units)}
+
+
 def _cosim(task: Task, supply) -> dict:
     from codesign.validation.cosim import cosim_network, cosim_units
 
@@ -244,11 +327,12 @@ def _cosim(task: Task, supply) -> dict:
     xs = x[p.sequence:p.sequence + 1]
     if p.job == "unit_cosim":
         layers = cosim_units(plan, xs, supply, workers=1, timeout_s=task.timeout_s)
-        out = {}
+        out = {"netlists_solved_tight": sum(c.solved_tight for c in layers)}
     else:
         n = cosim_network(plan, xs, supply, workers=1, timeout_s=task.timeout_s)
         s, layers = n.summary(), n.layers
-        out = {"decision_agreement": s["decision_agreement"], "output_rmse": s["output_rmse"]}
+        out = {"decision_agreement": s["decision_agreement"], "output_rmse": s["output_rmse"],
+               "netlists_solved_tight": s["netlists_solved_tight"]}
     rows = [r for c in layers for r in c.per_unit()]
     # software and circuit levels of every unit on this sequence: the report overlays the worst points'
     traces = [{"layer": c.layer, "unit": name, "alpha": float(c.alpha[i]),
@@ -261,7 +345,7 @@ def _cosim(task: Task, supply) -> dict:
 
 
 JOB_FUNCTIONS = {"level_trips": _level_trips, "hysteresis": _hysteresis, "packets": _packets,
-                 "unit_cosim": _cosim, "network_cosim": _cosim}
+                 "retention": _retention, "unit_cosim": _cosim, "network_cosim": _cosim, "unit_power": _unit_power}
 
 
 def _children_cpu_s() -> float:
@@ -278,7 +362,7 @@ def compute(task: Task) -> dict:
     started, cpu0 = time.perf_counter(), _children_cpu_s()
     record = {"key": task.key, "axes": p.axes()}
     try:
-        supply = point_supply(p, task.chip or _mapped(p.map_dir, task.manifest_sha256, task.map_sequences)[0].chip)
+        supply = point_supply(p, task.chip or _map_plan(p.map_dir, task.manifest_sha256).chip)
         record.update(status="done", figures=JOB_FUNCTIONS[p.job](task, supply))
     except NgspiceError as err:
         netlist = Path(err.netlist) if err.netlist else None

@@ -22,6 +22,8 @@ from codesign.validation.sweep.engine import Outcome
 from codesign.validation.sweep.plan import Plan, SweepTargets
 
 AXIS_COLUMNS = ("map_dir", "corner", "temp_c", "supply", "vdd_v", "mc_seed", "sequence")
+# Targets shown in another unit than their figure is stored in (headlines, heat maps): name -> (scale, unit).
+SHOWN_IN = {"worst unit power": (1e9, "nW")}
 
 
 def judge(job: str, figures: dict, targets: SweepTargets) -> list[dict]:
@@ -36,6 +38,12 @@ def judge(job: str, figures: dict, targets: SweepTargets) -> list[dict]:
         rows = [("worst packet error (relative)", "<=", targets.max_packet_error_rel,
                  figures["worst_packet_error_rel"]),
                 ("steps restored to a wrong level", "<=", targets.max_wrong_levels, float(figures["wrong_levels"]))]
+    elif job == "retention":
+        rows = [("level kept (1 yes, 0 no)", ">=", 1, float(figures["kept"])),
+                ("worst droop before a restore (levels)", "<=", targets.max_droop_levels,
+                 figures["worst_droop_levels"])]
+    elif job == "unit_power":
+        rows = [("worst unit power", "<=", targets.max_unit_power_w, figures["worst_unit_power_w"])]
     else:
         rows = [("worst unit level agreement", ">=", targets.min_level_agreement, figures["worst_level_agreement"])]
         if job == "network_cosim":
@@ -73,10 +81,21 @@ def _value(x) -> str:
     return f"{x:.4g}" if isinstance(x, float) else str(x)
 
 
+def shown_in(name: str) -> tuple[float, str]:
+    """(scale, unit) a target's values are shown in; (1, "") for those shown as stored."""
+    return SHOWN_IN.get(name, (1, ""))
+
+
+def _shown(name: str, x) -> str:
+    scale, unit = shown_in(name)
+    return _value(x * scale) + (f" {unit}" if unit else "")
+
+
 def _headline(row: dict) -> str:
     if row["status"] == "failed":
         return f"{row['error']}: {row['reason']}"[:200]
-    return "; ".join(f"{t['name']} {_value(t['value'])} ({t['op']} {_value(t['threshold'])})" for t in row["targets"])
+    return "; ".join(f"{t['name']} {_shown(t['name'], t['value'])} ({t['op']} {_shown(t['name'], t['threshold'])})"
+                     for t in row["targets"])
 
 
 def _markdown(plan: Plan, command: str, table: list[dict], n: dict, outcome: Outcome) -> str:
@@ -121,7 +140,7 @@ def _blocks(plan: Plan, command: str, table: list[dict], n: dict, outcome: Outco
     blocks = [("h1", f"Sweep: {plan.job}, {n['points']} points"), ("p", f"Command: `{command}`"),
               ("p", f"{verdict}: met {n['met']}, not met {n['not_met']}, failed {n['failed']} (computed "
                     f"{n['computed']}, from the cache {n['from_cache']}; {outcome.seconds:.0f} s)."),
-              ("p", "Targets: " + "; ".join(f"{t['name']} {t['op']} {_value(t['threshold'])}"
+              ("p", "Targets: " + "; ".join(f"{t['name']} {t['op']} {_shown(t['name'], t['threshold'])}"
                                             for t in next((r["targets"] for r in table if "targets" in r), [])))]
     maps = figures.heat_maps(table, out)
     if maps:
