@@ -16,6 +16,7 @@ from pathlib import Path
 
 STAGE_COMMANDS = [
     "codesign.training.commands",
+    "codesign.training.evaluate",
     "codesign.mapping.commands",
     "codesign.validation.commands",
     "codesign.validation.sweep.commands",

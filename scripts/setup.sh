@@ -19,6 +19,12 @@ command -v ngspice >/dev/null 2>&1 || need+=(ngspice)
 # library is there for an in-process simulator binding).
 installed libngspice0 '/usr/lib/*/libngspice.so*' || need+=(libngspice0)
 command -v espeak-ng >/dev/null 2>&1 || need+=(espeak-ng)
+# festival, its English voices and flite: the other keyword-spotting synthesizers (docs/kws.md).
+command -v text2wave >/dev/null 2>&1 || need+=(festival)
+installed festvox-kallpc16k '/usr/share/festival/voices/*/kal_diphone' || need+=(festvox-kallpc16k)
+installed festvox-kdlpc16k '/usr/share/festival/voices/*/ked_diphone' || need+=(festvox-kdlpc16k)
+installed festvox-us-slt-hts '/usr/share/festival/voices/*/cmu_us_slt_arctic_hts' || need+=(festvox-us-slt-hts)
+command -v flite >/dev/null 2>&1 || need+=(flite)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "setup: installing system packages: ${need[*]}"

@@ -40,7 +40,7 @@ def all_tensors(task: Task) -> list[torch.Tensor]:
 
 
 def test_registry_lists_every_task():
-    assert set(TASKS) == {"cue_recall", "flipflop", "adding", "digits", "speech_commands", "kws_synth"}
+    assert set(TASKS) == {"cue_recall", "flipflop", "adding", "digits", "speech_commands", "kws_synth", "kws_multi"}
     for name in TASKS:
         params = task_params(name)
         assert {"n_train", "n_val", "n_test"} <= set(params), name

@@ -29,7 +29,7 @@ def run_train(args: argparse.Namespace) -> int:
     from codesign.cli import UserError
     from codesign.fsio import FolderLocked
     from codesign.training.recipe import load_recipe
-    from codesign.training.tasks import EspeakError, SpeechDataError, TaskParamError
+    from codesign.training.tasks import SpeechDataError, SynthesizerError, TaskParamError
     from codesign.training.trainer import RunDamaged, RunMismatch, TrainingDiverged, train
 
     try:
@@ -43,7 +43,7 @@ def run_train(args: argparse.Namespace) -> int:
         metrics = train(recipe, out, restart=args.restart, progress=not args.quiet)
     except TaskParamError as err:  # task parameters are checked when the task is built
         raise UserError(f"{args.recipe}: task.params: {err}") from None
-    except (FolderLocked, RunMismatch, RunDamaged, SpeechDataError, EspeakError, FileNotFoundError) as err:
+    except (FolderLocked, RunMismatch, RunDamaged, SpeechDataError, SynthesizerError, FileNotFoundError) as err:
         raise UserError(str(err)) from None
     except TrainingDiverged as err:
         raise UserError(f"training stopped: {err}") from None

@@ -16,8 +16,10 @@ from typing import Any, Callable
 
 from .base import Task, TaskParamError, check_int
 from .digits import build_digits
-from .kws_synth import EspeakError, EspeakNotFoundError, build_kws_synth
+from .kws_multi import build_kws_multi
+from .kws_synth import build_kws_synth
 from .speech import SpeechDataError, SpeechDataNotFoundError, build_speech_commands
+from .synthesizers import EspeakError, EspeakNotFoundError, SynthesizerError, SynthesizerNotFoundError
 from .synthetic import build_adding, build_cue_recall, build_flipflop
 
 TASKS: dict[str, Callable[..., Task]] = {
@@ -27,6 +29,7 @@ TASKS: dict[str, Callable[..., Task]] = {
     "digits": build_digits,
     "speech_commands": build_speech_commands,
     "kws_synth": build_kws_synth,
+    "kws_multi": build_kws_multi,
 }
 
 
@@ -68,6 +71,8 @@ __all__ = [
     "EspeakNotFoundError",
     "SpeechDataError",
     "SpeechDataNotFoundError",
+    "SynthesizerError",
+    "SynthesizerNotFoundError",
     "make_task",
     "task_params",
 ]

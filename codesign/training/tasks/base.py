@@ -39,6 +39,9 @@ class Task:
     readout: str  # "last" | "per_step"
     # Optional, for reports: what each class index means (speech words, digits).
     class_names: tuple[str, ...] = ()
+    # Optional: how raw data becomes x (speech tasks: speech.SpeechFeatures), to
+    # turn other recordings into this task's inputs (codesign evaluate).
+    features: Any = None
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
@@ -135,6 +138,12 @@ def check_range(name: str, value: Any, lo: float, hi: float) -> tuple[float, flo
     if low > high:
         raise TaskParamError(f"parameter {name!r} must have low <= high, got {value!r}")
     return (low, high)
+
+
+def check_bool(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TaskParamError(f"parameter {name!r} must be true or false, got {value!r}")
+    return value
 
 
 def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:

@@ -6,32 +6,27 @@ shift, and mixed with white noise at a random SNR. Everything a clip uses is
 drawn from its own seed (data seed, word, index), so a clip is the same
 whichever order or run writes it. Clips land in
 <cache root>/kws_synth/<hash of the settings>/<word>/clipNNNN.wav with
-validation_list.txt and testing_list.txt, and are read back by the
-speech_commands loader. Each clip is a verified entry (codesign.fsio, with a
-.sha256 file beside it). Generation skips clips already on disk that match
-their hash and rewrites the others (missing, cut short, edited), so an
-interrupted run resumes where it stopped and a damaged clip is never used.
+validation_list.txt and testing_list.txt (a random split per word), and are
+read back by the speech_commands loader. Each clip is a verified entry and
+generation resumes (generated.py). kws_multi (several synthesizers, held-out
+voices or synthesizers) builds on the same parts.
 """
 
 from __future__ import annotations
 
-import io
-import json
-import re
-import shutil
-import subprocess
-import tempfile
-import zlib
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from .base import Task, TaskParamError, check_float, check_int, check_optional_int, check_range, check_words
-from .cache import atomic_write_text, cache_root, read_entry, settings_hash, write_entry
+from .augment import limit_peak, mix_at_snr, place
+from .base import Task, TaskParamError, check_bool, check_float, check_int, check_optional_int, check_range, check_words
+from .cache import cache_root, settings_hash
+from .generated import clip_rng, generate_missing, held_out_indices, write_text_if_changed
 from .speech import CLIP_SAMPLES, DEFAULT_WORDS, LIST_FILES, SAMPLE_RATE, feature_settings, task_from_folder
+from .synthesizers import Espeak, espeak_wav, find_espeak
+from .synthesizers import check_espeak_voices as check_voices
 
 # Accents x variants of espeak-ng's stock English voices (no mbrola needed).
 DEFAULT_VOICES = (
@@ -42,21 +37,11 @@ DEFAULT_VOICES = (
 # Bump when the rendering below changes, so old folders are not reused.
 # 2: clips carry a .sha256 file (a version-1 folder would report every clip as unverified).
 GENERATOR_VERSION = 2
-WORKERS = 2  # espeak-ng calls in flight; the machines are shared and small
 TRIM_TOP_DB = 40.0  # silence threshold for trimming espeak's leading/trailing pauses
-PEAK_LIMIT = 0.99  # keep the 16-bit WAV from clipping
 # Generation time and disk: one espeak-ng call and 32 kB per clip (the real
 # Speech Commands set has ~105 000 clips).
 MAX_PER_WORD = 10_000
 MAX_CLIPS = 200_000
-
-
-class EspeakError(RuntimeError):
-    """espeak-ng failed on a clip; the message has the command and its stderr."""
-
-
-class EspeakNotFoundError(FileNotFoundError):
-    """The espeak-ng binary is not installed."""
 
 
 @dataclass(frozen=True)
@@ -104,52 +89,11 @@ class ClipRecipe:
         return f"{self.word}/clip{self.index:04d}.wav"
 
 
-@dataclass(frozen=True)
-class Espeak:
-    binary: str
-    version: str
-    data_dir: Path | None
-
-
-def find_espeak() -> Espeak:
-    binary = shutil.which("espeak-ng")
-    if binary is None:
-        raise EspeakNotFoundError(
-            "kws_synth needs the espeak-ng program, which is not on PATH; "
-            "install it with `apt-get install espeak-ng` (`make setup` does this)"
-        )
-    text = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=30).stdout
-    version = re.search(r"text-to-speech:\s*(\S+)", text)
-    data_dir = re.search(r"Data at:\s*(\S+)", text)
-    return Espeak(
-        binary=binary,
-        version=version.group(1) if version else text.strip(),
-        data_dir=Path(data_dir.group(1)) if data_dir else None,
-    )
-
-
-def check_voices(voices: Sequence[str], espeak: Espeak) -> tuple[str, ...]:
-    """Voices as "language[+variant]"; unknown variants are caught here because
-    espeak-ng silently ignores them (unknown languages fail when rendering)."""
-    if isinstance(voices, str) or not isinstance(voices, Sequence) or not voices:
-        raise TaskParamError(f"parameter 'voices' must be a non-empty tuple like ('en-us+m1', 'en+f3'), got {voices!r}")
-    for voice in voices:
-        if not isinstance(voice, str) or not re.fullmatch(r"[A-Za-z0-9-]+(\+[A-Za-z0-9_-]+)?", voice):
-            raise TaskParamError(f"parameter 'voices': {voice!r} is not of the form 'language[+variant]'")
-        variant_dir = espeak.data_dir / "voices" / "!v" if espeak.data_dir else None
-        if "+" in voice and variant_dir is not None and variant_dir.is_dir():
-            variant = voice.split("+", 1)[1]
-            if not (variant_dir / variant).is_file():
-                raise TaskParamError(f"parameter 'voices': espeak-ng has no variant {variant!r} (see {variant_dir})")
-    return tuple(voices)
-
-
 def clip_recipes(settings: SynthSettings) -> list[ClipRecipe]:
     recipes = []
     for word in settings.words:
-        word_key = zlib.crc32(word.encode())
         for index in range(settings.n_per_word):
-            rng = np.random.default_rng([settings.data_seed, word_key, index])
+            rng = clip_rng(settings.data_seed, word, index)
             recipes.append(ClipRecipe(
                 word=word,
                 index=index,
@@ -169,29 +113,15 @@ def split_lists(settings: SynthSettings) -> dict[str, list[str]]:
     n_val, n_test = settings.split_counts()
     lists: dict[str, list[str]] = {"val": [], "test": []}
     for word in settings.words:
-        rng = np.random.default_rng([settings.data_seed, zlib.crc32(word.encode()), settings.n_per_word])
-        order = rng.permutation(settings.n_per_word)
-        lists["val"] += [f"{word}/clip{i:04d}.wav" for i in sorted(order[:n_val])]
-        lists["test"] += [f"{word}/clip{i:04d}.wav" for i in sorted(order[n_val : n_val + n_test])]
+        val, test = held_out_indices(settings.data_seed, word, settings.n_per_word, n_val, n_test)
+        lists["val"] += [f"{word}/clip{i:04d}.wav" for i in val]
+        lists["test"] += [f"{word}/clip{i:04d}.wav" for i in test]
     return lists
 
 
 def speak(recipe: ClipRecipe, espeak: Espeak) -> tuple[np.ndarray, int]:
     """espeak-ng's rendering of one word: (mono float32 audio, sample rate)."""
-    import soundfile
-
-    with tempfile.TemporaryDirectory(prefix="kws_synth_") as tmp:
-        out = Path(tmp) / "speech.wav"
-        command = [
-            espeak.binary, "-v", recipe.voice, "-s", str(recipe.speed_wpm), "-p", str(recipe.pitch),
-            "-a", str(recipe.amplitude), "-w", str(out), "--stdin",
-        ]
-        # The word goes in on stdin so it can never be parsed as an option.
-        done = subprocess.run(command, input=recipe.word, capture_output=True, text=True, timeout=60)
-        if done.returncode != 0 or not out.is_file() or out.stat().st_size == 0:
-            raise EspeakError(f"espeak-ng failed on {recipe.word!r}: {' '.join(command)}: {done.stderr.strip()}")
-        audio, rate = soundfile.read(out, dtype="float32", always_2d=True)
-    return audio.mean(axis=1), rate
+    return espeak_wav(espeak, recipe.word, recipe.voice, recipe.speed_wpm, recipe.pitch, recipe.amplitude)
 
 
 def render(recipe: ClipRecipe, settings: SynthSettings, espeak: Espeak) -> np.ndarray:
@@ -201,50 +131,19 @@ def render(recipe: ClipRecipe, settings: SynthSettings, espeak: Espeak) -> np.nd
     speech, rate = speak(recipe, espeak)
     speech, _ = librosa.effects.trim(speech, top_db=TRIM_TOP_DB)
     speech = librosa.resample(speech, orig_sr=rate, target_sr=SAMPLE_RATE)[:CLIP_SAMPLES]
-
-    room = CLIP_SAMPLES - len(speech)
-    shift = round(recipe.shift * settings.max_shift_ms * SAMPLE_RATE / 1000)
-    start = int(np.clip(room // 2 + shift, 0, room))
-    clip = np.zeros(CLIP_SAMPLES, dtype=np.float32)
-    clip[start : start + len(speech)] = speech
-
+    clip = place(speech, round(recipe.shift * settings.max_shift_ms * SAMPLE_RATE / 1000))
     signal_power = float(np.mean(speech**2)) if len(speech) else 0.0
-    noise_std = np.sqrt(signal_power / 10 ** (recipe.snr_db / 10))
-    clip += noise_std * np.random.default_rng(recipe.noise_seed).standard_normal(CLIP_SAMPLES).astype(np.float32)
-    peak = float(np.abs(clip).max())
-    if peak > PEAK_LIMIT:
-        clip *= PEAK_LIMIT / peak
-    return clip
-
-
-def write_clip(recipe: ClipRecipe, settings: SynthSettings, espeak: Espeak, folder: Path) -> None:
-    import soundfile
-
-    clip = render(recipe, settings, espeak)
-    wav = io.BytesIO()
-    soundfile.write(wav, clip, SAMPLE_RATE, format="WAV", subtype="PCM_16")
-    write_entry(folder / recipe.rel_path, wav.getvalue())
+    noise = np.random.default_rng(recipe.noise_seed).standard_normal(CLIP_SAMPLES).astype(np.float32)
+    return limit_peak(mix_at_snr(clip, noise, signal_power, recipe.snr_db))
 
 
 def generate(settings: SynthSettings, espeak: Espeak) -> Path:
     """Write the clips and split lists that are not on disk yet; return the folder."""
-    from tqdm import tqdm
-
     folder = settings.folder()
-    # read_entry reports and deletes a clip that no longer matches its hash.
-    missing = [r for r in clip_recipes(settings) if read_entry(folder / r.rel_path) is None]
-    if missing:
-        folder.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(folder / "settings.json", json.dumps(asdict(settings), indent=2) + "\n")
-        with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-            jobs = [pool.submit(write_clip, r, settings, espeak, folder) for r in missing]
-            for job in tqdm(jobs, desc="kws_synth clips", unit="clip", disable=None, leave=False):
-                job.result()  # re-raises the first failure
+    generate_missing(folder, clip_recipes(settings), lambda r: render(r, settings, espeak), asdict(settings),
+                     "kws_synth clips")
     for split, entries in split_lists(settings).items():
-        path = folder / LIST_FILES[split]
-        text = "".join(f"{rel}\n" for rel in entries)
-        if not path.is_file() or path.read_text() != text:
-            atomic_write_text(path, text)
+        write_text_if_changed(folder / LIST_FILES[split], "".join(f"{rel}\n" for rel in entries))
     return folder
 
 
@@ -267,6 +166,7 @@ def build_kws_synth(
     n_mels: int = 40,
     hop_ms: float = 10.0,
     win_ms: float = 25.0,
+    utterance_norm: bool = False,
     n_train: int | None = None,
     n_val: int | None = None,
     n_test: int | None = None,
@@ -308,7 +208,8 @@ def build_kws_synth(
         )
     folder = generate(settings, espeak)
     return task_from_folder(
-        "kws_synth", folder, words, feats, seed, {"train": n_train, "val": n_val, "test": n_test}
+        "kws_synth", folder, words, feats, seed, {"train": n_train, "val": n_val, "test": n_test},
+        utterance_norm=check_bool("utterance_norm", utterance_norm),
     )
 
 

@@ -9,8 +9,15 @@ zero-padded or cut to 1 s and turned into MFCC (or log-mel) frames by librosa
 (25 ms window, 10 ms hop: 101 frames). Raw features are cached under
 <cache root>/features/<key>.npz (a verified entry: used only while it matches
 its .sha256 file), the key hashing the folder, the file list (with sizes and
-modification times) and the feature settings; the features are then
-standardized per channel with train-split statistics.
+modification times) and the feature settings. With utterance_norm, each
+clip's coefficients are then brought to zero mean and unit variance over its
+own frames (so a voice's level and spectral colour do not decide); finally the
+features are standardized per channel with train-split statistics. The Task
+keeps this pipeline (`task.features`), so other recordings can be turned into
+the same inputs (`codesign evaluate`).
+
+SpecAugment-style masking is not here: it draws new masks for every batch, so
+it belongs to the training loop, not to these fixed tensors.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from .base import (
     SPLITS,
     Task,
     TaskParamError,
+    check_bool,
     check_choice,
     check_float,
     check_int,
@@ -51,6 +59,7 @@ FEATURE_CACHE_VERSION = 1
 # and this bounds the memory of one batch's spectrograms.
 FEATURE_BATCH = 512
 LIST_ENTRY = re.compile(r"^[^/\s]+/[^/\s]+\.wav$")
+MIN_SAMPLE_RATE = 8_000  # below this a recording lacks most of the speech band the features use
 
 
 class SpeechDataError(ValueError):
@@ -92,6 +101,32 @@ class FeatureSettings:
         return self.n_mfcc if self.kind == "mfcc" else self.n_mels
 
 
+@dataclass(frozen=True)
+class SpeechFeatures:
+    """How a speech task turns 1 s, 16 kHz clips into its inputs (kept on the Task)."""
+
+    settings: FeatureSettings
+    utterance_norm: bool
+    mean: np.ndarray  # [1, 1, features]: train-split statistics
+    std: np.ndarray
+
+    def standardize(self, raw: np.ndarray) -> torch.Tensor:
+        """Raw [N, frames, features] features as the network's inputs."""
+        if self.utterance_norm:
+            raw = normalize_utterances(raw)
+        return torch.from_numpy(((raw - self.mean) / self.std).astype(np.float32))
+
+    def __call__(self, clips: np.ndarray) -> torch.Tensor:
+        return self.standardize(extract_features(clips, self.settings))
+
+
+def normalize_utterances(x: np.ndarray) -> np.ndarray:
+    """[N, frames, features]: each clip's coefficients at zero mean and unit variance over its frames."""
+    mean = x.mean(axis=1, keepdims=True)
+    std = x.std(axis=1, keepdims=True)
+    return (x - mean) / np.where(std > 1e-6, std, 1.0)  # a constant coefficient stays constant, not inf
+
+
 def feature_settings(kind: str, n_mfcc: int, n_mels: int, hop_ms: float, win_ms: float) -> FeatureSettings:
     """Checked FeatureSettings from builder parameters."""
     kind = check_choice("features", kind, FEATURE_KINDS)
@@ -112,6 +147,7 @@ def build_speech_commands(
     n_mels: int = 40,
     hop_ms: float = 10.0,
     win_ms: float = 25.0,
+    utterance_norm: bool = False,
     n_train: int | None = None,
     n_val: int | None = None,
     n_test: int | None = None,
@@ -131,6 +167,7 @@ def build_speech_commands(
         "speech_commands", Path(root).expanduser(), check_words("words", words),
         feature_settings(features, n_mfcc, n_mels, hop_ms, win_ms),
         seed, {"train": n_train, "val": n_val, "test": n_test}, use_cache=cache,
+        utterance_norm=check_bool("utterance_norm", utterance_norm),
     )
 
 
@@ -143,6 +180,7 @@ def task_from_folder(
     limits: dict[str, int | None],
     *,
     use_cache: bool = True,
+    utterance_norm: bool = False,
 ) -> Task:
     """Load, subsample and standardize a Speech Commands folder into a Task."""
     limits = {split: check_optional_int(f"n_{split}", n, 1) for split, n in limits.items()}
@@ -155,17 +193,21 @@ def task_from_folder(
         picked[split] = (x[order], y[order])
 
     x_train = picked["train"][0]
-    mean = x_train.mean(axis=(0, 1), keepdims=True)
+    if utterance_norm:
+        x_train = normalize_utterances(x_train)
     std = x_train.std(axis=(0, 1), keepdims=True)
-    std = np.where(std > 1e-6, std, 1.0)  # a constant channel stays constant, not inf
+    features = SpeechFeatures(
+        settings, utterance_norm, mean=x_train.mean(axis=(0, 1), keepdims=True),
+        std=np.where(std > 1e-6, std, 1.0),  # a constant channel stays constant, not inf
+    )
     tensors = {}
     for split, (x, y) in picked.items():
-        tensors[f"x_{split}"] = torch.from_numpy(((x - mean) / std).astype(np.float32))
+        tensors[f"x_{split}"] = features.standardize(x)
         tensors[f"y_{split}"] = torch.from_numpy(y.astype(np.int64))
     return Task(
         name=name, **tensors,
         n_in=settings.n_features, n_out=len(words), loss="ce", readout="last",
-        class_names=words,
+        class_names=words, features=features,
     )
 
 
@@ -231,17 +273,23 @@ def read_list_file(root: Path, list_name: str, path: Path) -> list[str]:
     return entries
 
 
-def read_clip(path: Path) -> np.ndarray:
-    """A 16 kHz clip as float32 mono, zero-padded or cut to exactly 1 s."""
+def read_clip(path: Path, *, resample: bool = False) -> np.ndarray:
+    """A 16 kHz clip as float32 mono, zero-padded or cut to exactly 1 s. Other
+    sample rates are refused, or with `resample` converted (from 8 kHz up)."""
     import soundfile
 
     try:
         audio, rate = soundfile.read(path, dtype="float32", always_2d=True)
     except (soundfile.SoundFileError, RuntimeError, OSError) as err:
         raise SpeechDataError(f"cannot read {path} as audio: {err}") from err
-    if rate != SAMPLE_RATE:
-        raise SpeechDataError(f"{path} has sample rate {rate} Hz; expected {SAMPLE_RATE} Hz")
     mono = audio.mean(axis=1)
+    if rate != SAMPLE_RATE and resample and rate >= MIN_SAMPLE_RATE:
+        from scipy.signal import resample_poly
+
+        mono = resample_poly(mono, SAMPLE_RATE, rate).astype(np.float32)  # resample_poly reduces the ratio
+    elif rate != SAMPLE_RATE:
+        lowest = f"; rates below {MIN_SAMPLE_RATE} Hz cannot be used" if resample else ""
+        raise SpeechDataError(f"{path} has sample rate {rate} Hz; expected {SAMPLE_RATE} Hz{lowest}")
     clip = np.zeros(CLIP_SAMPLES, dtype=np.float32)
     clip[: min(len(mono), CLIP_SAMPLES)] = mono[:CLIP_SAMPLES]
     return clip
