@@ -351,3 +351,21 @@ def test_a_flip_the_solver_makes_is_solved_away_by_the_cascade():
     n = cosim_network(plan, x, supply, workers=2)
     assert n.layers[0].level_agreement == 1.0 and n.summary()["decisions_identical"]
     assert n.layers[0].solved_tight >= 1
+
+
+def test_transitions_are_judged_from_the_circuits_own_level():
+    """A hair's decision taken the other way puts an integrating unit one level off for good: the
+    level agreement drops for every later step, the transition agreement only for that step."""
+    from codesign.validation.cosim import Comparison
+
+    z = np.array([1.2, 1.005, 0.0, 1.2, 0.0])[None, :, None]  # beta = 1
+    ks = np.array([1, 2, 2, 2, 2])[None, :, None]
+    kc = np.array([1, 1, 1, 2, 2])[None, :, None]  # did not fire at z = 1.005, followed the contract after
+    c = Comparison("layer0", ("u0",), np.array([1.0]), np.array([1.0]), z, ks, kc, eps=0.0, levels=2)
+    (row,) = c.per_unit()
+    assert row["level_agreement"] == 0.6 and row["transition_agreement"] == 0.8
+    assert row["wrong_transitions"] == 1 and row["farthest_wrong_transition"] == pytest.approx(0.005)
+    latch = dataclasses.replace(c, eps=1.0, levels=1, k_software=np.array([1, 1, 1, 1, 1])[None, :, None],
+                                k_circuit=np.array([1, -1, -1, 1, 1])[None, :, None])
+    (row,) = latch.per_unit()  # step 1 went to -1 on z = +1.005: wrong; step 2 held it: right
+    assert row["transition_agreement"] == 0.8 and row["farthest_wrong_transition"] == pytest.approx(0.005)

@@ -41,6 +41,7 @@ from codesign.mapping.netlists import (
     unit_subckt,
 )
 from codesign.mapping.reference import decisions, software_outputs, software_states
+from codesign.mru import reference
 from codesign.netlist import identifier, number
 from codesign.validation.benches import header, step_pwl, tran
 from codesign.validation.ngspice import Job, run_many
@@ -199,11 +200,27 @@ class Comparison:
     k_software: np.ndarray = field(repr=False)
     k_circuit: np.ndarray = field(repr=False)
     solved_tight: int = 0  # netlists solved again at tighter tolerances (SolverOptions.recheck)
+    eps: float = 0.0
+    levels: int = 1  # L: states in -L..L
+
+    def contract_from_circuit(self) -> np.ndarray:
+        """Level index [N, T, d] the contract takes each step to from the circuit's own level
+        before it (0 before step 0): what the unit should have done, whatever it did before.
+        Where it differs from k_circuit the circuit made a wrong transition; where only the
+        software's levels differ, an earlier step (a decision a hair from a threshold) put the
+        circuit on another level, which it then kept as a memory should."""
+        n, t, d = self.k_circuit.shape
+        before = np.concatenate([np.zeros((n, 1, d), np.int64), self.k_circuit[:, :-1]], axis=1)
+        h = reference(self.z.reshape(n * t, 1, d), self.alpha, self.beta, self.eps, self.levels * self.alpha,
+                      h0=before.reshape(n * t, d) * self.alpha)
+        return np.rint(h.reshape(n, t, d) / self.alpha).astype(np.int64)
 
     def per_unit(self) -> list[dict]:
         rows = []
+        wrong = self.contract_from_circuit() != self.k_circuit
         for i, name in enumerate(self.units):
             ks, kc = self.k_software[..., i], self.k_circuit[..., i]
+            z_wrong = self.z[..., i][wrong[..., i]] / self.beta[i]
             err = (kc - ks) * self.alpha[i]
             first = [int(np.argmax(a != b)) if np.any(a != b) else None for a, b in zip(kc, ks)]
             # Steps where the software z lies within NEAR_THRESHOLD of +-beta: where the
@@ -212,7 +229,12 @@ class Comparison:
             rows.append({"unit": name, "steps": int(ks.size), "level_agreement": float(np.mean(ks == kc)),
                          "rmse": float(np.sqrt(np.mean(err**2))), "alpha": float(self.alpha[i]),
                          "first_divergence": [f for f in first],
-                         "mismatched_steps": int(np.sum(ks != kc)), "z_near_threshold_steps": int(near.sum())})
+                         "mismatched_steps": int(np.sum(ks != kc)), "z_near_threshold_steps": int(near.sum()),
+                         # the circuit against the contract from its own previous level
+                         "transition_agreement": float(1 - wrong[..., i].mean()),
+                         "wrong_transitions": int(z_wrong.size),
+                         "farthest_wrong_transition": (float(np.abs(np.abs(z_wrong) - 1).max()) if z_wrong.size
+                                                       else None)})
         return rows
 
     @property
@@ -249,7 +271,7 @@ def _comparison(plan: NetworkPlan, layer: LayerPlan, z: np.ndarray, h: np.ndarra
                 k_circuit: np.ndarray, solved_tight: int = 0) -> Comparison:
     alpha, beta = np.array([u.alpha for u in layer.units]), np.array([u.beta for u in layer.units])
     return Comparison(layer.name, tuple(u.name for u in layer.units), alpha, beta, z,
-                      _software_levels(layer, h), k_circuit, solved_tight)
+                      _software_levels(layer, h), k_circuit, solved_tight, plan.eps, plan.levels)
 
 
 def cosim_layer(plan: NetworkPlan, layer_index: int, z: np.ndarray, h: np.ndarray, supply: Supply,

@@ -87,13 +87,16 @@ def test_sequences(map_dir: str | Path, n: int) -> tuple[np.ndarray, np.ndarray]
 
 def unit_table(comparisons: list[Comparison]) -> str:
     rows = ["| unit | steps | level agreement | RMSE (h) | RMSE / alpha | first divergence | "
-            f"steps with z within {NEAR_THRESHOLD:.0%} of +-beta |", "|---|---|---|---|---|---|---|"]
+            f"steps with z within {NEAR_THRESHOLD:.0%} of +-beta | wrong transitions (farthest from a threshold) |",
+            "|---|---|---|---|---|---|---|---|"]
     for c in comparisons:
         for r in c.per_unit():
             firsts = [f for f in r["first_divergence"] if f is not None]
+            far = r["farthest_wrong_transition"]
             rows.append(f"| {r['unit']} | {r['steps']} | {r['level_agreement']:.4%} | {r['rmse']:.4g} | "
                         f"{r['rmse'] / r['alpha']:.4g} | {min(firsts) if firsts else 'none'} | "
-                        f"{r['z_near_threshold_steps']} |")
+                        f"{r['z_near_threshold_steps']} | {r['wrong_transitions']}"
+                        + (f" (|z/beta| - 1 up to {far:.2%})" if far is not None else "") + " |")
     return "\n".join(rows) + "\n"
 
 

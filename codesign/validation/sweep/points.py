@@ -340,7 +340,8 @@ def _cosim(task: Task, supply) -> dict:
                "k_circuit": [int(k) for k in c.k_circuit[0, :, i]]}
               for c in layers for i, name in enumerate(c.units)]
     return {**out, "worst_level_agreement": min(r["level_agreement"] for r in rows),
-            "units": [{k: r[k] for k in ("unit", "level_agreement", "mismatched_steps", "first_divergence")}
+            "units": [{k: r[k] for k in ("unit", "level_agreement", "mismatched_steps", "first_divergence",
+                                         "transition_agreement", "wrong_transitions", "farthest_wrong_transition")}
                       for r in rows], "traces": traces}
 
 

@@ -1,0 +1,71 @@
+"""Wrong transitions of a co-simulation sweep: for every point of a `codesign sweep` results.json
+(jobs unit_cosim / network_cosim), each unit's levels are judged against the contract taken from
+the circuit's own previous level (`Comparison.contract_from_circuit`), with the software
+pre-activations z recomputed from the point's map folder and test sequence.
+
+    .venv/bin/python benchmarks/sweep_transitions.py runs/sweep/x/results.json
+
+Prints one line per point that has a unit off the software's levels: the worst unit's level
+agreement, its transition agreement, and |z/beta| - 1 at each wrong transition (a circuit that
+only errs on decisions a hair from a threshold has small values there). Exit status 1 when a
+wrong transition lies farther than --near (default 3 %) from a threshold.
+"""
+
+import argparse
+import json
+import sys
+from functools import lru_cache
+
+import numpy as np
+
+from codesign.mapping.reference import software_states
+from codesign.validation.cosim import Comparison, load_checked
+from codesign.validation.report import test_sequences
+
+
+@lru_cache(maxsize=4)
+def _z(map_dir: str, sequences: int):
+    plan = load_checked(map_dir)
+    zs, _ = software_states(plan, test_sequences(map_dir, sequences)[0])
+    return plan, zs
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("results", help="results.json of a cosim sweep")
+    p.add_argument("--near", type=float, default=0.03, help="how close to a threshold a wrong transition may be")
+    args = p.parse_args()
+    rows = json.load(open(args.results))["rows"]
+    sequences = 1 + max(r["sequence"] for r in rows if r.get("figures"))
+    far, points, steps, wrong_steps = [], 0, 0, 0
+    for r in rows:
+        if r["status"] == "failed":
+            print(f"{r['corner']} {r['temp_c']:g} C {r['vdd_v']:g} V seq {r['sequence']}: failed ({r.get('reason')})")
+            continue
+        plan, zs = _z(r["map_dir"], sequences)
+        points += 1
+        for li, layer in enumerate(plan.layers):
+            traces = [t for t in r["figures"]["traces"] if t["layer"] == layer.name]
+            k_sw = np.array([t["k_software"] for t in traces]).T[None]
+            k_c = np.array([t["k_circuit"] for t in traces]).T[None]
+            c = Comparison(layer.name, tuple(t["unit"] for t in traces), np.array([u.alpha for u in layer.units]),
+                           np.array([u.beta for u in layer.units]), zs[li][r["sequence"]][None], k_sw, k_c,
+                           eps=plan.eps, levels=plan.levels)
+            wrong = c.contract_from_circuit() != c.k_circuit
+            steps += wrong.size
+            wrong_steps += int(wrong.sum())
+            if np.array_equal(k_sw, k_c):
+                continue
+            off = np.abs(np.abs(c.z[wrong] / np.broadcast_to(c.beta, c.z.shape)[wrong]) - 1)
+            far += [float(v) for v in off if v > args.near]
+            print(f"{r['corner']} {r['temp_c']:g} C {r['vdd_v']:g} V seq {r['sequence']} {layer.name}: level agreement "
+                  f"{c.level_agreement:.3f}, transition agreement {1 - wrong.mean():.4f}, |z/beta| - 1 at the wrong "
+                  f"transitions: {', '.join(f'{v:.2%}' for v in off)}")
+    print(f"{points} points, {steps} unit-steps: {wrong_steps} wrong transitions "
+          f"({1 - wrong_steps / max(steps, 1):.5f} transition agreement); {len(far)} farther than {args.near:.0%} "
+          f"from a threshold")
+    return 1 if far else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
