@@ -258,7 +258,8 @@ def test_a_separable_network_runs_one_netlist_per_unit_with_the_same_outputs():
     split = cosim_network(plan, x, workers=2, options=TIGHT)
     whole = cosim_network(plan, x, workers=2, options=dataclasses.replace(TIGHT, one_unit_per_netlist=False))
     np.testing.assert_array_equal(split.layers[0].k_circuit, whole.layers[0].k_circuit)
-    np.testing.assert_allclose(split.y_circuit, whole.y_circuit, atol=2e-3 * np.abs(whole.y_circuit).max())
+    # outputs are subthreshold readout currents: reltol 1e-4 on a ~1 V gate is ~0.1 mV, ~0.3 % of a current
+    np.testing.assert_allclose(split.y_circuit, whole.y_circuit, atol=1e-2 * np.abs(whole.y_circuit).max())
     assert split.summary()["decisions_identical"] == whole.summary()["decisions_identical"]
     for name in ("twolayer", "mirror"):  # deeper layers read the units before them; a mirror array couples its units
         other = load_checked(Path(__file__).parent / "golden" / "maps" / name)
