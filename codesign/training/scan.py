@@ -6,21 +6,28 @@ Maps h -> clip(a*h + b, lo, hi) with a >= 0 are closed under composition:
 
 so the recurrence is an associative scan. Two executions of the same algorithm:
 
-- `_blocked_forward` / `_blocked_backward` (CPU, numba): the three-phase blocked
-  scan. Phase 1 composes each time block into one map, in parallel over
-  (batch, block); phase 2 chains the block maps; phase 3 replays each block from
-  its start state, in parallel again. The backward pass is the same blocked scan
-  run in reverse on the (affine, unclipped) adjoint recurrence. In eager PyTorch
-  on CPU the cost of a scan is kernel launches and autograd nodes, so fusing it
-  is what makes it fast (see benchmarks/scan_speed.py).
+- "blocked" (CPU, numba kernels in `scan_kernels`): the three-phase blocked
+  scan. Each batch row's steps are cut into blocks; phase 1 composes each
+  block into one map, in parallel over (batch, block); phase 2 chains the
+  block maps; phase 3 replays each block from its start state, in parallel
+  again. The backward pass is the same blocked scan run in reverse on the
+  (affine, unclipped) adjoint recurrence. A row is cut only as far as the
+  numba threads need jobs (`_n_blocks`): with a batch that already keeps them
+  busy it is one block, and phases 1 and 2 are skipped. In eager PyTorch on CPU
+  the cost of a scan is kernel launches, autograd nodes and full-size
+  temporaries, so everything runs inside the kernels: `clip_affine_scan` reads
+  broadcast inputs (per-unit bounds) in place and sums their gradients in the
+  kernel, and `mru_blocked_scan` also builds the unit's maps from z there (see
+  benchmarks/scan_speed.py).
 - `_DoublingScan` (any device, pure torch): Hillis-Steele, log2(T) rounds of
   composition over the whole tensor; its backward is the same adjoint as a
   reverse `linear_scan`, so both backends agree on every subgradient. The
   portable path for GPUs.
 
-`mru_scan` in `codesign.training.unit` builds (a, b, lo, hi) from the unit's
-parameters and calls `clip_affine_scan`. `linear_scan` (complex too) serves
-the LRU baseline.
+`mru_scan` in `codesign.training.unit` is `mru_blocked_scan` on the blocked
+backend (the unit fused into the kernels); on the torch backend it builds
+(a, b, lo, hi) from the unit's parameters and calls `clip_affine_scan`.
+`linear_scan` (complex too) serves the LRU baseline.
 """
 
 from __future__ import annotations
@@ -29,131 +36,149 @@ import numba
 import numpy as np
 import torch
 
-BLOCK = 32  # time steps per block: long enough to amortize phase 2, short enough to balance
+from codesign.training import scan_kernels as kernels
+
+JOBS_PER_THREAD = 4  # jobs per numba thread: enough to even out threads slowed by other processes
+MIN_BLOCK = 32  # shortest block: phases 1 and 2 cost about one more pass, worth it only over enough steps
+SURROGATE_SHAPES = {"triangle": kernels.TRIANGLE, "sigmoid": kernels.SIGMOID}
 
 
-@numba.njit(inline="always")
-def _apply(a, b, lo, hi, x):
-    # a == 0 makes the map constant; guards 0 * inf = nan when x is an infinite bound.
-    y = b if a == 0.0 else a * x + b
-    return min(max(y, lo), hi)
+def _n_blocks(n_batch, n_time):
+    """Blocks per batch row: enough jobs for the numba threads, none shorter than MIN_BLOCK."""
+    wanted = -(-JOBS_PER_THREAD * numba.get_num_threads() // n_batch)
+    return max(1, min(wanted, n_time // MIN_BLOCK))
 
 
-@numba.njit(parallel=True, cache=True)
-def _blocked_forward(a, b, lo, hi, h0, block):
-    n_batch, n_time, n_unit = a.shape
-    n_block = (n_time + block - 1) // block
-    # Phase 1: each block's composed map (A, B, L, H).
-    sa = np.empty((n_batch, n_block, n_unit), a.dtype)
-    sb = np.empty_like(sa)
-    sl = np.empty_like(sa)
-    sh = np.empty_like(sa)
-    for job in numba.prange(n_batch * n_block):
-        i, k = job // n_block, job % n_block
-        for d in range(n_unit):
-            ca, cb, cl, ch = 1.0, 0.0, -np.inf, np.inf
-            for t in range(k * block, min(n_time, (k + 1) * block)):
-                at, bt, lt, ht = a[i, t, d], b[i, t, d], lo[i, t, d], hi[i, t, d]
-                cl = _apply(at, bt, lt, ht, cl)
-                ch = _apply(at, bt, lt, ht, ch)
-                cb = at * cb + bt
-                ca = at * ca
-            sa[i, k, d], sb[i, k, d], sl[i, k, d], sh[i, k, d] = ca, cb, cl, ch
-    # Phase 2: chain block maps to get each block's start state.
-    start = np.empty_like(sa)
-    for i in numba.prange(n_batch):
-        for d in range(n_unit):
-            h = h0[i, d]
-            for k in range(n_block):
-                start[i, k, d] = h
-                h = _apply(sa[i, k, d], sb[i, k, d], sl[i, k, d], sh[i, k, d], h)
-    # Phase 3: replay each block from its start state.
-    out = np.empty_like(a)
-    for job in numba.prange(n_batch * n_block):
-        i, k = job // n_block, job % n_block
-        for d in range(n_unit):
-            h = start[i, k, d]
-            for t in range(k * block, min(n_time, (k + 1) * block)):
-                h = _apply(a[i, t, d], b[i, t, d], lo[i, t, d], hi[i, t, d], h)
-                out[i, t, d] = h
-    return out
+def _compact(x, n_unit, dtype):
+    """x (broadcasting against [B, T, D]) as the kernels read it: [1 or B, 1 or T, D], C order.
+    Broadcast axes (size 1 or stride 0) stay size 1, so per-unit parameters are not copied per step."""
+    x = x.detach().to(dtype)
+    while x.dim() < 3:
+        x = x[None]
+    for axis in (0, 1):
+        if x.stride(axis) == 0:
+            x = x.narrow(axis, 0, 1)
+    return x.expand(x.shape[0], x.shape[1], n_unit).contiguous().numpy()
 
 
-@numba.njit(inline="always")
-def _adjoint_step(a, b, lo, hi, h_prev, g_out, flow, straight_through):
-    """One step back: the gradient reaching pre-clip p_t, and what goes to lo/hi."""
-    carry = g_out + flow
-    p = a * h_prev + b
-    if straight_through or (lo <= p <= hi):  # torch.clamp's convention: ties pass
-        return carry, 0.0, 0.0
-    if p < lo:
-        return 0.0, carry, 0.0
-    return 0.0, 0.0, carry
+def _numpy_dtype(dtype):
+    return torch.empty((), dtype=dtype).numpy().dtype
 
 
-@numba.njit(parallel=True, cache=True)
-def _blocked_backward(a, b, lo, hi, h0, h, g, block, straight_through):
-    n_batch, n_time, n_unit = a.shape
-    n_block = (n_time + block - 1) // block
-    # The adjoint is affine in the flow v entering a block from its right end:
-    # flow out of its left end = P*v + Q. Phase 1 finds (P, Q) per block.
-    sp = np.empty((n_batch, n_block, n_unit), a.dtype)
-    sq = np.empty_like(sp)
-    for job in numba.prange(n_batch * n_block):
-        i, k = job // n_block, job % n_block
-        for d in range(n_unit):
-            cp, cq = 1.0, 0.0
-            for t in range(min(n_time, (k + 1) * block) - 1, k * block - 1, -1):
-                h_prev = h[i, t - 1, d] if t > 0 else h0[i, d]
-                p = a[i, t, d] * h_prev + b[i, t, d]
-                inside = straight_through or (lo[i, t, d] <= p <= hi[i, t, d])
-                m = 1.0 if inside else 0.0
-                cq = a[i, t, d] * m * (cq + g[i, t, d])
-                cp = a[i, t, d] * m * cp
-            sp[i, k, d], sq[i, k, d] = cp, cq
-    flow_in = np.empty_like(sp)
-    g_h0 = np.empty_like(h0)
-    for i in numba.prange(n_batch):
-        for d in range(n_unit):
-            v = 0.0
-            for k in range(n_block - 1, -1, -1):
-                flow_in[i, k, d] = v
-                v = sp[i, k, d] * v + sq[i, k, d]
-            g_h0[i, d] = v
-    g_a = np.empty_like(a)
-    g_b = np.empty_like(a)
-    g_lo = np.empty_like(a)
-    g_hi = np.empty_like(a)
-    for job in numba.prange(n_batch * n_block):
-        i, k = job // n_block, job % n_block
-        for d in range(n_unit):
-            v = flow_in[i, k, d]
-            for t in range(min(n_time, (k + 1) * block) - 1, k * block - 1, -1):
-                h_prev = h[i, t - 1, d] if t > 0 else h0[i, d]
-                gp, gl, gu = _adjoint_step(a[i, t, d], b[i, t, d], lo[i, t, d], hi[i, t, d],
-                                           h_prev, g[i, t, d], v, straight_through)
-                g_a[i, t, d] = gp * h_prev
-                g_b[i, t, d] = gp
-                g_lo[i, t, d] = gl
-                g_hi[i, t, d] = gu
-                v = a[i, t, d] * gp
-    return g_a, g_b, g_lo, g_hi, g_h0
+def _start_states(h0, shape, dtype):
+    """h0 as [B, D] for the kernels; None is zeros."""
+    n_batch, _, n_unit = shape
+    if h0 is None:
+        return np.zeros((n_batch, n_unit), _numpy_dtype(dtype))
+    return h0.detach().to(dtype).expand(n_batch, n_unit).contiguous().numpy()
+
+
+def _grad_buffer(x, needed, shape, n_block, dtype):
+    """The zeroed buffer the kernel adds x's gradient to: per step if x varies over time, else one
+    partial sum per job (also when x needs no gradient: a small buffer nobody reads). numpy's zeros
+    come from calloc: fresh pages are zero already, no pass over memory."""
+    n_batch, n_time, n_unit = shape
+    per_step = needed and x.dim() >= 2 and x.shape[-2] > 1
+    return torch.from_numpy(np.zeros((n_batch, n_time, n_unit) if per_step else (n_batch * n_block, 1, n_unit),
+                                     _numpy_dtype(dtype)))
+
+
+def _grad_of(x, buffer, needed, n_batch, n_block):
+    """x's gradient from its buffer: the jobs' partial sums added, then summed over x's broadcast axes."""
+    if not needed:
+        return None
+    if buffer.shape[0] == n_batch * n_block and buffer.shape[1] == 1:
+        buffer = buffer.view(n_batch, n_block, -1).sum(1, keepdim=True)
+    return buffer.sum_to_size(x.shape)
 
 
 class _BlockedScan(torch.autograd.Function):
+    """The blocked scan of given maps; inputs may broadcast (per-unit lo and hi)."""
+
     @staticmethod
     def forward(ctx, a, b, lo, hi, h0, straight_through):
-        arrays = [x.detach().contiguous().numpy() for x in (a, b, lo, hi, h0)]
-        h = torch.from_numpy(_blocked_forward(*arrays, BLOCK))
+        shape = torch.broadcast_shapes(a.shape, b.shape, lo.shape, hi.shape)
+        n_block, dtype = _n_blocks(shape[0], shape[1]), a.dtype
+        h = torch.empty(shape, dtype=dtype)
+        kernels.clip_affine_forward(*(_compact(x, shape[2], dtype) for x in (a, b, lo, hi)),
+                                    _start_states(h0, shape, dtype), h.numpy(), n_block)
         ctx.save_for_backward(a, b, lo, hi, h0, h)
-        ctx.straight_through = straight_through
+        ctx.straight_through, ctx.n_block = straight_through, n_block
         return h
 
     @staticmethod
     def backward(ctx, g):
-        arrays = [x.detach().contiguous().numpy() for x in (*ctx.saved_tensors, g)]
-        grads = _blocked_backward(*arrays, BLOCK, ctx.straight_through)
-        return (*(torch.from_numpy(x) for x in grads), None)
+        a, b, lo, hi, h0, h = ctx.saved_tensors
+        maps, needed, n_block = (a, b, lo, hi), ctx.needs_input_grad[:4], ctx.n_block
+        buffers = [_grad_buffer(x, need, h.shape, n_block, h.dtype) for x, need in zip(maps, needed)]
+        g_h0 = torch.empty(h.shape[0], h.shape[2], dtype=h.dtype)
+        kernels.clip_affine_backward(*(_compact(x, h.shape[2], h.dtype) for x in maps),
+                                     _start_states(h0, h.shape, h.dtype), h.numpy(), _compact(g, h.shape[2], h.dtype),
+                                     *(x.numpy() for x in buffers), g_h0.numpy(), n_block, ctx.straight_through)
+        grads = [_grad_of(x, buf, need, h.shape[0], n_block) for x, buf, need in zip(maps, buffers, needed)]
+        return (*grads, g_h0.sum_to_size(h0.shape) if ctx.needs_input_grad[4] else None, None)
+
+
+class _UnitScan(torch.autograd.Function):
+    """The unit's blocked scan with its maps built inside the kernels (see `mru_blocked_scan`)."""
+
+    @staticmethod
+    def forward(ctx, z, alpha, beta, eps, bound, noise, h0, leak, width, shape, straight_through):
+        params = (alpha, beta, eps, bound, noise)
+        full = torch.broadcast_shapes(z.shape, *(x.shape for x in params))
+        n_block, dtype = _n_blocks(full[0], full[1]), z.dtype
+        scalar = _numpy_dtype(dtype).type  # typed scalars: numba computes in z's dtype, as torch does
+        h = torch.empty(full, dtype=dtype)
+        kernels.unit_forward(z.detach().expand(full).contiguous().numpy(),
+                             *(_compact(x, full[2], dtype) for x in params), scalar(1 - leak),
+                             _start_states(h0, full, dtype), h.numpy(), n_block)
+        ctx.save_for_backward(z, *params, h0, h)
+        ctx.settings = n_block, scalar(1 - leak), scalar(width), shape, straight_through
+        return h
+
+    @staticmethod
+    def backward(ctx, g):
+        z, *params, h0, h = ctx.saved_tensors
+        n_block, keep, width, shape, straight_through = ctx.settings
+        inputs, needed = (z, *params), ctx.needs_input_grad[:6]
+        buffers = [_grad_buffer(x, need, h.shape, n_block, h.dtype) for x, need in zip(inputs, needed)]
+        g_h0 = torch.empty(h.shape[0], h.shape[2], dtype=h.dtype)
+        kernels.unit_backward(z.detach().expand(h.shape).contiguous().numpy(),
+                              *(_compact(x, h.shape[2], h.dtype) for x in params), keep,
+                              _start_states(h0, h.shape, h.dtype), h.numpy(), _compact(g, h.shape[2], h.dtype),
+                              *(x.numpy() for x in buffers), g_h0.numpy(), n_block, width, shape, straight_through)
+        grads = [_grad_of(x, buf, need, h.shape[0], n_block) for x, buf, need in zip(inputs, buffers, needed)]
+        g_h0 = g_h0.sum_to_size(h0.shape) if ctx.needs_input_grad[6] else None
+        return (*grads, g_h0, None, None, None, None)
+
+
+def mru_blocked_scan(z, alpha, beta, eps=0.0, bound=None, h0=None, surrogate_width=0.5,
+                     surrogate="triangle", straight_through_clip=False, leak=0.0, h_noise=None):
+    """`codesign.training.mru_scan` on the blocked backend (CPU), fused: the comparator, the
+    maps, the clip and the scan, forward and backward, run inside two numba kernels, and
+    per-unit parameters stay [D] there (their gradients are summed over B and T in the
+    kernel). Same arguments, values and gradients as `mru_scan`; z is [T, D] or [B, T, D].
+    """
+    if z.dim() not in (2, 3):
+        raise ValueError(f"z must be [T, D] or [B, T, D], got shape {tuple(z.shape)}")
+    if surrogate not in SURROGATE_SHAPES:
+        raise ValueError(f"surrogate must be one of {tuple(SURROGATE_SHAPES)}, got {surrogate!r}")
+    if not surrogate_width > 0:
+        raise ValueError(f"surrogate width must be > 0, got {surrogate_width}")
+    if z.device.type != "cpu":
+        raise ValueError(f"the blocked scan runs on CPU, z is on {z.device}; use backend='torch'")
+    squeeze = z.dim() == 2
+    zb = z[None] if squeeze else z
+
+    def param(x, missing):  # broadcasting aligns a [T, D] parameter with [1, T, D], as unit.py's lift does
+        return torch.as_tensor(missing if x is None else x, dtype=z.dtype, device=z.device)
+
+    if h0 is not None:
+        h0 = param(h0, None)
+    h = _UnitScan.apply(zb, param(alpha, None), param(beta, None), param(eps, None), param(bound, torch.inf),
+                        param(h_noise, 0.0), h0, float(leak), float(surrogate_width),
+                        SURROGATE_SHAPES[surrogate], bool(straight_through_clip))
+    return h[0] if squeeze else h
 
 
 def clip(x, lo, hi):
@@ -196,8 +221,9 @@ def linear_scan(a, b):
 
 
 class _DoublingScan(torch.autograd.Function):
-    """Forward by doubling; backward is the same adjoint as `_blocked_backward`,
-    as a reverse linear scan, so both backends agree on every subgradient."""
+    """Forward by doubling; backward is the same adjoint as the blocked kernels'
+    (`scan_kernels._adjoint`), as a reverse linear scan, so both backends agree on
+    every subgradient."""
 
     @staticmethod
     def forward(ctx, a, b, lo, hi, h0, straight_through):
@@ -224,18 +250,20 @@ class _DoublingScan(torch.autograd.Function):
 
 
 def clip_affine_scan(a, b, lo, hi, h0=None, straight_through=False, backend="auto"):
-    """h_t = clip(a_t h_{t-1} + b_t, lo_t, hi_t) for t = 1..T, all [B, T, D].
+    """h_t = clip(a_t h_{t-1} + b_t, lo_t, hi_t) for t = 1..T; a, b, lo, hi broadcast to [B, T, D].
 
-    a >= 0. h0: [B, D] or None (zeros). straight_through: the clip passes
+    a >= 0. h0: broadcasts to [B, D], or None (zeros). straight_through: the clip passes
     gradients as identity. backend: "blocked" (CPU, numba), "torch"
     (doubling, any device) or "auto" (blocked on CPU).
     """
-    a, b, lo, hi = torch.broadcast_tensors(a, b, lo, hi)
-    if h0 is None:
-        h0 = torch.zeros(a.shape[0], a.shape[2], dtype=a.dtype, device=a.device)
+    a = torch.as_tensor(a)
+    b, lo, hi = (torch.as_tensor(x, dtype=a.dtype, device=a.device) for x in (b, lo, hi))
     if backend == "auto":
         backend = "blocked" if a.device.type == "cpu" else "torch"
     if backend not in ("blocked", "torch"):
         raise ValueError(f"unknown scan backend {backend!r}; use 'auto', 'blocked' or 'torch'")
-    scan = _BlockedScan if backend == "blocked" else _DoublingScan
-    return scan.apply(a, b, lo, hi, h0, bool(straight_through))
+    if backend == "blocked":
+        return _BlockedScan.apply(a, b, lo, hi, h0, bool(straight_through))
+    a, b, lo, hi = torch.broadcast_tensors(a, b, lo, hi)
+    h0 = torch.zeros((), dtype=a.dtype, device=a.device) if h0 is None else h0
+    return _DoublingScan.apply(a, b, lo, hi, h0.expand(a.shape[0], a.shape[2]), bool(straight_through))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from codesign.training.scan import clip, clip_affine_scan
+from codesign.training.scan import clip, clip_affine_scan, mru_blocked_scan
 
 SURROGATES = ("triangle", "sigmoid")
 
@@ -90,8 +90,12 @@ def mru_scan(z, alpha, beta, eps=0.0, bound=None, h0=None, surrogate_width=0.5,
     (shape and width of dc/dz), whether the clip passes gradients straight
     through, the scan backend (see `clip_affine_scan`), and two hardware
     non-idealities that keep the recurrence affine: `leak` (fraction of h lost
-    per step) and `h_noise` (added to h each step, shaped like z).
+    per step) and `h_noise` (added to h each step, shaped like z). On CPU the
+    blocked backend is `mru_blocked_scan`: the whole unit in fused kernels.
     """
+    if backend == "blocked" or (backend == "auto" and z.device.type == "cpu"):
+        return mru_blocked_scan(z, alpha, beta, eps, bound, h0, surrogate_width, surrogate,
+                                straight_through_clip, leak, h_noise)
     (a, b, lo, hi), h0, squeeze = _prepare(z, alpha, beta, eps, bound, h0, surrogate_width,
                                            surrogate, leak, h_noise)
     h = clip_affine_scan(a, b, lo, hi, h0, straight_through_clip, backend)
