@@ -335,20 +335,23 @@ def test_the_latch_unit_keeps_its_state_over_the_clock_edges(unit, sequence, ste
     np.testing.assert_array_equal(k, np.rint(hs[0][sequence, :steps, unit] / u.alpha))
 
 
-def test_a_flip_the_solver_makes_is_solved_away_by_the_cascade():
-    """The measured BMRU map at tt -40 C, sequence 6, network level: unit 0's latch flips to +1
-    at step 1 when solved at reltol 1e-4 with device bypass (it holds -1 without bypass and at
-    1e-5); the default cascade gives the software's levels on every unit and step."""
+@pytest.mark.parametrize("sequence, corner, temp_c, bypass, flipped", [
+    (6, "tt", -40.0, True, [-1, 1, 1, 1]), (0, "sf", 85.0, False, [1, -1, -1, -1])], ids=["tt-40C", "sf85C"])
+def test_a_flip_the_solver_makes_is_solved_away_by_the_cascade(sequence, corner, temp_c, bypass, flipped):
+    """The measured BMRU map, network level, unit 0: at tt -40 C (sequence 6) its latch flips
+    at step 1 under reltol 1e-4 with device bypass (not without); at sf 85 C (sequence 0) under
+    1e-4 without bypass, as under 1e-3 with it; both hold at 1e-5. The default cascade gives
+    the software's levels on every unit and step."""
     from codesign.validation.cosim import TIGHT
 
     folder = Path(__file__).parent / "golden" / "maps" / "latch"
     plan = load_checked(folder)
-    x = first_test_sequences(folder, 7)[0][6:7, :4]
-    supply = plan.chip.supply("tt", -40.0)
+    x = first_test_sequences(folder, sequence + 1)[0][sequence:sequence + 1, :4]
+    supply = plan.chip.supply(corner, temp_c)
     u = plan.units[0]
-    flipping = dataclasses.replace(TIGHT, bypass=True, recheck=None)
+    flipping = dataclasses.replace(TIGHT, bypass=bypass, recheck=None)
     res = run(network_bench(plan, x[0], supply, flipping, (u,)), name="latch_flip")
-    assert list(plan.chip.kind.read_levels(plan, res, [u], _end_times(plan, 4))[:, 0]) == [-1, 1, 1, 1]
+    assert list(plan.chip.kind.read_levels(plan, res, [u], _end_times(plan, 4))[:, 0]) == flipped
     n = cosim_network(plan, x, supply, workers=2)
     assert n.layers[0].level_agreement == 1.0 and n.summary()["decisions_identical"]
     assert n.layers[0].solved_tight >= 1
