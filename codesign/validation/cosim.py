@@ -139,22 +139,30 @@ def network_groups(plan: NetworkPlan, options: SolverOptions) -> list[tuple[Unit
 
 
 def _solve(benches: list, levels_of, expected, name: str, options: SolverOptions, workers: int, timeout_s: float,
-           progress: str | None) -> tuple[list, int]:
+           progress: str | None) -> tuple[list, list, int]:
     """Run bench(options) for each bench; a bench whose levels_of(i, result) leave expected(i)
     is solved again with options.recheck, and so on down the chain: the last run is the
-    verdict. Results in order, and how many netlists were solved again."""
+    verdict. Results and their levels in order, and how many netlists were solved again."""
     results = run_many([Job(b(options), f"{name}_{i}", timeout_s) for i, b in enumerate(benches)], workers,
                        progress=progress)
-    again = [i for i, r in enumerate(results) if options.recheck is not None
-             and not all(np.array_equal(x, y) for x, y in zip(levels_of(i, r), expected(i)))]
+    levels = [levels_of(i, r) for i, r in enumerate(results)]
+    again = [i for i, k in enumerate(levels) if options.recheck is not None
+             and not all(np.array_equal(x, y) for x, y in zip(k, expected(i)))]
     if not again:
-        return results, 0
-    redo, deeper = _solve([benches[i] for i in again], lambda j, r: levels_of(again[j], r),
+        return results, levels, 0
+    redo, redo_levels, deeper = _solve([benches[i] for i in again], lambda j, r: levels_of(again[j], r),
                           lambda j: expected(again[j]), f"{name}_again", options.recheck, workers, timeout_s,
                           progress and f"{progress}, departures at reltol {options.recheck.reltol:g}")
-    for i, r in zip(again, redo):
-        results[i] = r
-    return results, len(again) + deeper
+    for i, r, k in zip(again, redo, redo_levels):
+        results[i], levels[i] = r, k
+    return results, levels, len(again) + deeper
+
+
+def _stack_groups(levels: list, sequences: int, layer: int = 0) -> np.ndarray:
+    """Levels [N, T, d] of one layer from _solve's per-(sequence, group) levels, groups in unit order."""
+    groups = len(levels) // sequences
+    return np.stack([np.concatenate([levels[n * groups + j][layer] for j in range(groups)], axis=1)
+                     for n in range(sequences)])
 
 
 def unit_bench(plan: NetworkPlan, layer: LayerPlan, z: np.ndarray, supply: Supply,
@@ -297,11 +305,9 @@ def cosim_layer(plan: NetworkPlan, layer_index: int, z: np.ndarray, h: np.ndarra
 
     benches = [lambda o, n=n, g=g: unit_bench(plan, dataclasses.replace(layer, units=g), z[n], supply, o)
                for n, g in work]
-    results, again = _solve(benches, levels_of, expected, f"cosim_{layer.name}", options, workers, timeout_s,
-                            progress)
-    levels = iter(_levels(plan, r, g, steps) for r, (_, g) in zip(results, work))
-    k_circuit = np.stack([np.concatenate([next(levels) for _ in groups], axis=1) for _ in range(len(z))])
-    return _comparison(plan, layer, z, h, k_circuit, again)
+    _, levels, again = _solve(benches, levels_of, expected, f"cosim_{layer.name}", options, workers, timeout_s,
+                              progress)
+    return _comparison(plan, layer, z, h, _stack_groups(levels, len(z)), again)
 
 
 def cosim_units(plan: NetworkPlan, x: np.ndarray, supply: Supply | None = None, workers: int = 1,
@@ -357,23 +363,20 @@ def cosim_network(plan: NetworkPlan, x: np.ndarray, supply: Supply | None = None
         return [ks[n][:, cols] for ks in k_software]
 
     benches = [lambda o, n=n, g=g: network_bench(plan, x[n], supply, o, g) for n, g in work]
-    results, again = _solve(benches, lambda i, r: layer_levels(r, work[i][1]), expected, "cosim_network", options,
-                            workers, timeout_s, "ngspice, network" if progress else None)
+    results, levels, again = _solve(benches, lambda i, r: layer_levels(r, work[i][1]), expected, "cosim_network",
+                                    options, workers, timeout_s, "ngspice, network" if progress else None)
     runs = [results[n * len(groups):(n + 1) * len(groups)] for n in range(len(x))]  # per sequence
     if groups != [None]:
         w, b = np.array(plan.readout.weight), np.array(plan.readout.bias)
         h_c = np.stack([np.stack([state_from_current(plan, u, np.interp(ends, r["time"], r.i(f"vo_{u.name}")))
                                   for u, r in zip(plan.units, rs)], -1) for rs in runs])
         y_c = h_c @ w.T + b
-        k_c = [np.stack([np.concatenate([_levels(plan, r, g, steps) for r, g in zip(rs, groups)], 1)
-                         for rs in runs])]
     else:
         m = len(plan.readout.bias)
         y_c = np.stack([np.stack([np.interp(ends, rs[0]["time"], rs[0].v(f"y{j}")) for j in range(m)], -1)
                         for rs in runs])
-        k_c = [np.stack([layer_levels(rs[0], None)[li] for rs in runs]) for li in range(len(plan.layers))]
     if plan.readout.mode == "last":
         y_c = y_c[:, -1]
-    layers = tuple(_comparison(plan, layer, zs[li], hs[li], k_c[li], again)
+    layers = tuple(_comparison(plan, layer, zs[li], hs[li], _stack_groups(levels, len(x), li), again)
                    for li, layer in enumerate(plan.layers))
     return NetworkComparison(plan.loss, plan.readout.mode, y_sw, y_c, layers)
