@@ -24,6 +24,7 @@ from codesign.config import ConfigError, from_dict, limits, parse_override, read
 from codesign.training.models import ModelConfig
 from codesign.training.noise import NoiseProfile, load_noise_profile
 from codesign.training.schedules import EpsSchedule
+from codesign.training.specaugment import SpecAugment
 from codesign.training.tasks import TaskParamError, task_params
 
 
@@ -50,6 +51,17 @@ class TrainSpec:
     # on z within threshold_margin * beta of +-beta (0: off; docs/training.md).
     threshold_margin: float = field(default=0.0, metadata=limits(0, 0.5))
     threshold_margin_weight: float = field(default=1.0, metadata=limits(0, 1e6))
+    # SpecAugment on training batches: per sample, time_masks spans of up to
+    # time_mask_frames frames and freq_masks spans of up to freq_mask_channels
+    # channels set to 0 (counts 0: off; docs/training.md).
+    time_masks: int = field(default=0, metadata=limits(0, 100))
+    time_mask_frames: int = field(default=0, metadata=limits(0, 100000))
+    freq_masks: int = field(default=0, metadata=limits(0, 100))
+    freq_mask_channels: int = field(default=0, metadata=limits(0, 100000))
+
+    @property
+    def spec_augment(self) -> SpecAugment:
+        return SpecAugment(self.time_masks, self.time_mask_frames, self.freq_masks, self.freq_mask_channels)
 
 
 @dataclass(frozen=True)
@@ -94,6 +106,10 @@ def recipe_from_dict(data: dict, base_dir: Path | None = None) -> Recipe:
         raise ConfigError(f"eps: cell {model.cell!r} has no eps; remove the [eps] table")
     if model.cell in ("lru", "mingru") and recipe.train.threshold_margin > 0:
         raise ConfigError(f"train.threshold_margin: cell {model.cell!r} has no comparator thresholds; set it to 0")
+    for masks, width in (("time_masks", "time_mask_frames"), ("freq_masks", "freq_mask_channels")):
+        if getattr(recipe.train, masks) > 0 and getattr(recipe.train, width) == 0:
+            raise ConfigError(f"train.{width}: must be at least 1 with train.{masks} = "
+                              f"{getattr(recipe.train, masks)} (or set train.{masks} = 0)")
     return recipe
 
 

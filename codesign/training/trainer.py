@@ -26,6 +26,7 @@ checkpoint untouched.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io
 import json
@@ -45,7 +46,8 @@ from tqdm import tqdm
 from codesign.fsio import atomic_write_bytes, atomic_write_json, atomic_write_text, folder_lock
 from codesign.training.models import Network
 from codesign.training.noise import Chip, IdealChip
-from codesign.training.recipe import Recipe, recipe_from_dict
+from codesign.training.recipe import Recipe, TrainSpec, recipe_from_dict
+from codesign.training.specaugment import SpecAugment, spec_augment
 from codesign.training.tasks import Task, make_task
 from codesign.training.unit import threshold_distance, threshold_margin_penalty
 
@@ -237,6 +239,20 @@ def _resume_point(out: Path) -> dict | None:
     return None
 
 
+# [train] keys added after runs were checkpointed without them: absent means off, their default.
+ADDED_TRAIN_KEYS = tuple(f.name for f in dataclasses.fields(SpecAugment))
+
+
+def _with_added_defaults(stored: dict) -> dict:
+    """A checkpoint's recipe with the ADDED_TRAIN_KEYS it lacks at their defaults, so a run
+    checkpointed before they existed resumes (and a recipe that turns them on does not)."""
+    train = stored.get("train")
+    if not isinstance(train, dict):
+        return stored
+    defaults = {key: getattr(TrainSpec, key) for key in ADDED_TRAIN_KEYS}
+    return {**stored, "train": {**defaults, **train}}
+
+
 def plot_curves(rows: list[dict], path: Path, metric: str) -> None:
     epochs = [int(r["epoch"]) + 1 for r in rows]
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
@@ -297,8 +313,10 @@ def _train(recipe: Recipe, out: Path, progress: bool, on_epoch_end: Callable[[in
     torch.set_num_threads(recipe.train.threads)
     numba.set_num_threads(min(recipe.train.threads, numba.config.NUMBA_NUM_THREADS))
     task = make_task(recipe.task.name, recipe.seed, **recipe.task.params)
-    model = build_model(recipe, task)
     spec = recipe.train
+    augment = spec.spec_augment
+    augment.check_fits(task.x_train.shape[1], task.x_train.shape[2], task.name)
+    model = build_model(recipe, task)
     optimizer = torch.optim.AdamW(model.parameters(), lr=spec.lr, weight_decay=spec.weight_decay)
     steps_per_epoch = math.ceil(len(task.x_train) / spec.batch_size)
     total_steps = spec.epochs * steps_per_epoch
@@ -317,7 +335,7 @@ def _train(recipe: Recipe, out: Path, progress: bool, on_epoch_end: Callable[[in
     if ckpt is not None:
         # Checkpoints before the log moved inside them name their recipe in checkpoint.json only.
         stored = ckpt["recipe"] if "recipe" in ckpt else json.loads((out / "checkpoint.json").read_text())["recipe"]
-        if stored != recipe_data:
+        if _with_added_defaults(stored) != recipe_data:
             raise RunMismatch(f"{out} holds a run of a different recipe; pass --restart to "
                               f"overwrite it or choose another --out")
         model.load_state_dict(ckpt["model"])
@@ -346,8 +364,9 @@ def _train(recipe: Recipe, out: Path, progress: bool, on_epoch_end: Callable[[in
             if eps is not None:
                 model.set_eps(eps)
             idx = order[i * spec.batch_size:(i + 1) * spec.batch_size]
+            x = spec_augment(task.x_train[idx], augment, generator)  # draws nothing when off
             chip = Chip(recipe.noise, generator) if recipe.noise.has_random_part else ideal()
-            run = model.run(task.x_train[idx], chip)
+            run = model.run(x, chip)
             loss, _ = loss_and_metric(task, run.y, task.y_train[idx])
             if spec.threshold_margin > 0:
                 loss = loss + spec.threshold_margin_weight * sum(
