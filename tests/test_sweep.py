@@ -221,6 +221,8 @@ def _one_unit_map(folder: Path, steps: int = 8) -> Path:
 
 
 def test_cosim_points_are_keyed_by_their_netlists_and_run(tmp_path, cluster):
+    import numpy as np
+
     from codesign.validation.sweep.points import build_tasks
 
     _one_unit_map(tmp_path / "map")
@@ -235,7 +237,11 @@ def test_cosim_points_are_keyed_by_their_netlists_and_run(tmp_path, cluster):
     code = _sweep(one, "--out", out, "--scheduler", cluster.scheduler_address, "--quiet")
     (row,) = _results(out)["rows"]
     assert row["status"] in ("met", "not met") and code == (0 if row["status"] == "met" else 1)
-    assert row["sequence"] == 1 and {"decision_agreement", "worst_level_agreement"} <= set(row["figures"])
+    figures = row["figures"]
+    assert row["sequence"] == 1 and {"decision_agreement", "worst_level_agreement"} <= set(figures)
+    # the outputs are stored, so a sweep gives the task's accuracy on the circuit
+    y_sw, y_circuit = (np.asarray(figures[k], dtype=float) for k in ("y_software", "y_circuit"))
+    assert y_sw.shape == y_circuit.shape and y_sw.size >= 1 and np.isfinite(y_sw).all() and np.isfinite(y_circuit).all()
     # a netlist edited after codesign map: refused before anything runs
     spice = tmp_path / "map" / "network.spice"
     spice.write_text(spice.read_text() + "* edited\n")

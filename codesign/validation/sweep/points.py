@@ -50,8 +50,9 @@ RETENTION_BENCH = {"segment_steps": 1000}
 # unit_power: the activity pattern of codesign validate --power (z in units of beta), twice.
 UNIT_POWER_BENCH = {"z_beta": tuple(DEFAULT_Z), "repeats": 2}
 # What a job's record holds, where it changed after BENCH_VERSION: in the key of that job's points only.
-# cosim "levels-2": departures always solved down to reltol 1e-5 (a shortcut that stopped at 1e-4 let a flip through)
-RECORD_VERSIONS = {"unit_cosim": "levels-2", "network_cosim": "levels-2",  # the level traces are stored
+# cosim "levels-2": departures always solved down to reltol 1e-5 (a shortcut that stopped at 1e-4 let a flip through);
+# network_cosim "outputs-3": the software's and the circuit's outputs are stored (task accuracy of a sweep)
+RECORD_VERSIONS = {"unit_cosim": "levels-2", "network_cosim": "outputs-3",  # the level traces are stored
                    "hysteresis": "in-beta-1"}  # trip errors in beta*i_unit too
 
 
@@ -321,6 +322,8 @@ def _unit_power(task: Task, supply) -> dict:
 
 
 def _cosim(task: Task, supply) -> dict:
+    import numpy as np
+
     from codesign.validation.cosim import cosim_network, cosim_units
 
     p = task.point
@@ -333,7 +336,9 @@ def _cosim(task: Task, supply) -> dict:
         n = cosim_network(plan, xs, supply, workers=1, timeout_s=task.timeout_s)
         s, layers = n.summary(), n.layers
         out = {"decision_agreement": s["decision_agreement"], "output_rmse": s["output_rmse"],
-               "netlists_solved_tight": s["netlists_solved_tight"]}
+               "netlists_solved_tight": s["netlists_solved_tight"],
+               "y_software": np.asarray(n.y_software[0], float).tolist(),
+               "y_circuit": np.asarray(n.y_circuit[0], float).tolist()}
     rows = [r for c in layers for r in c.per_unit()]
     # software and circuit levels of every unit on this sequence: the report overlays the worst points'
     traces = [{"layer": c.layer, "unit": name, "alpha": float(c.alpha[i]),
