@@ -300,3 +300,22 @@ def test_map_refuses_a_folder_another_command_holds(run_dir, tmp_path, capsys):
     assert "codesign map (the other one)" in capsys.readouterr().err
     assert not (out / "manifest.json").exists()
     assert cli_main(["map", str(run_dir), "--out", str(out)]) == 0  # released: the same command now runs
+
+
+def test_map_reports_test_steps_inside_the_pvt_decision_window(run_dir, tmp_path, capsys):
+    from codesign.mapping.write import PVT_DECISION_WINDOW, near_threshold_mapped, pvt_warning
+
+    out = tmp_path / "map"
+    assert cli_main(["map", str(run_dir), "--out", str(out)]) == 0
+    summary = json.loads((out / "map_summary.json").read_text())
+    near = summary["test_near_threshold_mapped"]
+    assert 0.0 <= near["0.01"] <= near[f"{PVT_DECISION_WINDOW:g}"] <= 1.0
+    assert ("decision window" in capsys.readouterr().err) == (near[f"{PVT_DECISION_WINDOW:g}"] > 0)
+    # the figure counts z against each unit's own beta
+    recipe, task, model = load_run(run_dir)
+    plan = plan_network(recipe, task, model, ChipSpec())
+    beta = np.array([u.beta for u in plan.layers[0].units])
+    z = np.stack([beta * 1.02, beta * 1.2, -beta * 0.97, beta * 0.5])[None]  # [1, 4 steps, d]
+    assert near_threshold_mapped(plan, [z]) == {"0.01": 0.0, "0.05": 0.5}
+    assert pvt_warning({"test_near_threshold_mapped": {"0.05": 0.0}}) is None
+    assert "12.50%" in pvt_warning({"test_near_threshold_mapped": {"0.05": 0.125}})

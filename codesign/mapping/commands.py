@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from codesign.cli import add_chip_arguments, chip_from_args
@@ -42,7 +43,7 @@ def run_chip_show(args: argparse.Namespace) -> int:
 def run_map(args: argparse.Namespace) -> int:
     from codesign.cli import UserError, output_folder
     from codesign.fsio import folder_lock
-    from codesign.mapping.write import map_run
+    from codesign.mapping.write import map_run, pvt_warning
 
     chip = chip_from_args(args)
     if not args.run_dir.is_dir():
@@ -51,5 +52,8 @@ def run_map(args: argparse.Namespace) -> int:
     with folder_lock(out, "codesign map"):
         summary = map_run(args.run_dir, chip, out)
     print(json.dumps(summary, indent=1))
+    warning = pvt_warning(summary)
+    if warning:
+        print(warning, file=sys.stderr)
     print(f"map folder: {out}  (network.spice, units/*.spice, manifest.json, quantization.md)")
     return 0

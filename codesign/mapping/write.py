@@ -10,6 +10,32 @@ from codesign.fsio import atomic_write_text
 from codesign.manifest import NetworkPlan, write_manifest
 from codesign.mapping.netlists import build_netlists
 
+# Over the PVT grid the comparators of the default chip decided the other way only where z lay
+# within 4.8 % of +-beta (docs/results.md, "Networks over process, voltage and temperature"):
+# test steps inside this window may be decided either way by a chip at a corner.
+PVT_DECISION_WINDOW = 0.05
+
+
+def near_threshold_mapped(plan: NetworkPlan, zs: list) -> dict[str, float]:
+    """Fraction of the MRU unit-steps whose z lies within d * beta of +-beta, d = 1 % and the
+    PVT decision window (the mapped network on the test set; zs from software_states)."""
+    import numpy as np
+
+    dist = np.concatenate([np.abs(np.abs(z / np.array([u.beta for u in layer.units])) - 1.0).ravel()
+                           for z, layer in zip(zs, plan.layers)])
+    return {f"{d:g}": float(np.mean(dist < d)) for d in (0.01, PVT_DECISION_WINDOW)}
+
+
+def pvt_warning(summary: dict) -> str | None:
+    """A warning when test inputs put z inside the PVT decision window (the map still stands)."""
+    share = summary.get("test_near_threshold_mapped", {}).get(f"{PVT_DECISION_WINDOW:g}", 0.0)
+    if share <= 0:
+        return None
+    return (f"warning: {share:.2%} of the test set's unit-steps put z within {PVT_DECISION_WINDOW:.0%} of +-beta, "
+            "the PVT decision window: there the comparators decided the other way at some process, voltage "
+            "and temperature points (docs/results.md), so a chip at such a point may leave the software on "
+            "those steps; retrain with a larger train.threshold_margin to keep z out of the window")
+
 
 def quantization_table(plan: NetworkPlan) -> str:
     rows = ["| parameter | bits | max abs | step | max error | max error / step | rms error |",
@@ -54,13 +80,14 @@ def map_run(run_dir: str | Path, chip: ChipSpec, out: str | Path) -> dict:
     recipe, task, model = load_run(run_dir)
     plan = plan_network(recipe, task, model, chip)
     _, float_metric = evaluate(model, task, task.x_test, task.y_test, lambda: IdealChip(NoiseProfile()))
-    _, hs = software_states(plan, task.x_test.double().numpy())
+    zs, hs = software_states(plan, task.x_test.double().numpy())
     mapped_metric = task_metric(plan.loss, software_outputs(plan, hs[-1]), task.y_test.numpy())
     summary = {"run_dir": str(run_dir), "chip": chip.name, "hardware": chip.hardware,
                "units": len(plan.units), "metric": metric_name(task),
                "test_metric_float": float_metric, "test_metric_mapped": mapped_metric,
                "quantization_max_error_in_steps": max((q.get("max_error_in_steps", 0.0)
-                                                       for q in plan.quantization.values()), default=0.0)}
+                                                       for q in plan.quantization.values()), default=0.0),
+               "test_near_threshold_mapped": near_threshold_mapped(plan, zs)}
     write_map(plan, out, {"summary": "map_summary.json"}, recipe.to_dict())
     atomic_write_text(out / "map_summary.json", json.dumps(summary, indent=1))
     return summary
