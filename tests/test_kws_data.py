@@ -199,6 +199,15 @@ def test_per_utterance_normalization_gives_zero_mean_unit_variance_per_coefficie
     assert np.allclose(x.mean(axis=1), 0.0, atol=1e-4) and np.allclose(x.std(axis=1), 1.0, atol=1e-3)
 
 
+def test_feature_clip_bounds_the_standardized_features_and_nothing_else(voice_task):
+    clipped = make_task("kws_multi", seed=0, **VOICE_SPLIT, feature_clip=1.5)  # the same clips, from the cache
+    for split in ("x_train", "x_val", "x_test"):
+        full, bounded = getattr(voice_task, split).numpy(), getattr(clipped, split).numpy()
+        assert np.abs(full).max() > 1.5 and np.abs(bounded).max() <= 1.5
+        np.testing.assert_array_equal(bounded, np.clip(full, -1.5, 1.5))
+    assert clipped.features.clip == 1.5 and voice_task.features.clip is None
+
+
 # --- parameters ----------------------------------------------------------------
 
 
@@ -218,6 +227,7 @@ def test_per_utterance_normalization_gives_zero_mean_unit_variance_per_coefficie
         (dict(val_speakers=("nobody",)), "'val_speakers': no voice has speaker 'nobody'"),
         (dict(keywords=("yes", "no"), unknown_words=("no", "cat")), "'unknown_words' must not repeat keywords"),
         (dict(utterance_norm="yes"), "'utterance_norm' must be true or false"),
+        (dict(feature_clip=0.1), r"'feature_clip' must be in \[0.5, 100"),
     ],
 )
 def test_bad_parameters_are_refused_naming_the_key(params, fragment):

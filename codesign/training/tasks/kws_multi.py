@@ -62,7 +62,7 @@ from .base import (
 )
 from .cache import cache_root, settings_hash
 from .generated import clip_rng, generate_missing, held_out_indices, write_text_if_changed
-from .speech import CLIP_SAMPLES, LIST_FILES, SAMPLE_RATE, feature_settings, task_from_folder
+from .speech import CLIP_SAMPLES, LIST_FILES, SAMPLE_RATE, check_feature_clip, feature_settings, task_from_folder
 from .synthesizers import SynthesizerError, Voice, check_installed, find_program, parse_voice, synthesize
 
 KEYWORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
@@ -350,6 +350,7 @@ def build_kws_multi(
     hop_ms: float = 10.0,
     win_ms: float = 25.0,
     utterance_norm: bool = True,
+    feature_clip: float | None = None,
     n_train: int | None = None,
     n_val: int | None = None,
     n_test: int | None = None,
@@ -393,7 +394,7 @@ def build_kws_multi(
     folder = generate(settings, split_settings)
     return task_from_folder(
         "kws_multi", folder, settings.classes, feats, seed, {"train": n_train, "val": n_val, "test": n_test},
-        utterance_norm=utterance_norm,
+        utterance_norm=utterance_norm, feature_clip=check_feature_clip(feature_clip),
     )
 
 

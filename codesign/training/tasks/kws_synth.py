@@ -24,7 +24,15 @@ from .augment import limit_peak, mix_at_snr, place
 from .base import Task, TaskParamError, check_bool, check_float, check_int, check_optional_int, check_range, check_words
 from .cache import cache_root, settings_hash
 from .generated import clip_rng, generate_missing, held_out_indices, write_text_if_changed
-from .speech import CLIP_SAMPLES, DEFAULT_WORDS, LIST_FILES, SAMPLE_RATE, feature_settings, task_from_folder
+from .speech import (
+    CLIP_SAMPLES,
+    DEFAULT_WORDS,
+    LIST_FILES,
+    SAMPLE_RATE,
+    check_feature_clip,
+    feature_settings,
+    task_from_folder,
+)
 from .synthesizers import Espeak, espeak_wav, find_espeak
 from .synthesizers import check_espeak_voices as check_voices
 
@@ -167,6 +175,7 @@ def build_kws_synth(
     hop_ms: float = 10.0,
     win_ms: float = 25.0,
     utterance_norm: bool = False,
+    feature_clip: float | None = None,
     n_train: int | None = None,
     n_val: int | None = None,
     n_test: int | None = None,
@@ -209,7 +218,7 @@ def build_kws_synth(
     folder = generate(settings, espeak)
     return task_from_folder(
         "kws_synth", folder, words, feats, seed, {"train": n_train, "val": n_val, "test": n_test},
-        utterance_norm=check_bool("utterance_norm", utterance_norm),
+        utterance_norm=check_bool("utterance_norm", utterance_norm), feature_clip=check_feature_clip(feature_clip),
     )
 
 

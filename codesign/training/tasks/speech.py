@@ -109,12 +109,18 @@ class SpeechFeatures:
     utterance_norm: bool
     mean: np.ndarray  # [1, 1, features]: train-split statistics
     std: np.ndarray
+    # Standardized values kept in [-clip, clip]: a chip's front end carries a bounded input
+    # window, and its width sets the synapse array's currents (docs/results.md, "Keyword spotting").
+    clip: float | None = None
 
     def standardize(self, raw: np.ndarray) -> torch.Tensor:
         """Raw [N, frames, features] features as the network's inputs."""
         if self.utterance_norm:
             raw = normalize_utterances(raw)
-        return torch.from_numpy(((raw - self.mean) / self.std).astype(np.float32))
+        x = (raw - self.mean) / self.std
+        if self.clip is not None:
+            x = np.clip(x, -self.clip, self.clip)
+        return torch.from_numpy(x.astype(np.float32))
 
     def __call__(self, clips: np.ndarray) -> torch.Tensor:
         return self.standardize(extract_features(clips, self.settings))
@@ -125,6 +131,11 @@ def normalize_utterances(x: np.ndarray) -> np.ndarray:
     mean = x.mean(axis=1, keepdims=True)
     std = x.std(axis=1, keepdims=True)
     return (x - mean) / np.where(std > 1e-6, std, 1.0)  # a constant coefficient stays constant, not inf
+
+
+def check_feature_clip(value) -> float | None:
+    """Parameter feature_clip: None (off) or the bound of the standardized features, 0.5 .. 100."""
+    return None if value is None else check_float("feature_clip", value, 0.5, 100.0)
 
 
 def feature_settings(kind: str, n_mfcc: int, n_mels: int, hop_ms: float, win_ms: float) -> FeatureSettings:
@@ -148,6 +159,7 @@ def build_speech_commands(
     hop_ms: float = 10.0,
     win_ms: float = 25.0,
     utterance_norm: bool = False,
+    feature_clip: float | None = None,
     n_train: int | None = None,
     n_val: int | None = None,
     n_test: int | None = None,
@@ -167,7 +179,7 @@ def build_speech_commands(
         "speech_commands", Path(root).expanduser(), check_words("words", words),
         feature_settings(features, n_mfcc, n_mels, hop_ms, win_ms),
         seed, {"train": n_train, "val": n_val, "test": n_test}, use_cache=cache,
-        utterance_norm=check_bool("utterance_norm", utterance_norm),
+        utterance_norm=check_bool("utterance_norm", utterance_norm), feature_clip=check_feature_clip(feature_clip),
     )
 
 
@@ -181,6 +193,7 @@ def task_from_folder(
     *,
     use_cache: bool = True,
     utterance_norm: bool = False,
+    feature_clip: float | None = None,
 ) -> Task:
     """Load, subsample and standardize a Speech Commands folder into a Task."""
     limits = {split: check_optional_int(f"n_{split}", n, 1) for split, n in limits.items()}
@@ -199,6 +212,7 @@ def task_from_folder(
     features = SpeechFeatures(
         settings, utterance_norm, mean=x_train.mean(axis=(0, 1), keepdims=True),
         std=np.where(std > 1e-6, std, 1.0),  # a constant channel stays constant, not inf
+        clip=feature_clip,
     )
     tensors = {}
     for split, (x, y) in picked.items():
