@@ -249,6 +249,19 @@ def test_cosim_points_are_keyed_by_their_netlists_and_run(tmp_path, cluster):
         _sweep(one, "--out", out, "--quiet")
 
 
+def test_points_fewer_than_local_workers_share_the_idle_cores(tmp_path):
+    from codesign.validation.sweep.engine import share_cores
+    from codesign.validation.sweep.points import build_tasks
+
+    _one_unit_map(tmp_path / "map")
+    tasks = build_tasks(load_plan(_plan(tmp_path, 'job = "network_cosim"\nmap_dirs = ["map"]\nsequences = 2\n')), 60)
+    assert [t.ngspice_workers for t in share_cores(tasks[:1], 4, None)] == [4]
+    assert [t.ngspice_workers for t in share_cores(tasks, 5, None)] == [2, 2]
+    assert [t.ngspice_workers for t in share_cores(tasks, 2, None)] == [1, 1]
+    assert [t.ngspice_workers for t in share_cores(tasks[:1], 4, "tcp://elsewhere:8786")] == [1]
+    assert [t.key for t in share_cores(tasks, 8, None)] == [t.key for t in tasks]  # the cache key does not change
+
+
 def test_a_worker_that_dies_fails_its_point_and_the_sweep_goes_on(tmp_path, monkeypatch):
     import dask
     from distributed import LocalCluster

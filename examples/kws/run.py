@@ -1,6 +1,6 @@
 """Keyword spotting from audio to a validated sky130 circuit, in one command.
 
-    .venv/bin/python examples/kws/run.py                 # short: small data set, 2 utterances (< 20 min)
+    .venv/bin/python examples/kws/run.py                 # short: small data set, 1 utterance (< 20 min)
     .venv/bin/python examples/kws/run.py --full          # the targets: 300 clips per class, 100 utterances
 
 The stages are the toolkit's own commands, so each can be re-run by hand:
@@ -30,7 +30,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 CODESIGN = [sys.executable, "-m", "codesign"]
 MODES = {  # clips per class, epochs, utterances co-simulated
-    "short": {"n_per_word": 60, "epochs": 30, "utterances": 2},
+    "short": {"n_per_word": 60, "epochs": 30, "utterances": 1},
     "full": {"n_per_word": 300, "epochs": 100, "utterances": 100},
 }
 TARGETS = {"software_accuracy": 0.95, "circuit_gap": 0.01, "network_power_w": 1e-6}
@@ -110,7 +110,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--full", action="store_true", help="the settings that measure the targets (hours)")
     p.add_argument("--out", type=Path, default=Path("runs/kws"), help="output folder (default runs/kws)")
-    p.add_argument("--utterances", type=int, help="utterances to co-simulate (default: 2 short, 100 full)")
+    p.add_argument("--utterances", type=int, help="utterances to co-simulate (default: 1 short, 100 full)")
     p.add_argument("--workers", type=int, default=2, help="ngspice processes in parallel (default 2)")
     args = p.parse_args()
     mode = dict(MODES["full" if args.full else "short"])

@@ -17,6 +17,7 @@ which alone writes the out folder.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -143,8 +144,19 @@ def run_sweep(tasks: list[Task], out: Path, workers: int | None = None, schedule
                    time.perf_counter() - started)
 
 
+def share_cores(todo: list[Task], workers: int | None, scheduler: str | None) -> list[Task]:
+    """On a local cluster with fewer points than workers, each point runs its ngspice netlists on
+    the cores that would idle (a remote cluster's size is not ours to read: one each there)."""
+    cores = workers or os.cpu_count() or 1
+    if scheduler or not todo or len(todo) >= cores:
+        return todo
+    return [dataclasses.replace(t, ngspice_workers=cores // len(todo)) for t in todo]
+
+
 def _compute(todo: list[Task], out: Path, stored: dict, bar: _Bar, workers, scheduler) -> None:
     from distributed import as_completed
+
+    todo = share_cores(todo, workers, scheduler)
 
     with dask_client(workers, scheduler) as client:
         # A fresh Dask key per submission: a shared scheduler never hands back another

@@ -65,6 +65,10 @@ class Task:
     manifest_sha256: str | None = None  # map-folder jobs: the manifest the key was computed from
     map_sequences: int | None = None  # cosim jobs: test sequences read from the map folder's task
     retention_steps: int | None = None  # retention: idle clock steps
+    # ngspice processes inside one point (map-folder jobs run one netlist per unit): more than one
+    # only when a local sweep has fewer points left than workers. Not in the key: results do not
+    # depend on it.
+    ngspice_workers: int = 1
 
 
 def _sha256(text: str | bytes) -> str:
@@ -316,7 +320,7 @@ def _unit_power(task: Task, supply) -> dict:
     from codesign.validation.power import mapped_unit_power
 
     plan = _map_plan(task.point.map_dir, task.manifest_sha256)
-    units = mapped_unit_power(plan, supply, workers=1, timeout_s=task.timeout_s, **UNIT_POWER_BENCH)
+    units = mapped_unit_power(plan, supply, workers=task.ngspice_workers, timeout_s=task.timeout_s, **UNIT_POWER_BENCH)
     units = [{k: v if k == "unit" else float(v) for k, v in u.items()} for u in units]
     return {"units": units, "worst_unit_power_w": max(u["total_w"] for u in units)}
 
@@ -330,10 +334,10 @@ def _cosim(task: Task, supply) -> dict:
     plan, x = _mapped(p.map_dir, task.manifest_sha256, task.map_sequences)
     xs = x[p.sequence:p.sequence + 1]
     if p.job == "unit_cosim":
-        layers = cosim_units(plan, xs, supply, workers=1, timeout_s=task.timeout_s)
+        layers = cosim_units(plan, xs, supply, workers=task.ngspice_workers, timeout_s=task.timeout_s)
         out = {"netlists_solved_tight": sum(c.solved_tight for c in layers)}
     else:
-        n = cosim_network(plan, xs, supply, workers=1, timeout_s=task.timeout_s)
+        n = cosim_network(plan, xs, supply, workers=task.ngspice_workers, timeout_s=task.timeout_s)
         s, layers = n.summary(), n.layers
         out = {"decision_agreement": s["decision_agreement"], "output_rmse": s["output_rmse"],
                "netlists_solved_tight": s["netlists_solved_tight"],
