@@ -106,6 +106,60 @@ def plots(out: Path, labels, sw, circuit, names, trace_row) -> None:
     plt.close(fig)
 
 
+def judge(out: Path, rows, done, labels, sw, circuit, power: dict, seconds: dict, full: bool) -> dict:
+    """kws.json: the figures and the targets judged."""
+    metrics = json.loads((out / "train" / "metrics.json").read_text())
+    summary = json.loads((out / "map" / "map_summary.json").read_text())
+    result = {
+        "mode": "full" if full else "short", "utterances": len(rows), "failed": len(rows) - len(done),
+        "software_accuracy_test_set": metrics["test_accuracy"],
+        "software_accuracy_mapped_test_set": summary["test_metric_mapped"],
+        "software_accuracy": float(np.mean(sw == labels)) if done else None,
+        "circuit_accuracy": float(np.mean(circuit == labels)) if done else None,
+        "decisions_identical": float(np.mean(sw == circuit)) if done else None,
+        "worst_level_agreement": min((r["figures"]["worst_level_agreement"] for r in done), default=None),
+        "power": power, "seconds": seconds, "date": time.strftime("%Y-%m-%d"), "command": " ".join(sys.argv),
+    }
+    gap = None if not done else result["software_accuracy"] - result["circuit_accuracy"]
+    targets = [("software accuracy, mapped, held-out synthesizer", ">", TARGETS["software_accuracy"],
+                summary["test_metric_mapped"]),
+               ("circuit accuracy below software, same utterances", "<=", TARGETS["circuit_gap"], gap),
+               ("whole-network power", "<", TARGETS["network_power_w"], power["total_w"])]
+    result["targets"] = [{"name": n, "op": op, "threshold": t, "value": v,
+                          "passed": v is not None and (v > t if op == ">" else v <= t if op == "<=" else v < t)}
+                         for n, op, t, v in targets]
+    (out / "kws.json").write_text(json.dumps(result, indent=1) + "\n")
+    return result
+
+
+def write_report(out: Path, r: dict, frames: int) -> None:
+    """report.md (printed too, from the table on)."""
+    power = r["power"]
+    lines = [f"# Keyword spotting on the mirror-array CMRU chip ({r['date']})", "", f"Command: `{r['command']}`", "",
+             "| figure | value |", "|---|---|",
+             f"| software accuracy, held-out synthesizer, whole test set (float / mapped) | "
+             f"{r['software_accuracy_test_set']:.2%} / {r['software_accuracy_mapped_test_set']:.2%} |",
+             f"| utterances co-simulated (failed) | {r['utterances']} ({r['failed']}) |"]
+    if r["software_accuracy"] is not None:
+        lines += [f"| software accuracy on them | {r['software_accuracy']:.2%} |",
+                  f"| circuit accuracy on them (ngspice, tt 27 C) | {r['circuit_accuracy']:.2%} |",
+                  f"| decisions identical | {r['decisions_identical']:.2%} |",
+                  f"| worst unit level agreement | {r['worst_level_agreement']:.4%} |"]
+    lines += [f"| power: 16 units as mapped (readout included) | {power['units_w'] * 1e9:.1f} nW |",
+              f"| power: synapse array beyond the unit inputs | {power['synapse_array_w'] * 1e9:.1f} nW |",
+              f"| whole network | {power['total_w'] * 1e9:.1f} nW |",
+              f"| energy per inference ({frames} frames) | {power['energy_per_inference_j'] * 1e9:.2f} nJ |",
+              "", "| target | threshold | value | |", "|---|---|---|---|"]
+    lines += [f"| {t['name']} | {t['op']} {t['threshold']:g} | "
+              f"{'n/a' if t['value'] is None else format(t['value'], '.4g')} | {'met' if t['passed'] else 'NOT met'} |"
+              for t in r["targets"]]
+    lines += ["", "Not counted in the power: the bias generator's references, the level ladder, the clock "
+              "drivers and the front end that turns features into currents (ideal sources here).",
+              "", "![confusion](confusion_circuit.png)", "", "![raster](state_raster.png)", ""]
+    (out / "report.md").write_text("\n".join(lines))
+    print("\n".join(lines[4:]))
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--full", action="store_true", help="the settings that measure the targets (hours)")
@@ -158,55 +212,10 @@ def main() -> int:
     seconds["power"] = time.monotonic() - start
 
     stage(5, f"report -> {out / 'report.md'}")
-    metrics = json.loads((out / "train" / "metrics.json").read_text())
-    summary = json.loads((out / "map" / "map_summary.json").read_text())
-    names = task.class_names
-    result = {
-        "mode": "full" if args.full else "short", "utterances": len(rows), "failed": len(rows) - len(done),
-        "software_accuracy_test_set": metrics["test_accuracy"],
-        "software_accuracy_mapped_test_set": summary["test_metric_mapped"],
-        "software_accuracy": float(np.mean(sw == labels)) if len(done) else None,
-        "circuit_accuracy": float(np.mean(circuit == labels)) if len(done) else None,
-        "decisions_identical": float(np.mean(sw == circuit)) if len(done) else None,
-        "worst_level_agreement": min((r["figures"]["worst_level_agreement"] for r in done), default=None),
-        "power": power, "seconds": seconds, "date": time.strftime("%Y-%m-%d"),
-        "command": " ".join(sys.argv),
-    }
-    gap = None if result["circuit_accuracy"] is None else result["software_accuracy"] - result["circuit_accuracy"]
-    targets = [("software accuracy, mapped, held-out synthesizer", ">", TARGETS["software_accuracy"],
-                summary["test_metric_mapped"]),
-               ("circuit accuracy below software, same utterances", "<=", TARGETS["circuit_gap"], gap),
-               ("whole-network power", "<", TARGETS["network_power_w"], power["total_w"])]
-    result["targets"] = [{"name": n, "op": op, "threshold": t, "value": v,
-                          "passed": v is not None and (v > t if op == ">" else v <= t if op == "<=" else v < t)}
-                         for n, op, t, v in targets]
-    (out / "kws.json").write_text(json.dumps(result, indent=1) + "\n")
+    result = judge(out, rows, done, labels, sw, circuit, power, seconds, args.full)
     if done:
-        plots(out, labels, sw, circuit, list(names), done[0])
-    lines = [f"# Keyword spotting on the mirror-array CMRU chip ({result['date']})", "",
-             f"Command: `{result['command']}`", "",
-             "| figure | value |", "|---|---|",
-             f"| software accuracy, held-out synthesizer, whole test set (float / mapped) | "
-             f"{metrics['test_accuracy']:.2%} / {summary['test_metric_mapped']:.2%} |",
-             f"| utterances co-simulated (failed) | {len(rows)} ({len(rows) - len(done)}) |"]
-    if done:
-        lines += [f"| software accuracy on them | {result['software_accuracy']:.2%} |",
-                  f"| circuit accuracy on them (ngspice, tt 27 C) | {result['circuit_accuracy']:.2%} |",
-                  f"| decisions identical | {result['decisions_identical']:.2%} |",
-                  f"| worst unit level agreement | {result['worst_level_agreement']:.4%} |"]
-    lines += [f"| power: 16 units as mapped (readout included) | {power['units_w'] * 1e9:.1f} nW |",
-              f"| power: synapse array beyond the unit inputs | {power['synapse_array_w'] * 1e9:.1f} nW |",
-              f"| whole network | {power['total_w'] * 1e9:.1f} nW |",
-              f"| energy per inference ({x.shape[1]} frames) | {power['energy_per_inference_j'] * 1e9:.2f} nJ |",
-              "", "| target | threshold | value | |", "|---|---|---|---|"]
-    lines += [f"| {t['name']} | {t['op']} {t['threshold']:g} | "
-              f"{'n/a' if t['value'] is None else format(t['value'], '.4g')} | {'met' if t['passed'] else 'NOT met'} |"
-              for t in result["targets"]]
-    lines += ["", "Not counted in the power: the bias generator's references, the level ladder, the clock "
-              "drivers and the front end that turns features into currents (ideal sources here).",
-              "", "![confusion](confusion_circuit.png)", "", "![raster](state_raster.png)", ""]
-    (out / "report.md").write_text("\n".join(lines))
-    print("\n".join(lines[4:]))
+        plots(out, labels, sw, circuit, list(task.class_names), done[0])
+    write_report(out, result, x.shape[1])
     return 0 if all(t["passed"] for t in result["targets"]) else 1
 
 
