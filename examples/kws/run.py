@@ -1,7 +1,7 @@
 """Keyword spotting from audio to a validated sky130 circuit, in one command.
 
-    .venv/bin/python examples/kws/run.py                 # short: small data set, 1 utterance (< 20 min)
-    .venv/bin/python examples/kws/run.py --full          # the targets: 300 clips per class, 100 utterances
+    .venv/bin/python examples/kws/run.py                 # short: small data set, 1 utterance
+    .venv/bin/python examples/kws/run.py --full          # the targets: 300 clips per class, 100 utterances (days)
 
 The stages are the toolkit's own commands, so each can be re-run by hand:
 
