@@ -124,13 +124,7 @@ def synapse_array(plan: NetworkPlan, layer: LayerPlan, inputs: list[str], rows: 
         p = mirror_array(plan, layer)
         lines = [comment(f"synapse array of {layer.name}: sky130 current mirrors, M_c = {p.m_column} "
                          "(front end, rail regulators and bias currents ideal; docs/mapping.md)")]
-        if rows is not None:
-            # Each row feeds only its own unit; the other rows reach the columns only through
-            # their gate capacitance, and the ideal front-end currents drive the columns. Left
-            # out (no stand-in capacitance): a column step settles a little sooner, and by the
-            # end of the compare phase the columns are within 0.006 uV and the unit's input
-            # current within 1.1e-5 I_unit of the whole array's (docs/mapping.md, "Mirror
-            # synapse array"); a stand-in gate load did no better.
+        if rows is not None:  # why the other rows may go: `separable`
             lines.append(comment("all columns, only the rows of the units below (the gate load of the other "
                                  "rows on the columns left out)"))
         return lines + mirror_netlist(p, [u.name for u in layer.units], inputs, rows=rows)

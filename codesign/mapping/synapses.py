@@ -121,9 +121,8 @@ def mirror_netlist(p: MirrorArrayParams, units: list[str], inputs: list[str], vd
     units: the unit names of all rows (their input nodes are in_<name>); inputs: the SPICE
     expressions of x_j (e.g. v(x0)), turned into I_x,j by the (behavioural) front end.
     rows: the indices of the rows to build (default all, in order); the front end, the
-    columns and the reference column are always built whole. A row feeds only its own unit's
-    input; the other rows would only add their gate capacitance to the column nodes, which
-    the ideal front-end currents drive (left out: docs/mapping.md, "Mirror synapse array")."""
+    columns and the reference column are always built whole (one unit's netlist:
+    codesign.mapping.netlists.separable says why the other rows may be left out)."""
     vdd = node(vdd, "supply node")
     if len(units) != len(p.codes):
         raise ValueError(f"units: {len(units)} names for a mirror array of {len(p.codes)} rows")
