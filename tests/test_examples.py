@@ -1,0 +1,37 @@
+"""The examples' own files stay valid as the toolkit moves: examples/kws's recipe and chip load
+through the same checks as a user's, the chip carries the features' range, and the sweep plan
+run.py writes is a valid plan of one network_cosim point per utterance."""
+
+import importlib.util
+import shutil
+from pathlib import Path
+
+from codesign.chip import load_chip
+from codesign.training.recipe import load_recipe
+from codesign.validation.sweep.plan import load_plan
+
+KWS = Path(__file__).resolve().parents[1] / "examples" / "kws"
+MIRROR = Path(__file__).parent / "golden" / "maps" / "mirror"
+
+
+def _run_module():
+    spec = importlib.util.spec_from_file_location("kws_run", KWS / "run.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_kws_recipe_and_chip_load_and_fit_together():
+    recipe = load_recipe(KWS / "recipe.toml")
+    assert recipe.task.name == "kws_multi" and recipe.model.hidden <= 16 and recipe.model.layers == 1
+    chip = load_chip(KWS / "chip.toml")
+    assert chip.synapses == "mirror" and chip.levels == recipe.model.levels
+    # the standardized MFCC of the kws_multi clips span about [-7.3, 6.6] (docs/results.md)
+    assert chip.x_min <= -7.3 and chip.x_max >= 6.6
+
+
+def test_run_writes_a_valid_plan_of_one_point_per_utterance(tmp_path):
+    shutil.copytree(MIRROR, tmp_path / "map")
+    plan = load_plan(_run_module().write_plan(tmp_path, 3))
+    assert plan.settings.job == "network_cosim" and plan.settings.sequences == 3
+    assert plan.settings.corners == ("tt",) and tuple(plan.settings.temperatures_c) == (27,)
