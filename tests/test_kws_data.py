@@ -230,10 +230,12 @@ def test_feature_clip_bounds_the_standardized_features_and_nothing_else(voice_ta
         (dict(feature_clip=0.1), r"'feature_clip' must be in \[0.5, 100"),
     ],
 )
-def test_bad_parameters_are_refused_naming_the_key(params, fragment):
+def test_bad_parameters_are_refused_naming_the_key(params, fragment, tmp_path, monkeypatch):
     require_synthesizers(DEFAULT_VOICES)
+    monkeypatch.setenv(CACHE_ENV_VAR, str(tmp_path))
     with pytest.raises(TaskParamError, match=fragment):
         make_task("kws_multi", **params)
+    assert not list(tmp_path.rglob("*.wav"))  # refused before a clip is rendered
 
 
 def test_a_recipe_with_an_unknown_task_key_is_refused():

@@ -391,10 +391,11 @@ def build_kws_multi(
     )
     feats = feature_settings(features, n_mfcc, n_mels, hop_ms, win_ms)
     utterance_norm = check_bool("utterance_norm", utterance_norm)
+    feature_clip = check_feature_clip(feature_clip)  # checked before any clip is rendered
     folder = generate(settings, split_settings)
     return task_from_folder(
         "kws_multi", folder, settings.classes, feats, seed, {"train": n_train, "val": n_val, "test": n_test},
-        utterance_norm=utterance_norm, feature_clip=check_feature_clip(feature_clip),
+        utterance_norm=utterance_norm, feature_clip=feature_clip,
     )
 
 

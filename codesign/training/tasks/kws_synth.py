@@ -215,10 +215,12 @@ def build_kws_synth(
             f"parameters 'val_frac'+'test_frac' leave no training clips with n_per_word={n_per_word}; "
             "raise n_per_word or lower the fractions"
         )
+    # checked before any clip is rendered
+    utterance_norm, feature_clip = check_bool("utterance_norm", utterance_norm), check_feature_clip(feature_clip)
     folder = generate(settings, espeak)
     return task_from_folder(
         "kws_synth", folder, words, feats, seed, {"train": n_train, "val": n_val, "test": n_test},
-        utterance_norm=check_bool("utterance_norm", utterance_norm), feature_clip=check_feature_clip(feature_clip),
+        utterance_norm=utterance_norm, feature_clip=feature_clip,
     )
 
 
