@@ -166,14 +166,14 @@ def network_netlist(plan: NetworkPlan, vdd_v: float | None = None, units: tuple[
         what = f"units {', '.join(u.name for u in units)} of the network with their synapse rows (no readout)"
     else:
         what = "network netlist (hierarchical: one subcircuit per unit)"
-    layers = plan.layers
+    members = [layer.units if units is None else tuple(units) for layer in plan.layers]  # per layer
     lines = _header(plan, what) + [library(plan)]
-    lines += [unit_subckt(plan, u) for layer in layers for u in (layer.units if units is None else units)]
+    lines += [unit_subckt(plan, u) for layer_units in members for u in layer_units]
     lines += [comment("shared by all units: supply, level ladder, clocks")] + shared_sources(plan, vdd_v)
     inputs = [f"v(x{j})" for j in range(plan.layers[0].n_in)]
-    for layer in layers:
+    for layer, layer_units in zip(plan.layers, members):
         lines += synapse_array(plan, layer, inputs, rows)
-        for u in (layer.units if units is None else units):
+        for u in layer_units:
             n = identifier(u.name, "unit name")
             lines += [unit_instance(plan, u, f"in_{n}", f"out_{n}"),
                       f"Vo_{n} out_{n} 0 {number(plan.chip.v_out_v, 'v_out_v')}"]

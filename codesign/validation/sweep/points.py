@@ -326,8 +326,6 @@ def _unit_power(task: Task, supply) -> dict:
 
 
 def _cosim(task: Task, supply) -> dict:
-    import numpy as np
-
     from codesign.validation.cosim import cosim_network, cosim_units
 
     p = task.point
@@ -341,8 +339,7 @@ def _cosim(task: Task, supply) -> dict:
         s, layers = n.summary(), n.layers
         out = {"decision_agreement": s["decision_agreement"], "output_rmse": s["output_rmse"],
                "netlists_solved_tight": s["netlists_solved_tight"],
-               "y_software": np.asarray(n.y_software[0], float).tolist(),
-               "y_circuit": np.asarray(n.y_circuit[0], float).tolist()}
+               "y_software": n.y_software[0].tolist(), "y_circuit": n.y_circuit[0].tolist()}
     rows = [r for c in layers for r in c.per_unit()]
     # software and circuit levels of every unit on this sequence: the report overlays the worst points'
     traces = [{"layer": c.layer, "unit": name, "alpha": float(c.alpha[i]),
