@@ -27,6 +27,7 @@ from codesign.pdk import corners as known_corners
 
 DEFAULT_PRESET = "sky130_subthreshold"
 SYNAPSE_KINDS = ("behavioural", "mirror")
+FRONT_ENDS = ("single", "differential")
 _TIME = limits(0, 1.0, lo_open=True)
 _SIZE_UM = limits(0.15, 100)
 
@@ -89,10 +90,13 @@ class ChipSpec:
     # ---- layer 0's synapse array at network level (docs/mapping.md): "behavioural"
     # (ideal weighted current sums) or "mirror" (sky130 subthreshold current mirrors).
     synapses: str = field(default="behavioural", metadata=limits(choices=SYNAPSE_KINDS))
-    # Mirror array only: the front end turns input x into I_x = i_xbias_a + x * i_xunit_a,
+    # Mirror array only: the "single" front end turns input x into I_x = i_xbias_a + x * i_xunit_a,
     # kept in [i_xmin_a, i_xmax_a] (x in [-0.7, 2.2] by default: cue recall's inputs lie in
     # about [-0.6, 1]). i_xbias_a is as small as that allows: the mirrors' relative error
-    # acts on all of I_x, not only on x * i_xunit_a.
+    # acts on all of I_x, not only on x * i_xunit_a. The "differential" front end gives each
+    # input two columns, i_xbias_a + max(+-x, 0) * i_xunit_a, each kept below i_xmax_a
+    # (i_xmin_a unused): the synapses carry |x|, not the offset a wide range of both signs needs.
+    mirror_front_end: str = field(default="single", metadata=limits(choices=FRONT_ENDS))
     i_xunit_a: float = field(default=1e-9, metadata=limits(1e-12, 1e-7))
     i_xbias_a: float = field(default=0.8e-9, metadata=limits(0, 1e-7, lo_open=True))
     i_xmin_a: float = field(default=0.1e-9, metadata=limits(0, 1e-7, lo_open=True))
@@ -106,6 +110,11 @@ class ChipSpec:
     # Largest row gain: rails stay close to vdd, where the gain drifts least with I_x
     # (docs/mapping.md, "Mirror synapse array").
     mirror_row_gain_max: float = field(default=0.98, metadata=limits(0.1, 1.0))
+    # Smallest row gain: above 0, each code of a row is a whole number m_i of unit devices and
+    # the rail only sets the rest, within [mirror_row_gain_min, mirror_row_gain_max]; a rail far
+    # below vdd makes a gain that drifts with I_x (10 % at a gain of 0.2, docs/mapping.md).
+    # 0: one device per code, the rails set all of 1 / beta_i.
+    mirror_row_gain_min: float = field(default=0.0, metadata=limits(0, 1.0))
     # Replicas' drain: the unit input's voltage near i_bias (0.36 V at 400 pA, tt 27 C).
     mirror_v_replica_v: float = field(default=0.36, metadata=limits(0, 1.8))
     # Gate of the row mirrors' cascodes: both mirror drains near 0.15 V.
@@ -125,9 +134,12 @@ class ChipSpec:
             (self.i_in_max_a > self.i_bias_a + self.i_unit_a,
              "i_in_max_a: must lie above the up threshold i_bias_a + i_unit_a"),
             (self.comparator_hysteresis_a < self.i_unit_a, "comparator_hysteresis_a: must be below i_unit_a"),
-            (self.i_xmin_a < self.i_xbias_a < self.i_xmax_a,
-             "i_xbias_a: need i_xmin_a < i_xbias_a < i_xmax_a (x = 0 inside the input window)"),
+            (self.i_xbias_a < self.i_xmax_a and (self.differential_front_end or self.i_xmin_a < self.i_xbias_a),
+             "i_xbias_a: need i_xmin_a < i_xbias_a < i_xmax_a (x = 0 inside the input window; "
+             "a differential front end needs only i_xbias_a < i_xmax_a)"),
             (self.i_step_min_a < self.i_step_max_a, "i_step_max_a: must be above i_step_min_a"),
+            (self.mirror_row_gain_min < self.mirror_row_gain_max,
+             "mirror_row_gain_min: must be below mirror_row_gain_max"),
         ]
         for ok, message in checks:
             if not ok:
@@ -188,8 +200,14 @@ class ChipSpec:
 
     # ---- input windows
     @property
+    def differential_front_end(self) -> bool:
+        return self.mirror_front_end == "differential"
+
+    @property
     def x_min(self) -> float:
         """Lowest input the mirror array's front end carries (lower inputs are clipped to it)."""
+        if self.differential_front_end:
+            return -self.x_max
         return (self.i_xmin_a - self.i_xbias_a) / self.i_xunit_a
 
     @property
@@ -210,7 +228,8 @@ class ChipSpec:
 PRESETS: dict[str, dict] = {
     "sky130_subthreshold": {},
     "sky130_latch": {"eps": 1.0},  # a BMRU on latch hardware; the integrator keys are unused
-    "sky130_mirror": {"synapses": "mirror"},  # layer 0's synapse array in sky130 current mirrors
+    # layer 0's synapse array in sky130 current mirrors, each row's 1 / beta_i mostly in device counts
+    "sky130_mirror": {"synapses": "mirror", "mirror_row_gain_min": 0.7},
 }
 
 

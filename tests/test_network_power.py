@@ -4,6 +4,7 @@ array of the golden mirror map with every unit input held at the replicas' volta
 current (the rails' ideal regulators counted as drawing from it, as on a chip) less the currents the
 unit inputs take."""
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -34,11 +35,19 @@ def _measured_extra_a(plan, x: np.ndarray) -> float:
     return supply_a - into_units
 
 
+# The golden map's array as mapped (single-ended, one device per code), and the same network on a
+# differential front end with each row's 1 / beta_i mostly in device counts.
+ARRAYS = {"as mapped": {}, "differential, device counts": {"mirror_front_end": "differential", "i_xbias_a": 0.2e-9,
+                                                           "mirror_row_gain_min": 0.7}}
+
+
+@pytest.mark.parametrize("array", ARRAYS)
 @pytest.mark.parametrize("frame", [0, 7])
-def test_the_arrays_own_current_is_what_kirchhoff_gives(frame):
+def test_the_arrays_own_current_is_what_kirchhoff_gives(frame, array):
     from codesign.validation.report import test_sequences
 
     plan = load_checked(MIRROR)
+    plan = dataclasses.replace(plan, chip=dataclasses.replace(plan.chip, **ARRAYS[array]))
     x = test_sequences(MIRROR, 1)[0][0, frame]
     p = mirror_array(plan, plan.layers[0])
     predicted = mirror_array_extra_current(p, x[None, :])

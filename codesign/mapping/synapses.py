@@ -6,15 +6,20 @@ Unit i must receive i_bias + (W x + b)_i / beta_i * I_unit, with W = code * step
 
     front end   I_x,j = i_xbias + x_j * i_xunit, kept in [i_xmin, i_xmax] (ideal: the
                 previous stage), sunk from column j's pfet diode of M_c unit devices
+                differential: two columns per input, I_x,j+- = i_xbias + max(+-x_j, 0) * i_xunit,
+                each kept below i_xmax
     synapse     |code_ij| unit pfets, gate on column j, source on row rail i; drain on
                 the unit input (code > 0) or on row i's cascoded 1:1 nfet mirror
-                (code < 0), which sinks the same current from the unit input
-    row gain    one code carries k_i = step / beta_i * I_unit per unit of x: the rail of
-                row i is held where a replica unit pfet on the reference column (x = 0)
-                carries k_i * i_xbias / i_xunit (the row's reference current), i.e. a
-                gain g_i = k_i * M_c / i_xunit on each unit device
+                (code < 0), which sinks the same current from the unit input;
+                differential: that on column j+, and the opposite drain on column j-
+    row gain    one code carries k_i = step / beta_i * I_unit per unit of x: it is m_i unit
+                pfets (1 unless chip.mirror_row_gain_min > 0), and the rail of row i is held
+                where a replica unit pfet on the reference column (x = 0) carries
+                k_i / m_i * i_xbias / i_xunit (the row's reference current), i.e. a gain
+                g_i = k_i * M_c / (m_i * i_xunit) on each unit device
     fixed       per unit, from the bias generator: i_bias + b_i / beta_i * I_unit minus the
                 x-independent part of the mirrors, k_i * i_xbias / i_xunit * sum_j code_ij
+                (differential: none, the two columns' i_xbias cancel in each synapse)
 
 Only layer 0 takes x; deeper layers would take readout currents and stay behavioural.
 """
@@ -50,26 +55,57 @@ class MirrorArrayParams:
     l_c_um: float
     v_replica_v: float  # drain of the replicas: the unit input's voltage near i_bias
     v_cascode_v: float  # gate of the row mirrors' cascodes
+    differential: bool = False  # two columns per input (x+ and x-) instead of one
+    row_multiplicity: tuple[int, ...] = ()  # m_i: unit devices per code in row i (empty: all 1)
+
+    @property
+    def m_row(self) -> np.ndarray:
+        return np.asarray(self.row_multiplicity or (1,) * len(self.codes), dtype=np.int64)
+
+    @property
+    def n_in(self) -> int:
+        return len(self.codes[0]) if self.codes else 0
+
+    @property
+    def column_codes(self) -> tuple[np.ndarray, np.ndarray]:
+        """Unit devices [d, columns] of each row on each column draining into the unit input and
+        into the row's nfet mirror. Columns: x_j (single) or x_j+ then x_j- (differential)."""
+        c = np.asarray(self.codes, dtype=np.int64).reshape(len(self.codes), self.n_in)
+        up, down = np.clip(c, 0, None), np.clip(-c, 0, None)
+        if self.differential:
+            return np.concatenate([up, down], axis=1), np.concatenate([down, up], axis=1)
+        return up, down
+
+    def column_currents(self, x) -> np.ndarray:
+        """The front end's column currents [..., columns] for inputs x [..., n_in], in A."""
+        x = np.asarray(x, dtype=np.float64)
+        if self.differential:
+            halves = np.concatenate([np.clip(x, 0, None), np.clip(-x, 0, None)], axis=-1)
+            return np.minimum(self.i_xbias_a + halves * self.i_xunit_a, self.i_xmax_a)
+        return np.clip(self.i_xbias_a + x * self.i_xunit_a, self.i_xmin_a, self.i_xmax_a)
 
     @property
     def i_row_ref_a(self) -> tuple[float, ...]:
         """The row reference currents: what one code carries at x = 0."""
-        return tuple(k * self.i_xbias_a / self.i_xunit_a for k in self.i_code_a)
+        return tuple(k / m * self.i_xbias_a / self.i_xunit_a for k, m in zip(self.i_code_a, self.m_row.tolist()))
 
     @property
     def row_gain(self) -> tuple[float, ...]:
         """g_i: row i's unit device carries g_i times a column device's current."""
-        return tuple(k * self.m_column / self.i_xunit_a for k in self.i_code_a)
+        return tuple(k * self.m_column / (m * self.i_xunit_a) for k, m in zip(self.i_code_a, self.m_row.tolist()))
 
     def summary(self) -> dict:
-        return {"m_column": self.m_column, "i_xunit_a": self.i_xunit_a, "i_xbias_a": self.i_xbias_a,
-                "x_window": [(self.i_xmin_a - self.i_xbias_a) / self.i_xunit_a,
-                             (self.i_xmax_a - self.i_xbias_a) / self.i_xunit_a],
+        x_max = (self.i_xmax_a - self.i_xbias_a) / self.i_xunit_a
+        x_min = -x_max if self.differential else (self.i_xmin_a - self.i_xbias_a) / self.i_xunit_a
+        up, down = self.column_codes
+        return {"m_column": self.m_column, "front_end": "differential" if self.differential else "single",
+                "i_xunit_a": self.i_xunit_a, "i_xbias_a": self.i_xbias_a, "x_window": [x_min, x_max],
                 "i_code_a": list(self.i_code_a), "row_gain": list(self.row_gain),
+                "row_multiplicity": self.m_row.tolist(),
                 "i_row_ref_a": list(self.i_row_ref_a), "i_fixed_a": list(self.i_fixed_a),
                 "unit_pfet_um": [self.w_p_um, self.l_p_um], "row_nfet_um": [self.w_n_um, self.l_n_um],
                 "row_cascode_um": [self.w_c_um, self.l_c_um],
-                "devices": self.m_column * (len(self.codes[0]) + 1) + int(np.abs(self.codes).sum())
+                "devices": self.m_column * (up.shape[1] + 1) + int(((up + down).sum(axis=1) * self.m_row).sum())
                 + 5 * len(self.codes)}
 
 
@@ -86,16 +122,40 @@ def mirror_array(plan, layer) -> MirrorArrayParams:
     codes = weight_codes(layer.weight, step)
     beta = np.array([u.beta for u in layer.units])
     k = step / beta * c.i_unit_a
-    k_max = float(k.max()) if k.size else 0.0
-    m_column = max(1, math.floor(c.mirror_row_gain_max * c.i_xunit_a / k_max)) if k_max > 0 else 1
-    fixed = (c.i_bias_a + np.array(layer.bias) / beta * c.i_unit_a
-             - k * c.i_xbias_a / c.i_xunit_a * codes.sum(axis=1))
+    m_column, m_row = row_sizes(k / c.i_xunit_a, c.mirror_row_gain_min, c.mirror_row_gain_max)
+    fixed = c.i_bias_a + np.array(layer.bias) / beta * c.i_unit_a
+    if not c.differential_front_end:  # the x-independent part of the mirrors
+        fixed = fixed - k * c.i_xbias_a / c.i_xunit_a * codes.sum(axis=1)
     return MirrorArrayParams(codes=tuple(map(tuple, codes.tolist())), i_code_a=tuple(k.tolist()),
                              i_fixed_a=tuple(fixed.tolist()), m_column=m_column, i_xunit_a=c.i_xunit_a,
                              i_xbias_a=c.i_xbias_a, i_xmin_a=c.i_xmin_a, i_xmax_a=c.i_xmax_a,
                              w_p_um=c.mirror_w_um, l_p_um=c.mirror_l_um, w_n_um=c.mirror_nfet_w_um,
                              l_n_um=c.mirror_nfet_l_um, w_c_um=c.mirror_cascode_w_um, l_c_um=c.mirror_cascode_l_um,
-                             v_replica_v=c.mirror_v_replica_v, v_cascode_v=c.mirror_v_cascode_v)
+                             v_replica_v=c.mirror_v_replica_v, v_cascode_v=c.mirror_v_cascode_v,
+                             differential=c.differential_front_end,
+                             row_multiplicity=() if c.mirror_row_gain_min == 0 else tuple(m_row.tolist()))
+
+
+M_COLUMN_MAX = 100_000  # unit devices in one input diode: beyond, the array is not worth building
+
+
+def row_sizes(k_rel: np.ndarray, g_min: float, g_max: float) -> tuple[int, np.ndarray]:
+    """M_c and the devices per code m_i for rows whose code carries k_rel[i] column currents per
+    unit of x: the smallest M_c with every row gain k_rel[i] * M_c / m_i in [g_min, g_max].
+    g_min = 0: one device per code, and the largest row gain as close to g_max as M_c allows."""
+    k_max = float(k_rel.max()) if k_rel.size else 0.0
+    if k_max <= 0:
+        return 1, np.ones(k_rel.shape, dtype=np.int64)
+    if g_min == 0:
+        return max(1, math.floor(g_max / k_max)), np.ones(k_rel.shape, dtype=np.int64)
+    m_column = np.arange(1, M_COLUMN_MAX + 1)[:, None]
+    a = k_rel[None, :] * m_column  # [M_c, rows]: the gain of one device per code
+    m_row = np.maximum(1, np.ceil(a / g_max))
+    ok = np.flatnonzero(np.all(a / m_row >= g_min, axis=1))
+    if not ok.size:
+        raise ValueError(f"mirror_row_gain_min: no input diode of up to {M_COLUMN_MAX} devices puts every row "
+                         f"gain in [{g_min:g}, {g_max:g}]; lower mirror_row_gain_min")
+    return int(m_column[ok[0], 0]), m_row[ok[0]].astype(np.int64)
 
 
 def fit_problems(plan, task) -> list[str]:
@@ -139,22 +199,31 @@ def mirror_netlist(p: MirrorArrayParams, units: list[str], inputs: list[str], vd
              f"Isyn_xref syn_xref 0 {bias}",
              instance("syn_cref", ["syn_xref", "syn_xref", vdd, vdd], "mru_syn_unit",
                       {**sizes, "count": p.m_column}, "synapse column")]
-    for j, x in enumerate(inputs):
-        lines += [f"Bsyn_fe{j} syn_x{j} 0 I=max({lo},min({hi},{bias}+{unit}*({x})))",
-                  instance(f"syn_c{j}", [f"syn_x{j}", f"syn_x{j}", vdd, vdd], "mru_syn_unit",
+    # (column node, instance suffix, front-end current) per column, in column_codes' order
+    if p.differential:
+        columns = [(f"syn_xp{j}", f"{j}p", f"I=min({hi},{bias}+{unit}*max(0,{x}))") for j, x in enumerate(inputs)]
+        columns += [(f"syn_xn{j}", f"{j}n", f"I=min({hi},{bias}+{unit}*max(0,-({x})))")
+                    for j, x in enumerate(inputs)]
+    else:
+        columns = [(f"syn_x{j}", f"{j}", f"I=max({lo},min({hi},{bias}+{unit}*({x})))") for j, x in enumerate(inputs)]
+    for col, suffix, current in columns:
+        lines += [f"Bsyn_fe{suffix} {col} 0 {current}",
+                  instance(f"syn_c{suffix}", [col, col, vdd, vdd], "mru_syn_unit",
                            {**sizes, "count": p.m_column}, "synapse column")]
+    to_input, to_mirror = p.column_codes
     for r in rows:
-        name, row, i_ref, i_fixed = units[r], p.codes[r], p.i_row_ref_a[r], p.i_fixed_a[r]
+        name, i_ref, i_fixed = units[r], p.i_row_ref_a[r], p.i_fixed_a[r]
         n = identifier(name, "unit name")
         row_nodes = [f"syn_rail_{n}", f"syn_ref_{n}", "syn_xref", "syn_vrep", "syn_vcn", f"syn_n_{n}", f"in_{n}", 0]
         lines += [instance(f"syn_r_{n}", row_nodes, "mru_syn_row", row_sizes, "synapse row"),
                   f"Isyn_rr_{n} {vdd} syn_ref_{n} {number(i_ref, 'i_row_ref_a', minimum=0)}",
                   f"Isyn_b_{n} {vdd} in_{n} {number(i_fixed, 'i_fixed_a', minimum=0)}" if i_fixed >= 0
                   else f"Isyn_b_{n} in_{n} 0 {number(-i_fixed, 'i_fixed_a')}"]
-        for j, code in enumerate(row):
-            if code:
-                drain = f"in_{n}" if code > 0 else f"syn_n_{n}"
+        for (col, suffix, _), count_in, count_mirror in zip(columns, to_input[r], to_mirror[r]):
+            if count_in or count_mirror:  # one of the two: a code has one sign
+                drain = f"in_{n}" if count_in else f"syn_n_{n}"
                 # bulk on the rail (one n-well per row): the gain then drifts less with I_x
-                nodes = [drain, f"syn_x{j}", f"syn_rail_{n}", f"syn_rail_{n}"]
-                lines.append(instance(f"syn_{n}_{j}", nodes, "mru_syn_unit", {**sizes, "count": abs(code)}, "synapse"))
+                nodes = [drain, col, f"syn_rail_{n}", f"syn_rail_{n}"]
+                count = int((count_in + count_mirror) * p.m_row[r])
+                lines.append(instance(f"syn_{n}_{suffix}", nodes, "mru_syn_unit", {**sizes, "count": count}, "synapse"))
     return lines

@@ -56,15 +56,16 @@ def mirror_array_extra_current(p, x: np.ndarray) -> dict:
 
     By Kirchhoff's law with the front end, the bias sources and the rails' regulators ideal, as in the
     netlist (a regulator counted as drawing its row's current from the supply, as on a chip): column j's
-    diode carries I_x,j, the reference column i_xbias, row i's replica its reference current; a
-    negative synapse's current N_i flows through the row's nfet mirror, which sinks N_i again from the
-    unit input; a negative fixed current F_i is sunk from the input, which the positive synapses then
-    also supply. Row i draws P_i + N_i + max(F_i, 0) from the supply while its unit takes
-    P_i - N_i + F_i: the difference 2 N_i + max(-F_i, 0) is the array's own."""
-    i_x = np.clip(p.i_xbias_a + np.asarray(x, dtype=np.float64) * p.i_xunit_a, p.i_xmin_a, p.i_xmax_a)
+    diode carries I_x,j (two columns per input with a differential front end), the reference column
+    i_xbias, row i's replica its reference current; the current N_i of the synapses draining into
+    the row's nfet mirror flows through it, and the mirror sinks N_i again from the unit input; a
+    negative fixed current F_i is sunk from the input, which the other synapses then also supply.
+    Row i draws P_i + N_i + max(F_i, 0) from the supply while its unit takes P_i - N_i + F_i: the
+    difference 2 N_i + max(-F_i, 0) is the array's own."""
+    i_x = p.column_currents(x)
     i_x = i_x.reshape(-1, i_x.shape[-1]).mean(axis=0)  # mean over every frame: the array is linear in I_x
-    codes, k = np.asarray(p.codes, dtype=np.float64), np.asarray(p.i_code_a)
-    negative = (np.clip(-codes, 0, None) * i_x[None, :]).sum(axis=1) * k / p.i_xunit_a
+    _, to_mirror = p.column_codes
+    negative = (to_mirror * i_x[None, :]).sum(axis=1) * np.asarray(p.i_code_a) / p.i_xunit_a
     rows = np.asarray(p.i_row_ref_a) + 2 * negative + np.clip(-np.asarray(p.i_fixed_a), 0, None)
     return {"columns_a": float(i_x.sum()), "reference_a": p.i_xbias_a, "rows_a": float(rows.sum()),
             "total_a": float(i_x.sum() + p.i_xbias_a + rows.sum())}
