@@ -4,9 +4,10 @@ synapse array"). Netlist contents (no ngspice); the units' input currents with t
 left out against the whole array; a short co-simulation against the whole network netlist.
 
 The figures docs/mapping.md quotes for the other rows' gate load (the first 2 test sequences of
-the golden mirror map, 40 steps each) come from this file's deck:
+the golden mirror map, 40 steps each; the keyword-spotting map's first units) come from this
+file's deck:
 
-    .venv/bin/python tests/test_mirror_separable.py 2 40
+    .venv/bin/python tests/test_mirror_separable.py 2 40 [MAP_DIR [UNITS]]
 """
 
 import sys
@@ -18,11 +19,12 @@ import pytest
 from codesign.hardware.cells import comparator
 from codesign.mapping.netlists import network_netlist, separable
 from codesign.mapping.synapses import mirror_array, mirror_netlist
-from codesign.netlist import identifier, instance, number
+from codesign.netlist import identifier, number
 from codesign.validation.benches import header, step_pwl, tran
 from codesign.validation.cosim import REFERENCE, TIGHT, SolverOptions, cosim_network, load_checked, network_groups
 from codesign.validation.ngspice import run
 from codesign.validation.report import test_sequences as first_test_sequences
+from codesign.validation.synapses import TRAN_TOLERANCES
 
 MAPS = Path(__file__).parent / "golden" / "maps"
 MIRROR = MAPS / "mirror"
@@ -53,6 +55,7 @@ def test_a_units_netlist_holds_the_whole_columns_and_only_its_own_row():
     n_in = plan.layers[0].n_in
     shared = ["Vsyn_rep ", "Vsyn_cn ", "Isyn_xref ", "Xsyn_cref "] + [f"Bsyn_fe{j} " for j in range(n_in)] \
         + [f"Xsyn_c{j} " for j in range(n_in)]
+    codes = mirror_array(plan, plan.layers[0]).codes
     for u in plan.units:
         text = network_netlist(plan, units=(u,))
         own = _row_lines(text, u.name)
@@ -64,6 +67,12 @@ def test_a_units_netlist_holds_the_whole_columns_and_only_its_own_row():
             assert [ln for ln in text.splitlines() if ln.startswith(start)] == \
                    [ln for ln in whole.splitlines() if ln.startswith(start)] != []
         assert "By0 " not in text  # no readout: the bench sums the units' output currents
+        # the other rows' synapse pfets stay on each column as one gate load
+        for j in range(n_in):
+            others = int(sum(abs(c[j]) for v, c in zip(plan.units, codes) if v != u))
+            load = [ln for ln in text.splitlines() if ln.startswith(f"Xsyn_l{j} ")]
+            assert load == ([f"Xsyn_l{j} syn_vrep syn_x{j} vdd vdd mru_syn_unit w=1 l=1 count={others}"]
+                            if others else []), (load, others)
     # all rows asked for: the whole array, line for line
     p = mirror_array(plan, plan.layers[0])
     inputs = [f"v(x{j})" for j in range(n_in)]
@@ -84,26 +93,29 @@ def _array_bench(plan, x: np.ndarray, rows: list[int], gate_load: bool = False) 
     p, names = mirror_array(plan, layer), [identifier(u.name, "unit name") for u in layer.units]
     supply = c.supply()
     lines = header("mirror_rows", supply, "logic", "comparator", "synapse")
-    lines += [".option abstol=1e-14 reltol=1e-5 vntol=1e-8 method=gear",
+    lines += [TRAN_TOLERANCES + " method=gear",
               f"Vdd vdd 0 {number(supply.vdd_v, 'vdd_v', positive=True)}"]
-    lines += mirror_netlist(p, names, [f"v(x{j})" for j in range(layer.n_in)], rows=rows)
-    for i, row in enumerate(p.codes):
-        for j, code in enumerate(row):
-            if gate_load and i not in rows and code:
-                lines.append(instance(f"syn_load_{i}_{j}", ["syn_vrep", f"syn_x{j}", "vdd", "vdd"], "mru_syn_unit",
-                                      {"w": p.w_p_um, "l": p.l_p_um, "count": abs(code)}, "synapse"))
+    lines += mirror_netlist(p, names, [f"v(x{j})" for j in range(layer.n_in)], rows=rows, other_rows_load=gate_load,
+                            vdd_v=supply.vdd_v)
     for r in rows:
         n = names[r]
         lines += [f"Vm_{n} in_{n} inc_{n} 0",
                   comparator(layer.units[r].comparator, f"cmp_{n}", f"inc_{n}", f"up_{n}", f"dn_{n}")]
     for j in range(layer.n_in):
         lines.append(f"Vx{j} x{j} 0 {step_pwl(list(map(float, x[:, j])), c.clock_period_s, 1e-6, 'x')}")
-    saves = [f"i(vm_{names[r]})" for r in rows] + [f"v(syn_x{j})" for j in range(layer.n_in)] + ["v(syn_xref)"]
+    saves = [f"i(vm_{names[r]})" for r in rows] + _columns(p)
     lines += [".save " + " ".join(saves), tran(len(x) * c.clock_period_s, c.t_compare_s / 20), ".end"]
     return "\n".join(lines) + "\n"
 
 
-def rows_alone_against_whole(plan, x: np.ndarray, gate_load: bool = False) -> list[dict]:
+def _columns(p) -> list[str]:
+    """The column voltages of a mirror array, the reference column's last."""
+    n = range(p.n_in)
+    names = [f"syn_xp{j}" for j in n] + [f"syn_xn{j}" for j in n] if p.differential else [f"syn_x{j}" for j in n]
+    return [f"v({c})" for c in names + ["syn_xref"]]
+
+
+def rows_alone_against_whole(plan, x: np.ndarray, gate_load: bool = False, units: int | None = None) -> list[dict]:
     """Per unit: its row alone with the columns (or with the other rows' gate load) against the
     whole array on x [T, n_in]. Figures: the largest column-voltage difference at the ends of
     the compare phases (where the comparator decides) and anywhere, the latest time into a
@@ -114,9 +126,9 @@ def rows_alone_against_whole(plan, x: np.ndarray, gate_load: bool = False) -> li
     t_cmp = np.arange(steps) * period + c.t_compare_s - 2e-6
     grid = np.linspace(0.0, steps * period, steps * 2000 + 1)
     whole = run(_array_bench(plan, x, list(range(len(layer.units)))), name="mirror_rows_whole", timeout_s=600)
-    columns = [f"v(syn_x{j})" for j in range(layer.n_in)] + ["v(syn_xref)"]
+    columns = _columns(mirror_array(plan, layer))
     figures = []
-    for r, u in enumerate(layer.units):
+    for r, u in enumerate(layer.units[:units]):
         alone = run(_array_bench(plan, x, [r], gate_load), name="mirror_rows_alone", timeout_s=600)
 
         def diff(key, t, a=alone):
@@ -155,11 +167,13 @@ def test_one_netlist_per_unit_gives_the_whole_netlists_levels_and_outputs():
 
 
 if __name__ == "__main__":  # the figures of docs/mapping.md: python tests/test_mirror_separable.py SEQUENCES STEPS
-    mirror_plan = load_checked(MIRROR)
     sequences, n_steps = (int(a) for a in sys.argv[1:3])
-    xs = first_test_sequences(MIRROR, sequences)[0][:, :n_steps]
+    map_dir = Path(sys.argv[3]) if len(sys.argv) > 3 else MIRROR
+    first_units = int(sys.argv[4]) if len(sys.argv) > 4 else None
+    mirror_plan = load_checked(map_dir)
+    xs = first_test_sequences(map_dir, sequences)[0][:, :n_steps]
     for load in (False, True):
-        rows = [f for seq in xs for f in rows_alone_against_whole(mirror_plan, seq, load)]
+        rows = [f for seq in xs for f in rows_alone_against_whole(mirror_plan, seq, load, first_units)]
         print(f"{'other rows as gate load' if load else 'row alone'} ({sequences} x {n_steps} steps): columns at the "
               f"compare ends {max(f['dv_compare_v'] for f in rows) * 1e6:.3f} uV, anywhere "
               f"{max(f['dv_anywhere_v'] for f in rows) * 1e3:.2f} mV, above 1 uV until "

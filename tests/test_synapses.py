@@ -174,6 +174,7 @@ def test_array_currents_follow_the_contract(chip):
     print(json.dumps({k: v for k, v in s.items() if k != "units"}))
     assert s["outside_window"] == 0 and s["points"] == 3 * len(x)
     assert s["max_abs_error"] < MAX_ERROR_UNITS and s["rms_error"] < RMS_ERROR_UNITS
+    assert s["near_threshold_points"] > 0 and s["max_abs_error_near_threshold"] <= s["max_abs_error"]
     assert s["max_rel_to_gross"] < MAX_REL_TO_GROSS
 
 
@@ -217,6 +218,10 @@ def test_device_counts_put_every_row_gain_in_the_band(tmp_path):
     # what one device carries at x = 0, and the rows' currents per code unchanged
     np.testing.assert_allclose(p.i_row_ref_a, np.array(p.i_code_a) / p.m_row * chip.i_xbias_a / chip.i_xunit_a)
     assert load_manifest(tmp_path)[0] == plan
+    # each replica's source gets an operating-point hint where its rail settles, n U_T ln(g) below vdd
+    hints = re.findall(r"^\.nodeset v\(syn_ref_(layer0_u\d)\)=(\S+)$", net, re.M)
+    assert [h[0] for h in hints] == ["layer0_u0", "layer0_u1", "layer0_u2"]
+    np.testing.assert_allclose([float(h[1]) for h in hints], chip.vdd_v + 0.035 * np.log(p.row_gain))
     with pytest.raises(ValueError, match="mirror_row_gain_min: no input diode"):
         row_sizes(np.array([1.0, 1e-7]), 0.97, 0.98)
     with pytest.raises(ConfigError, match="mirror_row_gain_min: must be below mirror_row_gain_max"):

@@ -101,10 +101,9 @@ def separable(plan: NetworkPlan) -> bool:
     synapses the units share only ideal sources. A mirror array (chip.synapses = "mirror")
     shares its input columns and reference column, but those nodes are driven by the ideal
     front-end currents and each row feeds only its own unit: a unit's netlist keeps the
-    columns whole and only its own row, and the other rows' gate load on the columns, left
-    out, moved no level and no output by more than the solver's own scatter (measured:
-    docs/mapping.md, "Mirror synapse array"). Deeper layers read the units before them:
-    a network of several layers is one netlist."""
+    columns whole, its own row, and the other rows' synapse pfets as one gate load per column
+    (they slow a column's steps; measured: docs/mapping.md, "Mirror synapse array"). Deeper
+    layers read the units before them: a network of several layers is one netlist."""
     return len(plan.layers) == 1
 
 
@@ -113,11 +112,13 @@ def _weighted_sum(terms: list[tuple[float, str]], constant: float, field: str) -
     return "+".join(parts)
 
 
-def synapse_array(plan: NetworkPlan, layer: LayerPlan, inputs: list[str], rows: list[int] | None = None) -> list[str]:
+def synapse_array(plan: NetworkPlan, layer: LayerPlan, inputs: list[str], rows: list[int] | None = None,
+                  vdd_v: float | None = None) -> list[str]:
     """The synapse array of `layer`: the chip's kind (`chip.synapses`) for layer 0, behavioural
     for deeper layers (their inputs are readout currents; no mirror array takes them).
     rows: only the rows (unit indices) of these units (default all); a mirror array keeps its
-    columns whole and is sized from the whole layer."""
+    columns whole and is sized from the whole layer. vdd_v: the supply the bench sets (default
+    the chip's), from which a mirror array's operating-point hints are taken."""
     if plan.chip.synapses == "mirror" and layer is plan.layers[0]:
         from codesign.mapping.synapses import mirror_array, mirror_netlist
 
@@ -125,9 +126,10 @@ def synapse_array(plan: NetworkPlan, layer: LayerPlan, inputs: list[str], rows: 
         lines = [comment(f"synapse array of {layer.name}: sky130 current mirrors, M_c = {p.m_column} "
                          "(front end, rail regulators and bias currents ideal; docs/mapping.md)")]
         if rows is not None:  # why the other rows may go: `separable`
-            lines.append(comment("all columns, only the rows of the units below (the gate load of the other "
-                                 "rows on the columns left out)"))
-        return lines + mirror_netlist(p, [u.name for u in layer.units], inputs, rows=rows)
+            lines.append(comment("all columns, only the rows of the units below (the other rows as one gate "
+                                 "load per column)"))
+        vdd_v = plan.chip.vdd_v if vdd_v is None else vdd_v
+        return lines + mirror_netlist(p, [u.name for u in layer.units], inputs, rows=rows, vdd_v=vdd_v)
     if rows is not None:
         layer = dataclasses.replace(layer, units=tuple(layer.units[i] for i in rows),
                                     weight=tuple(layer.weight[i] for i in rows),
@@ -172,7 +174,7 @@ def network_netlist(plan: NetworkPlan, vdd_v: float | None = None, units: tuple[
     lines += [comment("shared by all units: supply, level ladder, clocks")] + shared_sources(plan, vdd_v)
     inputs = [f"v(x{j})" for j in range(plan.layers[0].n_in)]
     for layer, layer_units in zip(plan.layers, members):
-        lines += synapse_array(plan, layer, inputs, rows)
+        lines += synapse_array(plan, layer, inputs, rows, vdd_v)
         for u in layer_units:
             n = identifier(u.name, "unit name")
             lines += [unit_instance(plan, u, f"in_{n}", f"out_{n}"),

@@ -136,6 +136,21 @@ def mirror_array(plan, layer) -> MirrorArrayParams:
                              row_multiplicity=() if c.mirror_row_gain_min == 0 else tuple(m_row.tolist()))
 
 
+# n U_T of a unit pfet in weak inversion at 27 C (n ~ 1.35): a rail g below vdd's gain sits
+# n U_T ln(1 / g) below vdd. Only a hint for the operating point, so the temperature is left out.
+N_UT_V = 0.035
+
+
+def replica_hint(name: str, vdd_v: float, gain: float) -> str:
+    """A .nodeset for row `name`'s replica source, where its rail will settle. Why: the replica's
+    source is fed by a current source of a few pA and nothing else, so an operating point with the
+    replica off (that node far above vdd, every rail with it) also solves the equations; on arrays
+    of thousands of devices ngspice's gmin and source stepping failed and its fallback found that
+    one. With the hint it converges directly (measured on the keyword-spotting array)."""
+    v = number(vdd_v + N_UT_V * math.log(gain), "replica hint")
+    return f".nodeset v(syn_ref_{identifier(name, 'unit name')})={v}"
+
+
 M_COLUMN_MAX = 100_000  # unit devices in one input diode: beyond, the array is not worth building
 
 
@@ -167,7 +182,10 @@ def fit_problems(plan, task) -> list[str]:
         problems.append(f"i_xbias_a: the task's inputs span [{lo:.3g}, {hi:.3g}], the mirror array's front end "
                         f"carries [{c.x_min:.3g}, {c.x_max:.3g}] (i_xmin_a, i_xbias_a, i_xunit_a, i_xmax_a): "
                         "widen the window")
-    p = mirror_array(plan, plan.layers[0])
+    try:
+        p = mirror_array(plan, plan.layers[0])
+    except ValueError as err:  # no input diode size gives every row a gain in the band
+        return problems + [str(err)]
     if max(p.row_gain, default=0.0) > 1.0:
         problems.append(f"i_xunit_a: one code needs {max(p.i_code_a):.3g} A per unit of x, more than "
                         f"i_xunit_a = {c.i_xunit_a:g} A can give through one unit device: raise i_xunit_a")
@@ -175,14 +193,17 @@ def fit_problems(plan, task) -> list[str]:
 
 
 def mirror_netlist(p: MirrorArrayParams, units: list[str], inputs: list[str], vdd: str = "vdd",
-                   rows: list[int] | None = None) -> list[str]:
+                   rows: list[int] | None = None, other_rows_load: bool = True,
+                   vdd_v: float | None = None) -> list[str]:
     """Netlist lines of one mirror array: front end, columns, reference, rows, synapses, fixed currents.
 
     units: the unit names of all rows (their input nodes are in_<name>); inputs: the SPICE
     expressions of x_j (e.g. v(x0)), turned into I_x,j by the (behavioural) front end.
     rows: the indices of the rows to build (default all, in order); the front end, the
     columns and the reference column are always built whole (one unit's netlist:
-    codesign.mapping.netlists.separable says why the other rows may be left out)."""
+    codesign.mapping.netlists.separable says why the other rows may be left out); with
+    other_rows_load, each column keeps the left-out rows' synapse pfets as one gate load.
+    vdd_v: the supply's voltage, for the operating-point hints of the replicas (none without)."""
     vdd = node(vdd, "supply node")
     if len(units) != len(p.codes):
         raise ValueError(f"units: {len(units)} names for a mirror array of {len(p.codes)} rows")
@@ -211,6 +232,13 @@ def mirror_netlist(p: MirrorArrayParams, units: list[str], inputs: list[str], vd
                   instance(f"syn_c{suffix}", [col, col, vdd, vdd], "mru_syn_unit",
                            {**sizes, "count": p.m_column}, "synapse column")]
     to_input, to_mirror = p.column_codes
+    devices = (to_input + to_mirror) * p.m_row[:, None]  # [rows, columns] synapse pfets
+    left_out = devices[[r for r in range(len(p.codes)) if r not in rows]].sum(axis=0)
+    for (col, suffix, _), count in zip(columns, left_out.tolist() if other_rows_load else []):
+        if count:  # their gates load the column (drains at the replicas' drain, sources at vdd): with
+            # hundreds of devices per column that slows a step by milliseconds (docs/mapping.md)
+            lines.append(instance(f"syn_l{suffix}", ["syn_vrep", col, vdd, vdd], "mru_syn_unit",
+                                  {**sizes, "count": int(count)}, "other rows' gate load"))
     for r in rows:
         name, i_ref, i_fixed = units[r], p.i_row_ref_a[r], p.i_fixed_a[r]
         n = identifier(name, "unit name")
@@ -219,11 +247,12 @@ def mirror_netlist(p: MirrorArrayParams, units: list[str], inputs: list[str], vd
                   f"Isyn_rr_{n} {vdd} syn_ref_{n} {number(i_ref, 'i_row_ref_a', minimum=0)}",
                   f"Isyn_b_{n} {vdd} in_{n} {number(i_fixed, 'i_fixed_a', minimum=0)}" if i_fixed >= 0
                   else f"Isyn_b_{n} in_{n} 0 {number(-i_fixed, 'i_fixed_a')}"]
-        for (col, suffix, _), count_in, count_mirror in zip(columns, to_input[r], to_mirror[r]):
-            if count_in or count_mirror:  # one of the two: a code has one sign
-                drain = f"in_{n}" if count_in else f"syn_n_{n}"
+        if vdd_v is not None:
+            lines.append(replica_hint(n, vdd_v, p.row_gain[r]))
+        for (col, suffix, _), into_input, count in zip(columns, to_input[r], devices[r].tolist()):
+            if count:  # into the input or the row mirror: a code has one sign
+                drain = f"in_{n}" if into_input else f"syn_n_{n}"
                 # bulk on the rail (one n-well per row): the gain then drifts less with I_x
                 nodes = [drain, col, f"syn_rail_{n}", f"syn_rail_{n}"]
-                count = int((count_in + count_mirror) * p.m_row[r])
                 lines.append(instance(f"syn_{n}_{suffix}", nodes, "mru_syn_unit", {**sizes, "count": count}, "synapse"))
     return lines
