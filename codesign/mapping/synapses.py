@@ -68,8 +68,9 @@ class MirrorArrayParams:
 
     @property
     def column_codes(self) -> tuple[np.ndarray, np.ndarray]:
-        """Unit devices [d, columns] of each row on each column draining into the unit input and
-        into the row's nfet mirror. Columns: x_j (single) or x_j+ then x_j- (differential)."""
+        """|code| [d, columns] of each row on each column draining into the unit input, and into
+        the row's nfet mirror (each code is m_i devices). Columns: x_j (single) or x_j+ then x_j-
+        (differential)."""
         c = np.asarray(self.codes, dtype=np.int64).reshape(len(self.codes), self.n_in)
         up, down = np.clip(c, 0, None), np.clip(-c, 0, None)
         if self.differential:
@@ -211,8 +212,8 @@ def mirror_netlist(p: MirrorArrayParams, units: list[str], inputs: list[str], vd
     if not all(0 <= r < len(p.codes) for r in rows) or len(set(rows)) != len(rows):
         raise ValueError(f"rows: {rows} are not distinct rows of a mirror array of {len(p.codes)} rows")
     sizes = {"w": p.w_p_um, "l": p.l_p_um}
-    row_sizes = {"w_p": p.w_p_um, "l_p": p.l_p_um, "w_n": p.w_n_um, "l_n": p.l_n_um, "w_c": p.w_c_um,
-                 "l_c": p.l_c_um}
+    row_params = {"w_p": p.w_p_um, "l_p": p.l_p_um, "w_n": p.w_n_um, "l_n": p.l_n_um, "w_c": p.w_c_um,
+                  "l_c": p.l_c_um}
     lo, hi = number(p.i_xmin_a, "i_xmin_a"), number(p.i_xmax_a, "i_xmax_a")
     bias, unit = number(p.i_xbias_a, "i_xbias_a"), number(p.i_xunit_a, "i_xunit_a")
     lines = [f"Vsyn_rep syn_vrep 0 {number(p.v_replica_v, 'mirror_v_replica_v')}",
@@ -235,15 +236,15 @@ def mirror_netlist(p: MirrorArrayParams, units: list[str], inputs: list[str], vd
     devices = (to_input + to_mirror) * p.m_row[:, None]  # [rows, columns] synapse pfets
     left_out = devices[[r for r in range(len(p.codes)) if r not in rows]].sum(axis=0)
     for (col, suffix, _), count in zip(columns, left_out.tolist() if other_rows_load else []):
-        if count:  # their gates load the column (drains at the replicas' drain, sources at vdd): with
-            # hundreds of devices per column that slows a step by milliseconds (docs/mapping.md)
+        if count:  # their gates load the column (drains at the replicas' drain, sources at vdd) and
+            # slow its steps: hundreds of devices with m_i > 1 (docs/mapping.md, "One netlist per unit")
             lines.append(instance(f"syn_l{suffix}", ["syn_vrep", col, vdd, vdd], "mru_syn_unit",
                                   {**sizes, "count": int(count)}, "other rows' gate load"))
     for r in rows:
         name, i_ref, i_fixed = units[r], p.i_row_ref_a[r], p.i_fixed_a[r]
         n = identifier(name, "unit name")
         row_nodes = [f"syn_rail_{n}", f"syn_ref_{n}", "syn_xref", "syn_vrep", "syn_vcn", f"syn_n_{n}", f"in_{n}", 0]
-        lines += [instance(f"syn_r_{n}", row_nodes, "mru_syn_row", row_sizes, "synapse row"),
+        lines += [instance(f"syn_r_{n}", row_nodes, "mru_syn_row", row_params, "synapse row"),
                   f"Isyn_rr_{n} {vdd} syn_ref_{n} {number(i_ref, 'i_row_ref_a', minimum=0)}",
                   f"Isyn_b_{n} {vdd} in_{n} {number(i_fixed, 'i_fixed_a', minimum=0)}" if i_fixed >= 0
                   else f"Isyn_b_{n} in_{n} 0 {number(-i_fixed, 'i_fixed_a')}"]
