@@ -110,9 +110,7 @@ def _array_bench(plan, x: np.ndarray, rows: list[int], gate_load: bool = False) 
 
 def _columns(p) -> list[str]:
     """The column voltages of a mirror array, the reference column's last."""
-    n = range(p.n_in)
-    names = [f"syn_xp{j}" for j in n] + [f"syn_xn{j}" for j in n] if p.differential else [f"syn_x{j}" for j in n]
-    return [f"v({c})" for c in names + ["syn_xref"]]
+    return [f"v({node})" for node, _ in p.columns] + ["v(syn_xref)"]
 
 
 def rows_alone_against_whole(plan, x: np.ndarray, gate_load: bool = False, units: int | None = None) -> list[dict]:

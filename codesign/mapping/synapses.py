@@ -55,12 +55,20 @@ class MirrorArrayParams:
     l_c_um: float
     v_replica_v: float  # drain of the replicas: the unit input's voltage near i_bias
     v_cascode_v: float  # gate of the row mirrors' cascodes
-    differential: bool = False  # two columns per input (x+ and x-) instead of one
-    row_multiplicity: tuple[int, ...] = ()  # m_i: unit devices per code in row i (empty: all 1)
+    differential: bool  # two columns per input (x+ and x-) instead of one
+    row_multiplicity: tuple[int, ...]  # m_i: unit devices per code in row i
 
     @property
     def m_row(self) -> np.ndarray:
-        return np.asarray(self.row_multiplicity or (1,) * len(self.codes), dtype=np.int64)
+        return np.asarray(self.row_multiplicity, dtype=np.int64).reshape(len(self.codes))
+
+    @property
+    def columns(self) -> list[tuple[str, str]]:
+        """(node, instance suffix) of each input column, in column_codes' order."""
+        n = range(self.n_in)
+        if self.differential:
+            return [(f"syn_xp{j}", f"{j}p") for j in n] + [(f"syn_xn{j}", f"{j}n") for j in n]
+        return [(f"syn_x{j}", f"{j}") for j in n]
 
     @property
     def n_in(self) -> int:
@@ -133,8 +141,7 @@ def mirror_array(plan, layer) -> MirrorArrayParams:
                              w_p_um=c.mirror_w_um, l_p_um=c.mirror_l_um, w_n_um=c.mirror_nfet_w_um,
                              l_n_um=c.mirror_nfet_l_um, w_c_um=c.mirror_cascode_w_um, l_c_um=c.mirror_cascode_l_um,
                              v_replica_v=c.mirror_v_replica_v, v_cascode_v=c.mirror_v_cascode_v,
-                             differential=c.differential_front_end,
-                             row_multiplicity=() if c.mirror_row_gain_min == 0 else tuple(m_row.tolist()))
+                             differential=c.differential_front_end, row_multiplicity=tuple(m_row.tolist()))
 
 
 # n U_T of a unit pfet in weak inversion at 27 C (n ~ 1.35): a rail g below vdd's gain sits
@@ -164,14 +171,15 @@ def row_sizes(k_rel: np.ndarray, g_min: float, g_max: float) -> tuple[int, np.nd
         return 1, np.ones(k_rel.shape, dtype=np.int64)
     if g_min == 0:
         return max(1, math.floor(g_max / k_max)), np.ones(k_rel.shape, dtype=np.int64)
-    m_column = np.arange(1, M_COLUMN_MAX + 1)[:, None]
-    a = k_rel[None, :] * m_column  # [M_c, rows]: the gain of one device per code
-    m_row = np.maximum(1, np.ceil(a / g_max))
-    ok = np.flatnonzero(np.all(a / m_row >= g_min, axis=1))
-    if not ok.size:
-        raise ValueError(f"mirror_row_gain_min: no input diode of up to {M_COLUMN_MAX} devices puts every row "
-                         f"gain in [{g_min:g}, {g_max:g}]; lower mirror_row_gain_min")
-    return int(m_column[ok[0], 0]), m_row[ok[0]].astype(np.int64)
+    for first in range(1, M_COLUMN_MAX + 1, 1024):  # in blocks: the answer is usually in the first
+        m_column = np.arange(first, min(first + 1024, M_COLUMN_MAX + 1))[:, None]
+        a = k_rel[None, :] * m_column  # [M_c, rows]: the gain of one device per code
+        m_row = np.maximum(1, np.ceil(a / g_max))
+        ok = np.flatnonzero(np.all(a / m_row >= g_min, axis=1))
+        if ok.size:
+            return int(m_column[ok[0], 0]), m_row[ok[0]].astype(np.int64)
+    raise ValueError(f"mirror_row_gain_min: no input diode of up to {M_COLUMN_MAX} devices puts every row "
+                     f"gain in [{g_min:g}, {g_max:g}]; lower mirror_row_gain_min")
 
 
 def fit_problems(plan, task) -> list[str]:
@@ -221,21 +229,22 @@ def mirror_netlist(p: MirrorArrayParams, units: list[str], inputs: list[str], vd
              f"Isyn_xref syn_xref 0 {bias}",
              instance("syn_cref", ["syn_xref", "syn_xref", vdd, vdd], "mru_syn_unit",
                       {**sizes, "count": p.m_column}, "synapse column")]
-    # (column node, instance suffix, front-end current) per column, in column_codes' order
-    if p.differential:
-        columns = [(f"syn_xp{j}", f"{j}p", f"I=min({hi},{bias}+{unit}*max(0,{x}))") for j, x in enumerate(inputs)]
-        columns += [(f"syn_xn{j}", f"{j}n", f"I=min({hi},{bias}+{unit}*max(0,-({x})))")
-                    for j, x in enumerate(inputs)]
+    if len(inputs) != p.n_in:
+        raise ValueError(f"inputs: {len(inputs)} expressions for a mirror array of {p.n_in} inputs")
+    if p.differential:  # the front-end current of each column, in p.columns' order
+        currents = [f"I=min({hi},{bias}+{unit}*max(0,{x}))" for x in inputs]
+        currents += [f"I=min({hi},{bias}+{unit}*max(0,-({x})))" for x in inputs]
     else:
-        columns = [(f"syn_x{j}", f"{j}", f"I=max({lo},min({hi},{bias}+{unit}*({x})))") for j, x in enumerate(inputs)]
-    for col, suffix, current in columns:
+        currents = [f"I=max({lo},min({hi},{bias}+{unit}*({x})))" for x in inputs]
+    columns = p.columns
+    for (col, suffix), current in zip(columns, currents):
         lines += [f"Bsyn_fe{suffix} {col} 0 {current}",
                   instance(f"syn_c{suffix}", [col, col, vdd, vdd], "mru_syn_unit",
                            {**sizes, "count": p.m_column}, "synapse column")]
     to_input, to_mirror = p.column_codes
     devices = (to_input + to_mirror) * p.m_row[:, None]  # [rows, columns] synapse pfets
     left_out = devices[[r for r in range(len(p.codes)) if r not in rows]].sum(axis=0)
-    for (col, suffix, _), count in zip(columns, left_out.tolist() if other_rows_load else []):
+    for (col, suffix), count in zip(columns, left_out.tolist() if other_rows_load else []):
         if count:  # their gates load the column (drains at the replicas' drain, sources at vdd) and
             # slow its steps: hundreds of devices with m_i > 1 (docs/mapping.md, "One netlist per unit")
             lines.append(instance(f"syn_l{suffix}", ["syn_vrep", col, vdd, vdd], "mru_syn_unit",
@@ -250,7 +259,7 @@ def mirror_netlist(p: MirrorArrayParams, units: list[str], inputs: list[str], vd
                   else f"Isyn_b_{n} in_{n} 0 {number(-i_fixed, 'i_fixed_a')}"]
         if vdd_v is not None:
             lines.append(replica_hint(n, vdd_v, p.row_gain[r]))
-        for (col, suffix, _), into_input, count in zip(columns, to_input[r], devices[r].tolist()):
+        for (col, suffix), into_input, count in zip(columns, to_input[r], devices[r].tolist()):
             if count:  # into the input or the row mirror: a code has one sign
                 drain = f"in_{n}" if into_input else f"syn_n_{n}"
                 # bulk on the rail (one n-well per row): the gain then drifts less with I_x
