@@ -49,6 +49,27 @@ def test_charge_packets_within_5_percent_across_levels_and_saturate():
     np.testing.assert_allclose(pk.readout_a, expected, rtol=0.1, atol=2e-12)
 
 
+def test_restore_reaches_every_level_at_sf_with_the_supply_10_percent_low():
+    # With a 1/2 pfet load the top level comparator's input pair had 7 mV of drain voltage here
+    # and never turned over: level +2 was never reached (docs/circuits.md, "Level comparators")
+    ip = CHIP.integrator()
+    pk = charge_packets(ip, KHZ, CHIP.supply("sf", 27.0, 1.08))
+    L = ip.levels_per_side
+    ends = [max(-L, min(L, k + d)) for k, d in zip(pk.from_level, pk.direction)]
+    np.testing.assert_allclose(pk.restored_v, [ip.level_v(k) for k in ends], atol=5e-3)
+
+
+def test_power_on_reset_clears_the_latch_at_sf_85_c_and_high_supply():
+    # Without the reset of q the latch powered up on its metastable point here (q = qb = 0.46 V,
+    # 110 nA through the gates until the first firing): the readout ignores q while v = 0, but the
+    # power did not
+    chip = ChipSpec(eps=1.0)
+    supply = chip.supply("sf", 85.0, 1.32)
+    r = latch_sequence([0, 0], chip.latch(), KHZ, supply, chip.t_latch_transfer_s)
+    assert np.all(r.q_v < 0.05 * supply.vdd_v) and np.all(r.valid_v < 0.05 * supply.vdd_v), (r.q_v, r.valid_v)
+    np.testing.assert_allclose(r.h_in_alpha(), 0.0, atol=0.25)  # h_0 = 0 (one level is 1; the gain is +13 % here)
+
+
 def test_retention_300_idle_steps_at_100hz_real_time():
     # 3 s of circuit time at the real 100 Hz clock; longer runs (1,000 steps)
     # with `codesign characterize --what retention --steps N` (docs/circuits.md).

@@ -104,11 +104,10 @@ class MirrorArrayParams:
         return tuple(k * self.m_column / (m * self.i_xunit_a) for k, m in zip(self.i_code_a, self.m_row.tolist()))
 
     def summary(self) -> dict:
-        x_max = (self.i_xmax_a - self.i_xbias_a) / self.i_xunit_a
-        x_min = -x_max if self.differential else (self.i_xmin_a - self.i_xbias_a) / self.i_xunit_a
+        """Sizes and currents for reading (the manifest's derived section; the x window is the chip's)."""
         up, down = self.column_codes
         return {"m_column": self.m_column, "front_end": "differential" if self.differential else "single",
-                "i_xunit_a": self.i_xunit_a, "i_xbias_a": self.i_xbias_a, "x_window": [x_min, x_max],
+                "i_xunit_a": self.i_xunit_a, "i_xbias_a": self.i_xbias_a,
                 "i_code_a": list(self.i_code_a), "row_gain": list(self.row_gain),
                 "row_multiplicity": self.m_row.tolist(),
                 "i_row_ref_a": list(self.i_row_ref_a), "i_fixed_a": list(self.i_fixed_a),

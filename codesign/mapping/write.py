@@ -64,7 +64,8 @@ def write_map(plan: NetworkPlan, folder: str | Path, extra: dict | None = None,
     if plan.chip.synapses == "mirror":  # sizes and currents of layer 0's array, for reading
         from codesign.mapping.synapses import mirror_array
 
-        derived["synapse_array"] = {"layer": plan.layers[0].name, **mirror_array(plan, plan.layers[0]).summary()}
+        derived["synapse_array"] = {"layer": plan.layers[0].name, "x_window": [plan.chip.x_min, plan.chip.x_max],
+                                    **mirror_array(plan, plan.layers[0]).summary()}
     write_manifest(plan, files, folder, recipe, derived)
     return files
 
