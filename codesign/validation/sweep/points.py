@@ -356,9 +356,10 @@ JOB_FUNCTIONS = {"level_trips": _level_trips, "hysteresis": _hysteresis, "packet
                  "retention": _retention, "unit_cosim": _cosim, "network_cosim": _cosim, "unit_power": _unit_power}
 
 
-def _children_cpu_s() -> float:
+def _cpu_s() -> tuple[float, float]:
+    """(this process's CPU seconds, its finished children's): the Python side and ngspice."""
     t = os.times()
-    return t.children_user + t.children_system
+    return t.user + t.system, t.children_user + t.children_system
 
 
 def compute(task: Task) -> dict:
@@ -367,7 +368,7 @@ def compute(task: Task) -> dict:
     from codesign.validation.ngspice import NgspiceError
 
     p = task.point
-    started, cpu0 = time.perf_counter(), _children_cpu_s()
+    started, (own0, cpu0) = time.perf_counter(), _cpu_s()
     record = {"key": task.key, "axes": p.axes()}
     try:
         supply = point_supply(p, task.chip or _map_plan(p.map_dir, task.manifest_sha256).chip)
@@ -380,7 +381,9 @@ def compute(task: Task) -> dict:
     except Exception as err:  # a bench that could not measure (e.g. a comparator that never switched)
         record.update(status="failed", error=type(err).__name__, reason=str(err),
                       traceback=traceback.format_exc(limit=6))
-    # ngspice runs in child processes this worker waits for: their CPU time is ngspice's
-    record.update(seconds=time.perf_counter() - started, ngspice_cpu_s=_children_cpu_s() - cpu0,
+    # ngspice runs in child processes this worker waits for: their CPU time is ngspice's, the
+    # worker's own is the Python side of the point (bench, parsing, figures), whatever the load
+    own, children = _cpu_s()
+    record.update(seconds=time.perf_counter() - started, ngspice_cpu_s=children - cpu0, python_cpu_s=own - own0,
                   worker_pid=os.getpid())
     return record
