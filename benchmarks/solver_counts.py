@@ -6,7 +6,8 @@ is doing (times are not), so the cost of a tolerance is measured by its iteratio
         --options "" "reltol=1e-4" "reltol=1e-2" "method=gear"
 
 Each option set is added as `.option ...` to the same bench: unit 0 of layer 0 driven by the
-`random` stimulus set (margin 5 % of beta).
+`random` stimulus set (margin 5 % of beta). `--chip-set key=value` changes the map's chip spec
+first (e.g. t_edge_s=2e-5 for slower clock edges), as `codesign map --chip-set` would.
 """
 
 import argparse
@@ -17,6 +18,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from codesign.chip import chip_from_dict
+from codesign.config import parse_override
 from codesign.manifest import load_manifest
 from codesign.validation.cosim import REFERENCE, unit_bench
 from codesign.validation.ngspice import _spiceinit
@@ -43,8 +46,12 @@ def main() -> None:
     ap.add_argument("map_dir", type=Path)
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--options", nargs="+", default=["", "reltol=1e-4"], help='option sets, "" for the defaults')
+    ap.add_argument("--chip-set", action="append", default=[], metavar="KEY=VALUE", help="override a chip key")
     args = ap.parse_args()
     plan, _ = load_manifest(args.map_dir)
+    if args.chip_set:
+        keys = dict(parse_override(a, "--chip-set") for a in args.chip_set)
+        plan = dataclasses.replace(plan, chip=chip_from_dict({**dataclasses.asdict(plan.chip), **keys}, "chip"))
     layer = dataclasses.replace(plan.layers[0], units=(plan.layers[0].units[0],))
     z, _ = layer_stimulus(plan, 0, "random", 1, args.steps, 0.05, seed=1)
     base = unit_bench(plan, layer, z[0], plan.chip.supply(), REFERENCE)
