@@ -70,7 +70,7 @@ def _end_times(plan: NetworkPlan, steps: int) -> np.ndarray:
     return (np.arange(steps) + 1) * plan.chip.clock_period_s - SAMPLE_BEFORE_END_S
 
 
-def _levels(plan: NetworkPlan, res, units, steps: int) -> np.ndarray:
+def step_end_levels(plan: NetworkPlan, res, units, steps: int) -> np.ndarray:
     """Level index k [T, d] of each unit at the end of each step (read as the chip's kind says)."""
     return plan.chip.kind.read_levels(plan, res, units, _end_times(plan, steps))
 
@@ -138,7 +138,7 @@ def network_groups(plan: NetworkPlan, options: SolverOptions) -> list[tuple[Unit
     return [(u,) for u in plan.units] if options.one_unit_per_netlist and separable(plan) else [None]
 
 
-def _solve(benches: list, levels_of, expected, name: str, options: SolverOptions, workers: int, timeout_s: float,
+def solve_cascade(benches: list, levels_of, expected, name: str, options: SolverOptions, workers: int, timeout_s: float,
            progress: str | None) -> tuple[list, list, int]:
     """Run bench(options) for each bench; a bench whose levels_of(i, result) leave expected(i)
     is solved again with options.recheck, and so on down the chain: the last run is the
@@ -150,7 +150,7 @@ def _solve(benches: list, levels_of, expected, name: str, options: SolverOptions
              and not all(np.array_equal(x, y) for x, y in zip(k, expected(i)))]
     if not again:
         return results, levels, 0
-    redo, redo_levels, deeper = _solve([benches[i] for i in again], lambda j, r: levels_of(again[j], r),
+    redo, redo_levels, deeper = solve_cascade([benches[i] for i in again], lambda j, r: levels_of(again[j], r),
                           lambda j: expected(again[j]), f"{name}_again", options.recheck, workers, timeout_s,
                           progress and f"{progress}, departures at reltol {options.recheck.reltol:g}")
     for i, r, k in zip(again, redo, redo_levels):
@@ -159,7 +159,7 @@ def _solve(benches: list, levels_of, expected, name: str, options: SolverOptions
 
 
 def _stack_groups(levels: list, sequences: int, layer: int = 0) -> np.ndarray:
-    """Levels [N, T, d] of one layer from _solve's per-(sequence, group) levels, groups in unit order."""
+    """Levels [N, T, d] of one layer from solve_cascade's per-(sequence, group) levels, groups in unit order."""
     groups = len(levels) // sequences
     return np.stack([np.concatenate([levels[n * groups + j][layer] for j in range(groups)], axis=1)
                      for n in range(sequences)])
@@ -297,7 +297,7 @@ def cosim_layer(plan: NetworkPlan, layer_index: int, z: np.ndarray, h: np.ndarra
     steps, k_software = z.shape[1], _software_levels(layer, h)
 
     def levels_of(i, result) -> list[np.ndarray]:
-        return [_levels(plan, result, work[i][1], steps)]
+        return [step_end_levels(plan, result, work[i][1], steps)]
 
     def expected(i) -> list[np.ndarray]:
         n, g = work[i]
@@ -305,7 +305,7 @@ def cosim_layer(plan: NetworkPlan, layer_index: int, z: np.ndarray, h: np.ndarra
 
     benches = [lambda o, n=n, g=g: unit_bench(plan, dataclasses.replace(layer, units=g), z[n], supply, o)
                for n, g in work]
-    _, levels, again = _solve(benches, levels_of, expected, f"cosim_{layer.name}", options, workers, timeout_s,
+    _, levels, again = solve_cascade(benches, levels_of, expected, f"cosim_{layer.name}", options, workers, timeout_s,
                               progress)
     return _comparison(plan, layer, z, h, _stack_groups(levels, len(z)), again)
 
@@ -355,7 +355,7 @@ def cosim_network(plan: NetworkPlan, x: np.ndarray, supply: Supply | None = None
     work = [(n, g) for n in range(len(x)) for g in groups]
 
     def layer_levels(result, g) -> list[np.ndarray]:
-        return [_levels(plan, result, layer.units if g is None else g, steps) for layer in plan.layers]
+        return [step_end_levels(plan, result, layer.units if g is None else g, steps) for layer in plan.layers]
 
     def expected(i) -> list[np.ndarray]:
         n, g = work[i]
@@ -363,7 +363,7 @@ def cosim_network(plan: NetworkPlan, x: np.ndarray, supply: Supply | None = None
         return [ks[n][:, cols] for ks in k_software]
 
     benches = [lambda o, n=n, g=g: network_bench(plan, x[n], supply, o, g) for n, g in work]
-    results, levels, again = _solve(benches, lambda i, r: layer_levels(r, work[i][1]), expected, "cosim_network",
+    results, levels, again = solve_cascade(benches, lambda i, r: layer_levels(r, work[i][1]), expected, "cosim_network",
                                     options, workers, timeout_s, "ngspice, network" if progress else None)
     runs = [results[n * len(groups):(n + 1) * len(groups)] for n in range(len(x))]  # per sequence
     if groups != [None]:

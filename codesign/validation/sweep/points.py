@@ -322,7 +322,8 @@ def _unit_power(task: Task, supply) -> dict:
     plan = _map_plan(task.point.map_dir, task.manifest_sha256)
     units = mapped_unit_power(plan, supply, workers=task.ngspice_workers, timeout_s=task.timeout_s, **UNIT_POWER_BENCH)
     units = [{k: v if k == "unit" else float(v) for k, v in u.items()} for u in units]
-    return {"units": units, "worst_unit_power_w": max(u["total_w"] for u in units)}
+    return {"units": units, "worst_unit_power_w": max(u["total_w"] for u in units),
+            "units_off_contract": sum(not u["follows_contract"] for u in units)}
 
 
 def _cosim(task: Task, supply) -> dict:

@@ -43,7 +43,9 @@ def judge(job: str, figures: dict, targets: SweepTargets) -> list[dict]:
                 ("worst droop before a restore (levels)", "<=", targets.max_droop_levels,
                  figures["worst_droop_levels"])]
     elif job == "unit_power":
-        rows = [("worst unit power", "<=", targets.max_unit_power_w, figures["worst_unit_power_w"])]
+        rows = [("worst unit power", "<=", targets.max_unit_power_w, figures["worst_unit_power_w"]),
+                # a record from before the check has no such figure: nan, never passes
+                ("units off the golden model's levels", "<=", 0, float(figures.get("units_off_contract", math.nan)))]
     else:
         rows = [("worst unit level agreement", ">=", targets.min_level_agreement, figures["worst_level_agreement"])]
         if job == "network_cosim":
