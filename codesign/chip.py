@@ -230,6 +230,11 @@ PRESETS: dict[str, dict] = {
     "sky130_latch": {"eps": 1.0},  # a BMRU on latch hardware; the integrator keys are unused
     # layer 0's synapse array in sky130 current mirrors, each row's 1 / beta_i mostly in device counts
     "sky130_mirror": {"synapses": "mirror", "mirror_row_gain_min": 0.7},
+    # the comparator's devices 16x the default's gate area: its Monte Carlo spread of the trip points
+    # 4.5x smaller (sigma 0.13 / 0.09 beta*I_unit over 60 chips against 0.60 / 0.39), decisions
+    # 2-3x slower (docs/circuits.md, "Comparator mismatch against device size"); trims of tt 27 C
+    "sky130_matched": {"comparator_w_in_um": 4.0, "comparator_l_in_um": 16.0, "comparator_w_ref_um": 4.0,
+                       "comparator_l_ref_um": 16.0, "comparator_up_trim_a": 4.38e-12, "comparator_dn_trim_a": 4.60e-12},
 }
 
 
