@@ -21,6 +21,7 @@ import hashlib
 import re
 import threading
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from codesign.cache import cache_root
@@ -103,7 +104,17 @@ def _expand(path: Path, section: str | None, digest, depth: int = 0) -> list[str
 
 
 def expand_corner(source: ModelSource, corner: str) -> ExpandedLibrary:
-    """The corner's section of the full library with every include inlined."""
+    """The corner's section of the full library with every include inlined.
+
+    Read once per process for each state of the top file (its size and modification time):
+    every bench's header asks for it, and reading the ~70 files again cost 0.17 s a call, most
+    of a sweep point's work outside ngspice (measured 2026-12-01, benchmarks/sweep_overhead.py)."""
+    stat = source.lib_path.stat()
+    return _expand_corner(source, corner, stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=32)
+def _expand_corner(source: ModelSource, corner: str, _mtime_ns: int, _size: int) -> ExpandedLibrary:
     digest = hashlib.sha256()
     lines = _expand(source.lib_path, corner, digest)
     return ExpandedLibrary(lines, digest.hexdigest())
