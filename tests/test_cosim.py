@@ -227,23 +227,27 @@ def test_solver_options_reach_the_bench_and_only_the_solver(plan):
     assert default.replace(".option bypass=1\n", "") == ref
 
 
-def test_a_departure_of_the_fast_pass_is_solved_again_at_tight_tolerances():
-    """The measured BMRU map at tt 27 C, 1.08 V, 12 steps of sequence 1: solved at ngspice's
-    reltol 1e-3 (without bypass), unit 1's valid latch sets itself on a falling clock edge at
-    step 4 with no input to set it; with a recheck, that unit's netlist (and only it) is
-    solved again at TIGHT and follows the software."""
-    from codesign.validation.cosim import TIGHT, SolverOptions, cosim_layer
+def test_a_departure_of_the_fast_pass_is_solved_again_down_to_gear():
+    """The measured BMRU map at ss 85 C, unit 0's input 0 -> 1.6 beta -> 0 (the other units at 0):
+    under trapezoidal integration its latch leaves +1 when the input falls, at reltol 1e-3 with
+    bypass and again at 1e-4 (TIGHT); only that netlist is solved again, and under gear at 1e-5
+    (FINEST, the verdict) it holds +1 as the golden model does."""
+    from codesign.mru import reference
+    from codesign.validation.cosim import FINEST, TIGHT, SolverOptions, cosim_layer
 
-    folder = Path(__file__).parent / "golden" / "maps" / "latch"
-    plan, _ = load_manifest(folder)
-    x, _ = first_test_sequences(folder, 2)
-    zs, hs = software_states(plan, x[1:2, :12])
-    supply = dataclasses.replace(plan.chip.supply(), vdd_v=1.08)
-    fast = SolverOptions(one_unit_per_netlist=True)
-    loose = cosim_layer(plan, 0, zs[0], hs[0], supply, workers=2, options=fast)
-    assert [r["level_agreement"] < 1 for r in loose.per_unit()] == [False, True, False, False]
-    checked = cosim_layer(plan, 0, zs[0], hs[0], supply, workers=2, options=dataclasses.replace(fast, recheck=TIGHT))
-    assert checked.solved_tight == 1 and checked.level_agreement == 1.0
+    plan = load_checked(Path(__file__).parent / "golden" / "maps" / "latch")
+    layer = plan.layers[0]
+    alpha, beta = np.array([u.alpha for u in layer.units]), np.array([u.beta for u in layer.units])
+    z = np.zeros((1, 3, len(layer.units)))
+    z[0, :, 0] = np.array([0.0, 1.6, 0.0]) * beta[0]
+    h = reference(z, alpha, beta, plan.eps, plan.levels * alpha)
+    supply = plan.chip.supply("ss", 85.0)
+    fast = SolverOptions(one_unit_per_netlist=True, bypass=True)  # the default's first pass
+    loose = cosim_layer(plan, 0, z, h, supply, workers=2, options=fast)
+    assert [r["level_agreement"] < 1 for r in loose.per_unit()] == [True, False, False, False], loose.k_circuit
+    checked = cosim_layer(plan, 0, z, h, supply, workers=2, options=dataclasses.replace(fast, recheck=TIGHT))
+    assert FINEST.gear and TIGHT.recheck == FINEST
+    assert checked.solved_tight == 2 and checked.level_agreement == 1.0  # 1e-4 flipped too: on to gear
 
 
 def test_a_separable_network_runs_one_netlist_per_unit_with_the_same_outputs():
@@ -279,7 +283,9 @@ def test_a_step_a_hair_from_a_threshold_moves_a_whole_level_or_none(chip, model)
     z, _ = layer_stimulus(plan, 0, "threshold", 1, 4 * plan.levels + 12, margin, seed=3)
     (u,) = plan.units
     decision = [f"x{u.name}.up", f"x{u.name}.dn"]  # what the memory cell sees during the transfer phase
-    bench = unit_bench(plan, plan.layers[0], z[0], plan.chip.supply())
+    # at ngspice's reltol 1e-3 the latch's valid flag cleared itself at a hair's step (read 0, a
+    # state the unit cannot return to): solved at the cascade's first tight setting
+    bench = unit_bench(plan, plan.layers[0], z[0], plan.chip.supply(), TIGHT)
     res = run(bench.replace(".save ", f".save v({decision[0]}) v({decision[1]}) "), name="threshold_steps")
     k = plan.chip.kind.read_levels(plan, res, plan.units, _end_times(plan, z.shape[1]))[:, 0]
     c = np.sign(z[0, :, 0]) * (np.abs(z[0, :, 0]) > u.beta)  # the contract's decision
@@ -334,26 +340,24 @@ def test_the_latch_unit_keeps_its_state_over_the_clock_edges(unit, sequence, ste
     np.testing.assert_array_equal(k, np.rint(hs[0][sequence, :steps, unit] / u.alpha))
 
 
-@pytest.mark.parametrize("sequence, corner, temp_c, bypass, flipped", [
-    (6, "tt", -40.0, True, [-1, 1, 1, 1]), (0, "sf", 85.0, False, [1, -1, -1, -1])], ids=["tt-40C", "sf85C"])
-def test_a_flip_the_solver_makes_is_solved_away_by_the_cascade(sequence, corner, temp_c, bypass, flipped):
-    """The measured BMRU map, network level, unit 0: at tt -40 C (sequence 6) its latch flips
-    at step 1 under reltol 1e-4 with device bypass (not without); at sf 85 C (sequence 0) under
-    1e-4 without bypass, as under 1e-3 with it; both hold at 1e-5. The default cascade gives
-    the software's levels on every unit and step."""
+def test_a_flip_the_solver_makes_is_not_taken_for_the_circuit():
+    """The measured BMRU map, network level, unit 0 at tt -40 C (sequence 6): under reltol 1e-4
+    with device bypass (a setting the cascade never uses) its valid latch clears itself at step 1
+    and the unit reads 0 from then on (with the latch cell before q had its reset, its data latch
+    flipped there instead, and one at sf 85 C, sequence 0, flipped under 1e-4 without bypass; that
+    one no longer does). The default cascade gives the software's levels on every step."""
     from codesign.validation.cosim import TIGHT
 
     folder = Path(__file__).parent / "golden" / "maps" / "latch"
     plan = load_checked(folder)
-    x = first_test_sequences(folder, sequence + 1)[0][sequence:sequence + 1, :4]
-    supply = plan.chip.supply(corner, temp_c)
+    x = first_test_sequences(folder, 7)[0][6:7, :4]
+    supply = plan.chip.supply("tt", -40.0)
     u = plan.units[0]
-    flipping = dataclasses.replace(TIGHT, bypass=bypass, recheck=None)
+    flipping = dataclasses.replace(TIGHT, bypass=True, recheck=None)
     res = run(network_bench(plan, x[0], supply, flipping, (u,)), name="latch_flip")
-    assert list(plan.chip.kind.read_levels(plan, res, [u], _end_times(plan, 4))[:, 0]) == flipped
+    assert list(plan.chip.kind.read_levels(plan, res, [u], _end_times(plan, 4))[:, 0]) == [-1, 0, 0, 0]
     n = cosim_network(plan, x, supply, workers=2)
     assert n.layers[0].level_agreement == 1.0 and n.summary()["decisions_identical"]
-    assert n.layers[0].solved_tight >= 1
 
 
 def test_transitions_are_judged_from_the_circuits_own_level():
@@ -372,3 +376,4 @@ def test_transitions_are_judged_from_the_circuits_own_level():
                                 k_circuit=np.array([1, -1, -1, 1, 1])[None, :, None])
     (row,) = latch.per_unit()  # step 1 went to -1 on z = +1.005: wrong; step 2 held it: right
     assert row["transition_agreement"] == 0.8 and row["farthest_wrong_transition"] == pytest.approx(0.005)
+

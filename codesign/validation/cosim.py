@@ -86,17 +86,21 @@ class SolverOptions:
     REFERENCE (ngspice's defaults, one netlist per layer) is how the figures before
     2026-11-30 were measured. DEFAULT: one netlist per unit, solved at ngspice's reltol
     1e-3 with device bypass; every netlist whose levels leave the software's on any step is
-    solved again at reltol 1e-4 (TIGHT), and where that run still leaves them, at 1e-5
-    (FINEST), whose run is the verdict. Why: the units' SR latches
+    solved again at reltol 1e-4 (TIGHT), and where that run still leaves them, at 1e-5 with
+    gear integration (FINEST), whose run is the verdict. Why: the units' SR latches
     can flip on a clock edge with no input to flip them, a wrong Newton solution after a
     long time step. Measured: the latch network over PVT missed at 9 of 45 points under
     reltol 1e-2, at 3 under 1e-3; a latch unit at tt -40 C flipped at step 1 under 1e-4 with
     bypass and followed the software without bypass and at 1e-5; one at sf 85 C flipped at
     step 1 under both 1e-3 with bypass and 1e-4, and followed the software at 1e-5, so
     two settings agreeing on a departure does not make it real (docs/results.md,
-    "Simulation speed"). A real departure persists whatever the tolerance, a numerical one
-    changes with it, and a spurious agreement was never seen, so only departures pay for
-    the tight runs (1e-4 costs 2.2-2.9x the Newton iterations of 1e-3). `bypass` lets
+    "Simulation speed"). A real departure persists whatever the tolerance and integration
+    method, a numerical one changes with them, and a spurious agreement was never seen, so
+    only departures pay for the tight runs (1e-4 costs 2.2-2.9x the Newton iterations of
+    1e-3). Gear in the verdict: a latch unit at ss 85 C, its input falling from 1.6 beta to 0,
+    flipped from +1 to -1 under trapezoidal integration at both 1e-4 and 1e-5, and held under
+    gear (1e-4 or 1e-5), with gmin 1e-12, or with a 2 us maximum step (measured 2026-12-01):
+    trapezoidal ringing on a slowly switching node, not the circuit. `bypass` lets
     ngspice skip device evaluations whose terminal voltages did not move (same iterations,
     about 30 % less device time): only in the first pass. One netlist per unit: the units
     of a layer share only ideal sources, and one small netlist costs less per Newton
@@ -107,10 +111,12 @@ class SolverOptions:
     reltol: float = 1e-3  # ngspice's default
     one_unit_per_netlist: bool = False
     bypass: bool = False
+    gear: bool = False  # gear integration instead of ngspice's trapezoidal rule
     recheck: SolverOptions | None = None  # solve departures from the software again with these
 
     def describe(self) -> str:
         text = f"ngspice reltol {self.reltol:g}" + (", device bypass" if self.bypass else "")
+        text += ", gear integration" if self.gear else ""
         text += ", one netlist per unit" if self.one_unit_per_netlist else ", one netlist per layer"
         if self.recheck is not None:
             text += f"; netlists leaving the software's levels solved again with {self.recheck.describe()}"
@@ -119,11 +125,12 @@ class SolverOptions:
     def lines(self) -> list[str]:
         opts = [] if self.reltol == 1e-3 else [f"reltol={number(self.reltol, 'reltol', positive=True)}"]
         opts += ["bypass=1"] if self.bypass else []
+        opts += ["method=gear"] if self.gear else []
         return [".option " + " ".join(opts)] if opts else []
 
 
 REFERENCE = SolverOptions()
-FINEST = SolverOptions(reltol=1e-5, one_unit_per_netlist=True)
+FINEST = SolverOptions(reltol=1e-5, one_unit_per_netlist=True, gear=True)
 TIGHT = SolverOptions(reltol=1e-4, one_unit_per_netlist=True, recheck=FINEST)
 DEFAULT = SolverOptions(one_unit_per_netlist=True, bypass=True, recheck=TIGHT)
 
