@@ -167,12 +167,14 @@ def _cosim_netlists(point: Point, plan, x) -> list[str]:
 
 
 def _power_netlists(point: Point, plan) -> list[str]:
-    """The netlists mapped_unit_power runs at the point, one per unit (the pattern repeated as it does)."""
+    """The netlists mapped_unit_power runs first at the point, one per unit (the pattern repeated as it
+    does), and the solver options that also name the tolerances a unit off its levels is solved again with."""
+    from codesign.validation.cosim import DEFAULT
     from codesign.validation.power import power_bench
 
     supply = point_supply(point, plan.chip)
     zs = list(UNIT_POWER_BENCH["z_beta"]) * UNIT_POWER_BENCH["repeats"]
-    return [power_bench(plan, u, supply, zs) for u in plan.units]
+    return [power_bench(plan, u, supply, zs, DEFAULT) for u in plan.units] + [repr(DEFAULT)]
 
 
 def _key(content: dict) -> str:
