@@ -145,8 +145,8 @@ def network_groups(plan: NetworkPlan, options: SolverOptions) -> list[tuple[Unit
     return [(u,) for u in plan.units] if options.one_unit_per_netlist and separable(plan) else [None]
 
 
-def solve_cascade(benches: list, levels_of, expected, name: str, options: SolverOptions, workers: int, timeout_s: float,
-           progress: str | None) -> tuple[list, list, int]:
+def solve_cascade(benches: list, levels_of, expected, name: str, options: SolverOptions, workers: int,
+                  timeout_s: float, progress: str | None) -> tuple[list, list, int]:
     """Run bench(options) for each bench; a bench whose levels_of(i, result) leave expected(i)
     is solved again with options.recheck, and so on down the chain: the last run is the
     verdict. Results and their levels in order, and how many netlists were solved again."""
@@ -157,9 +157,10 @@ def solve_cascade(benches: list, levels_of, expected, name: str, options: Solver
              and not all(np.array_equal(x, y) for x, y in zip(k, expected(i)))]
     if not again:
         return results, levels, 0
+    note = progress and f"{progress}, departures at reltol {options.recheck.reltol:g}"
     redo, redo_levels, deeper = solve_cascade([benches[i] for i in again], lambda j, r: levels_of(again[j], r),
-                          lambda j: expected(again[j]), f"{name}_again", options.recheck, workers, timeout_s,
-                          progress and f"{progress}, departures at reltol {options.recheck.reltol:g}")
+                                              lambda j: expected(again[j]), f"{name}_again", options.recheck, workers,
+                                              timeout_s, note)
     for i, r, k in zip(again, redo, redo_levels):
         results[i], levels[i] = r, k
     return results, levels, len(again) + deeper
@@ -312,8 +313,8 @@ def cosim_layer(plan: NetworkPlan, layer_index: int, z: np.ndarray, h: np.ndarra
 
     benches = [lambda o, n=n, g=g: unit_bench(plan, dataclasses.replace(layer, units=g), z[n], supply, o)
                for n, g in work]
-    _, levels, again = solve_cascade(benches, levels_of, expected, f"cosim_{layer.name}", options, workers, timeout_s,
-                              progress)
+    _, levels, again = solve_cascade(benches, levels_of, expected, f"cosim_{layer.name}", options, workers,
+                                     timeout_s, progress)
     return _comparison(plan, layer, z, h, _stack_groups(levels, len(z)), again)
 
 
@@ -370,8 +371,9 @@ def cosim_network(plan: NetworkPlan, x: np.ndarray, supply: Supply | None = None
         return [ks[n][:, cols] for ks in k_software]
 
     benches = [lambda o, n=n, g=g: network_bench(plan, x[n], supply, o, g) for n, g in work]
-    results, levels, again = solve_cascade(benches, lambda i, r: layer_levels(r, work[i][1]), expected, "cosim_network",
-                                    options, workers, timeout_s, "ngspice, network" if progress else None)
+    results, levels, again = solve_cascade(benches, lambda i, r: layer_levels(r, work[i][1]), expected,
+                                           "cosim_network", options, workers, timeout_s,
+                                           "ngspice, network" if progress else None)
     runs = [results[n * len(groups):(n + 1) * len(groups)] for n in range(len(x))]  # per sequence
     if groups != [None]:
         w, b = np.array(plan.readout.weight), np.array(plan.readout.bias)

@@ -38,9 +38,8 @@ def power_bench(plan: NetworkPlan, u: UnitPlan, supply: Supply, z_beta: list[flo
     nodes = c.kind.instance_nodes(plan, u, "in", "out", *layer_clocks(u.layer))[:-1] + ["vdd_u"]
     lines = header("unit_power", supply) + options.lines() + [
         library(plan), unit_subckt(plan, u), *shared_sources(plan, supply.vdd_v),
-                                            f"Vdd_u vdd_u 0 {number(supply.vdd_v, 'vdd_v', positive=True)}",
-                                            f"Iin vdd_u in {i_in}", f"X{n} {' '.join(nodes)} mru_unit_{n}",
-                                            f"Vo out 0 {number(c.v_out_v, 'v_out_v')}"]
+        f"Vdd_u vdd_u 0 {number(supply.vdd_v, 'vdd_v', positive=True)}",
+        f"Iin vdd_u in {i_in}", f"X{n} {' '.join(nodes)} mru_unit_{n}", f"Vo out 0 {number(c.v_out_v, 'v_out_v')}"]
     lines += c.kind.initial_states(plan, [u])
     lines += [".save i(vdd_u) i(vo) " + " ".join(c.kind.state_saves(plan, [u])),
               tran(len(z_beta) * c.clock_period_s, c.clock_period_s / 20), ".end"]
