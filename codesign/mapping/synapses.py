@@ -215,6 +215,8 @@ def mirror_netlist(p: MirrorArrayParams, units: list[str], inputs: list[str], vd
     vdd = node(vdd, "supply node")
     if len(units) != len(p.codes):
         raise ValueError(f"units: {len(units)} names for a mirror array of {len(p.codes)} rows")
+    if len(inputs) != p.n_in:
+        raise ValueError(f"inputs: {len(inputs)} expressions for a mirror array of {p.n_in} inputs")
     rows = list(range(len(p.codes))) if rows is None else list(rows)
     if not all(0 <= r < len(p.codes) for r in rows) or len(set(rows)) != len(rows):
         raise ValueError(f"rows: {rows} are not distinct rows of a mirror array of {len(p.codes)} rows")
@@ -228,8 +230,6 @@ def mirror_netlist(p: MirrorArrayParams, units: list[str], inputs: list[str], vd
              f"Isyn_xref syn_xref 0 {bias}",
              instance("syn_cref", ["syn_xref", "syn_xref", vdd, vdd], "mru_syn_unit",
                       {**sizes, "count": p.m_column}, "synapse column")]
-    if len(inputs) != p.n_in:
-        raise ValueError(f"inputs: {len(inputs)} expressions for a mirror array of {p.n_in} inputs")
     if p.differential:  # the front-end current of each column, in p.columns' order
         currents = [f"I=min({hi},{bias}+{unit}*max(0,{x}))" for x in inputs]
         currents += [f"I=min({hi},{bias}+{unit}*max(0,-({x})))" for x in inputs]
