@@ -1,6 +1,8 @@
 """The calibration loop: train the default network (codesign flow's cue-recall CMRU) without and
 with a calibrated noise profile (from `codesign calibrate`), map both onto the default chip,
-and co-simulate both at network level on the same Monte Carlo chips x test sequences.
+and co-simulate both at network level on the same Monte Carlo chips x test sequences
+(`--chip`: another chip spec, e.g. sky130_matched with its larger comparators; the profile should
+be the one `codesign calibrate` measured on that chip).
 
 Every stage resumes: training resumes its run folder, mapping is repeated (milliseconds), and
 the co-simulation is one `codesign sweep` plan (network_cosim, both map folders, monte_carlo)
@@ -56,6 +58,7 @@ def main() -> int:
     ap.add_argument("--sequences", type=int, default=10, help="test sequences per chip")
     ap.add_argument("--epochs", type=int, help="training epochs (default: the recipe's)")
     ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--chip", help="chip spec to map onto: a preset name or a TOML file (default: the default chip)")
     args = ap.parse_args()
 
     from codesign.chip import load_chip
@@ -63,7 +66,7 @@ def main() -> int:
     from codesign.training.trainer import train
 
     out = args.out.resolve()
-    chip = load_chip()
+    chip = load_chip(args.chip)
     test = {}
     for name, recipe in recipes(args.profile, out / "recipes", args.epochs).items():
         print(f"train {name} ({recipe.noise})", file=sys.stderr)
@@ -85,7 +88,7 @@ def main() -> int:
     summary = {"command": " ".join(sys.argv), "chips": args.chips, "sequences": args.sequences, "networks": {}}
     md = ["# Calibration loop\n", f"Command: `{' '.join(sys.argv)}`\n",
           f"{args.chips} Monte Carlo chips x {args.sequences} test sequences per network, network level, "
-          f"tt {chip.temp_c:g} C.\n",
+          f"tt {chip.temp_c:g} C, chip {chip.name}.\n",
           "| network | software test metric | points | failed | decision identical | mean decision agreement "
           "| mean worst level agreement | plain tt: decision identical, worst level agreement |",
           "|---|---|---|---|---|---|---|---|"]

@@ -270,6 +270,30 @@ def load_chip(source: str | Path | None = None, overrides: list[str] = ()) -> Ch
         raise ConfigError(f"{where}: {err}" if where != "chip" else str(err)) from None
 
 
+# Where the cells were characterized and the networks co-simulated (docs/circuits.md, "Over process,
+# voltage and temperature"; docs/results.md, "Networks over process, voltage and temperature"):
+# a chip specified outside it runs on trims and margins nobody has measured there.
+CHARACTERIZED_CORNERS = ("tt", "ss", "ff", "sf", "fs")
+CHARACTERIZED_TEMP_C = (-40.0, 85.0)
+CHARACTERIZED_VDD_V = (1.08, 1.32)  # 1.2 V +- 10 %
+
+
+def outside_characterized(chip: ChipSpec) -> list[str]:
+    """Warnings, one per key, where the chip's operating point leaves the characterized grid."""
+    out = []
+    lo, hi = CHARACTERIZED_TEMP_C
+    if not lo <= chip.temp_c <= hi:
+        out.append(f"temp_c = {chip.temp_c:g} C lies outside the characterized {lo:g} .. {hi:g} C")
+    lo, hi = CHARACTERIZED_VDD_V
+    if not lo <= chip.vdd_v <= hi:
+        out.append(f"vdd_v = {chip.vdd_v:g} V lies outside the characterized {lo:g} .. {hi:g} V")
+    other = [c for c in chip.corners if c not in CHARACTERIZED_CORNERS]
+    if other:
+        out.append(f"corners {other}: not among the characterized {list(CHARACTERIZED_CORNERS)} "
+                   "(Monte Carlo corners are measured by codesign calibrate, not by the PVT grid)")
+    return [f"warning: {w}; the cells' trims and the network's margins were not measured there" for w in out]
+
+
 _UNITS = {"_a": "A", "_v": "V", "_s": "s", "_f": "F", "_um": "um", "_c": "C"}
 
 
@@ -283,4 +307,5 @@ def describe(chip: ChipSpec) -> str:
         lines.append(f"{f.name} = {shown}" + (f"    # {unit}" if unit else ""))
     lines.append(f"# derived: transfer phase {chip.t_transfer_s:.6g} s, one layer's turn {chip.t_layer_s:.6g} s, "
                  f"input window z/beta in [{chip.z_min:.3g}, {chip.z_max:.3g}]")
+    lines += [f"# {w}" for w in outside_characterized(chip)]
     return "\n".join(lines) + "\n"

@@ -47,8 +47,10 @@ def output_folder(path: Path) -> Path:
 
 def add_chip_arguments(p: argparse.ArgumentParser) -> None:
     """--chip and --chip-set, as every command that takes a chip spec names them."""
-    p.add_argument("--chip", help="chip spec: a preset name (sky130_subthreshold, sky130_latch, sky130_mirror) "
-                                  "or a TOML file (default: the sky130_subthreshold preset)")
+    from codesign.chip import DEFAULT_PRESET, PRESETS
+
+    p.add_argument("--chip", help=f"chip spec: a preset name ({', '.join(PRESETS)}) "
+                                  f"or a TOML file (default: the {DEFAULT_PRESET} preset)")
     p.add_argument("--chip-set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a chip key, e.g. --chip-set t_compare_s=3e-3 (repeatable; "
                         "`codesign chip show` lists the keys)")

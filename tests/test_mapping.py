@@ -319,3 +319,19 @@ def test_map_reports_test_steps_inside_the_pvt_decision_window(run_dir, tmp_path
     assert near_threshold_mapped(plan, [z]) == {"0.01": 0.0, "0.05": 0.5}
     assert pvt_warning({"test_near_threshold_mapped": {"0.05": 0.0}}) is None
     assert "12.50%" in pvt_warning({"test_near_threshold_mapped": {"0.05": 0.125}})
+
+
+def test_a_chip_outside_the_characterized_grid_is_warned_of_by_chip_show_and_map(run_dir, tmp_path, capsys):
+    from codesign.chip import outside_characterized
+
+    assert all(outside_characterized(load_chip(name)) == [] for name in PRESETS)  # the presets are inside
+    assert outside_characterized(ChipSpec(temp_c=85.0, vdd_v=1.32, corners=("tt", "sf"))) == []
+    hot = ChipSpec(temp_c=100.0, vdd_v=1.0, corners=("tt", "ss_mm"))
+    warnings = outside_characterized(hot)
+    assert [w.split(" ")[1] for w in warnings] == ["temp_c", "vdd_v", "corners"]
+    assert "temp_c = 100 C lies outside the characterized -40 .. 85 C" in warnings[0]
+    shown = tmp_path / "hot.toml"
+    shown.write_text(describe(hot))
+    assert "# warning: vdd_v = 1 V" in shown.read_text() and load_chip(shown) == hot  # still a chip file
+    assert cli_main(["map", str(run_dir), "--chip-set", "temp_c=100", "--out", str(tmp_path / "map")]) == 0
+    assert "temp_c = 100 C lies outside" in capsys.readouterr().err

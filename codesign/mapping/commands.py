@@ -41,11 +41,14 @@ def run_chip_show(args: argparse.Namespace) -> int:
 
 
 def run_map(args: argparse.Namespace) -> int:
+    from codesign.chip import outside_characterized
     from codesign.cli import UserError, output_folder
     from codesign.fsio import folder_lock
     from codesign.mapping.write import map_run, pvt_warning
 
     chip = chip_from_args(args)
+    for warning in outside_characterized(chip):
+        print(warning, file=sys.stderr)
     if not args.run_dir.is_dir():
         raise UserError(f"{args.run_dir}: not a training run folder (no such folder)")
     out = output_folder(args.out or args.run_dir / "map")
