@@ -3,6 +3,7 @@ worker), different seeds differ, no seed is the plain corner, bad seeds are refu
 
 import dataclasses
 
+import numpy as np
 import pytest
 
 from codesign.config import ConfigError, from_dict
@@ -127,3 +128,33 @@ def test_the_matched_comparator_spreads_less_over_the_same_chips():
     default, matched = up_trips(load_chip("sky130_subthreshold")), up_trips(load_chip("sky130_matched"))
     assert matched.std() < default.std() / 2, (default, matched)
     assert abs(np.median(matched) - 500e-12) < 25e-12  # trimmed at tt 27 C: the spread is around the threshold
+
+
+def test_units_cut_out_of_a_chip_draw_devices_of_their_own():
+    """One netlist per unit lists every unit's devices in the same order: under the chip's own seed
+    each unit would draw the same mismatch. Each unit's netlist carries a seed of its own, the same
+    on every call; the whole network keeps the chip's seed; a mirror array stays whole."""
+    from codesign.validation.benches import unit_supply
+    from codesign.validation.cosim import DEFAULT, load_checked, network_bench, network_groups
+    from codesign.validation.power import power_bench
+
+    def seed_line(text):
+        return next(line for line in text.splitlines() if line.startswith(".option seed="))
+
+    plan = load_checked("tests/golden/maps/cmru")
+    chip3 = dataclasses.replace(plan.chip.supply(), mc_seed=3)
+    x = np.zeros((2, plan.layers[0].n_in))
+    groups = network_groups(plan, DEFAULT, chip3)
+    assert groups == [(u,) for u in plan.units]
+    seeds = [seed_line(network_bench(plan, x, chip3, DEFAULT, g)) for g in groups]
+    assert len(set(seeds)) == len(plan.units)
+    assert seeds == [seed_line(network_bench(plan, x, chip3, DEFAULT, g)) for g in groups]  # the same chip again
+    assert seed_line(network_bench(plan, x, chip3, DEFAULT)) == ".option seed=3"  # the network in one netlist
+    # the power bench of a unit is that unit of the chip; chip 4's units are others
+    u0 = plan.units[0]
+    assert seed_line(power_bench(plan, u0, chip3, [0.0])) == seeds[0]
+    assert unit_supply(dataclasses.replace(chip3, mc_seed=4), [u0.name]) != unit_supply(chip3, [u0.name])
+    assert unit_supply(plan.chip.supply(), [u0.name]) == plan.chip.supply()  # no chip: the plain corner
+    mirror = load_checked("tests/golden/maps/mirror")
+    assert network_groups(mirror, DEFAULT, chip3) == [None]  # its columns are shared devices
+    assert network_groups(mirror, DEFAULT, plan.chip.supply()) == [(u,) for u in mirror.units]

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+from collections.abc import Iterable
+
 from codesign.hardware.cells import cell_library
 from codesign.hardware.params import MC_SEED_MAX, Supply
 from codesign.netlist import identifier, node, number
@@ -18,6 +22,19 @@ def mc_seed_option(seed: object) -> str:
     if isinstance(seed, bool) or not isinstance(seed, int) or not 1 <= seed <= MC_SEED_MAX:
         raise ValueError(f"mc_seed: must be an integer in [1, {MC_SEED_MAX}], got {seed!r}")
     return f".option seed={number(seed, 'mc_seed')}"
+
+
+def unit_supply(supply: Supply, unit_names: Iterable[str]) -> Supply:
+    """The supply of a netlist that holds units of a network without the rest (one netlist per unit).
+
+    Every unit's netlist lists its devices in the same order, so under chip k's seed each would
+    draw the same mismatch: a chip of identical units. Units cut out of chip k draw with a seed of
+    their own, a hash of k and their names, the same on every run and worker. The plain corner
+    (no seed) is returned unchanged."""
+    if supply.mc_seed is None:
+        return supply
+    digest = hashlib.sha256("/".join([str(supply.mc_seed), *unit_names]).encode()).digest()
+    return dataclasses.replace(supply, mc_seed=1 + int.from_bytes(digest[:8], "big") % MC_SEED_MAX)
 
 
 def model_corner(supply: Supply) -> str:

@@ -43,7 +43,7 @@ from codesign.mapping.netlists import (
 from codesign.mapping.reference import decisions, software_outputs, software_states
 from codesign.mru import reference
 from codesign.netlist import identifier, number
-from codesign.validation.benches import header, step_pwl, tran
+from codesign.validation.benches import header, step_pwl, tran, unit_supply
 from codesign.validation.ngspice import Job, run_many
 
 SAMPLE_BEFORE_END_S = 2e-6  # read the state just before the next step's input changes
@@ -140,9 +140,14 @@ def unit_groups(layer: LayerPlan, options: SolverOptions) -> list[tuple[UnitPlan
     return [(u,) for u in layer.units] if options.one_unit_per_netlist else [layer.units]
 
 
-def network_groups(plan: NetworkPlan, options: SolverOptions) -> list[tuple[UnitPlan, ...] | None]:
-    """The units that share one netlist at network level (None: the whole network)."""
-    return [(u,) for u in plan.units] if options.one_unit_per_netlist and separable(plan) else [None]
+def network_groups(plan: NetworkPlan, options: SolverOptions,
+                   supply: Supply | None = None) -> list[tuple[UnitPlan, ...] | None]:
+    """The units that share one netlist at network level (None: the whole network). On a Monte
+    Carlo chip a mirror array stays whole: its columns' devices, and their mismatch, are shared
+    by every row, and a netlist per unit would draw each unit its own columns."""
+    shared_devices = supply is not None and supply.mc_seed is not None and plan.chip.synapses == "mirror"
+    split = options.one_unit_per_netlist and separable(plan) and not shared_devices
+    return [(u,) for u in plan.units] if split else [None]
 
 
 def solve_cascade(benches: list, levels_of, expected, name: str, options: SolverOptions, workers: int,
@@ -177,6 +182,7 @@ def unit_bench(plan: NetworkPlan, layer: LayerPlan, z: np.ndarray, supply: Suppl
                options: SolverOptions = REFERENCE) -> str:
     """All units of `layer`, each driven by its own column of z [T, d] as an input current."""
     c, steps = plan.chip, len(z)
+    supply = unit_supply(supply, [u.name for u in layer.units])
     lines = header("cosim_units", supply) + options.lines() + [library(plan)]
     lines += [unit_subckt(plan, u) for u in layer.units] + shared_sources(plan, supply.vdd_v)
     for u in layer.units:
@@ -196,6 +202,8 @@ def network_bench(plan: NetworkPlan, x: np.ndarray, supply: Supply, options: Sol
     """network.spice driven by the input sequence x [T, n_in] (1 V per unit of input), or, for a
     `separable` network, only `units` of it (their output currents saved for the readout)."""
     c, steps = plan.chip, len(x)
+    if units is not None:
+        supply = unit_supply(supply, [u.name for u in units])
     lines = header("cosim_network", supply) + options.lines() + [network_netlist(plan, supply.vdd_v, units)]
     for j in range(x.shape[1]):
         lines.append(f"Vx{j} x{j} 0 {step_pwl(list(map(float, x[:, j])), c.clock_period_s, 1e-6, 'x')}")
@@ -359,7 +367,7 @@ def cosim_network(plan: NetworkPlan, x: np.ndarray, supply: Supply | None = None
     y_sw = software_outputs(plan, hs[-1])
     steps, ends = x.shape[1], _end_times(plan, x.shape[1])
     k_software = [_software_levels(layer, h) for layer, h in zip(plan.layers, hs)]
-    groups = network_groups(plan, options)
+    groups = network_groups(plan, options, supply)
     work = [(n, g) for n in range(len(x)) for g in groups]
 
     def layer_levels(result, g) -> list[np.ndarray]:

@@ -26,7 +26,7 @@ from codesign.manifest import NetworkPlan, UnitPlan
 from codesign.mapping.netlists import layer_clocks, library, shared_sources, unit_subckt
 from codesign.mru import reference
 from codesign.netlist import identifier, number
-from codesign.validation.benches import header, step_pwl, tran
+from codesign.validation.benches import header, step_pwl, tran, unit_supply
 from codesign.validation.cosim import DEFAULT, SolverOptions, solve_cascade, step_end_levels
 from codesign.validation.unit import DEFAULT_Z, time_mean
 
@@ -36,7 +36,7 @@ def power_bench(plan: NetworkPlan, u: UnitPlan, supply: Supply, z_beta: list[flo
     c, n = plan.chip, identifier(u.name, "unit name")
     i_in = step_pwl([c.i_bias_a + z * c.i_unit_a for z in _carried(plan, z_beta)], c.clock_period_s, c.t_edge_s, "z")
     nodes = c.kind.instance_nodes(plan, u, "in", "out", *layer_clocks(u.layer))[:-1] + ["vdd_u"]
-    lines = header("unit_power", supply) + options.lines() + [
+    lines = header("unit_power", unit_supply(supply, [u.name])) + options.lines() + [
         library(plan), unit_subckt(plan, u), *shared_sources(plan, supply.vdd_v),
         f"Vdd_u vdd_u 0 {number(supply.vdd_v, 'vdd_v', positive=True)}",
         f"Iin vdd_u in {i_in}", f"X{n} {' '.join(nodes)} mru_unit_{n}", f"Vo out 0 {number(c.v_out_v, 'v_out_v')}"]

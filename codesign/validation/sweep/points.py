@@ -160,7 +160,8 @@ def _cosim_netlists(point: Point, plan, x) -> list[str]:
     supply = point_supply(point, plan.chip)
     xs = x[point.sequence:point.sequence + 1]
     if point.job == "network_cosim":
-        return [network_bench(plan, xs[0], supply, DEFAULT, g) for g in network_groups(plan, DEFAULT)] + [repr(DEFAULT)]
+        groups = network_groups(plan, DEFAULT, supply)
+        return [network_bench(plan, xs[0], supply, DEFAULT, g) for g in groups] + [repr(DEFAULT)]
     zs, _ = software_states(plan, xs)
     return [unit_bench(plan, dataclasses.replace(layer, units=g), zs[li][0], supply, DEFAULT)
             for li, layer in enumerate(plan.layers) for g in unit_groups(layer, DEFAULT)] + [repr(DEFAULT)]
