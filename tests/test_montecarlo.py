@@ -158,3 +158,17 @@ def test_units_cut_out_of_a_chip_draw_devices_of_their_own():
     mirror = load_checked("tests/golden/maps/mirror")
     assert network_groups(mirror, DEFAULT, chip3) == [None]  # its columns are shared devices
     assert network_groups(mirror, DEFAULT, plan.chip.supply()) == [(u,) for u in mirror.units]
+
+
+def test_a_chips_level_comparators_are_distinct_devices():
+    """The 2L level comparators of one chip sit in one netlist: each draws its own offset (in a
+    netlist of its own per boundary, chip k would repeat one draw 2L times)."""
+    from codesign.chip import ChipSpec
+    from codesign.validation.characterize import level_comparator_trips
+
+    chip = ChipSpec()
+    plain = level_comparator_trips(chip.integrator(), chip.supply())
+    assert np.all(np.abs(plain) <= 2e-3)  # trimmed boundaries, no mismatch: within 2 mV
+    errors = [level_comparator_trips(chip.integrator(), dataclasses.replace(chip.supply(), mc_seed=k)) for k in (5, 6)]
+    assert all(len(set(np.round(e, 4))) > 1 for e in errors), errors  # different offsets within a chip
+    assert not np.array_equal(errors[0], errors[1])

@@ -258,21 +258,26 @@ def retention(ip: IntegratorParams, clock: ClockParams, supply: Supply, steps: i
 def level_comparator_trips(ip: IntegratorParams, supply: Supply,
                            sweep_v: float = 0.1, step_v: float = 1e-3, timeout_s: float = 3600) -> np.ndarray:
     """Trip point minus boundary (V) of the integrator's level comparator at each of its
-    2L boundaries: a DC sweep of the input across the boundary, the tail biased at
-    ip.i_cmp_a as in the integrator. The restore picks the wrong level if one of
-    these approaches half a level (docs/circuits.md, "Level comparators")."""
+    2L boundaries: one DC sweep moves every comparator's input across its own boundary
+    (input = boundary + the swept offset), the 2L comparators on one tail bias diode at
+    ip.i_cmp_a as in the integrator, so that on a Monte Carlo chip they are one chip's
+    2L comparators, each with devices of its own. The restore picks the wrong level if
+    one of these approaches half a level (docs/circuits.md, "Level comparators")."""
+    n = 2 * ip.levels_per_side
+    net = header("level_cmp", supply, "logic", "integrator") + [
+        supply_source("dd", "vdd", supply), "Voff off 0 0",
+        f"Ib vdd icmp {number(ip.i_cmp_a, 'i_cmp_a', positive=True)}",
+        "XMB icmp icmp 0 0 sky130_fd_pr__nfet_01v8 w=1 l=4"]  # the integrator's tail bias diode
+    for j in range(1, n + 1):
+        b = number(ip.level_v(j - ip.levels_per_side) - ip.dv_level_v / 2, "boundary")
+        net += [f"Vref{j} ref{j} 0 {b}", f"Vin{j} in{j} off {b}",
+                f"XL{j} in{j} ref{j} q{j} qb{j} icmp vdd 0 mru_level_cmp"]
+    net += [".save " + " ".join(f"v(q{j})" for j in range(1, n + 1)),
+            f".dc Voff {number(-sweep_v, 'v')} {number(sweep_v, 'v')} {number(step_v, 'step', positive=True)}", ".end"]
+    res = run("\n".join(net) + "\n", name="level_cmp", timeout_s=timeout_s)
+    offset = res["v(v-sweep)"]
     errors = []
-    for j in range(1, 2 * ip.levels_per_side + 1):
-        b = ip.level_v(j - ip.levels_per_side) - ip.dv_level_v / 2
-        net = header("level_cmp", supply, "logic", "integrator") + [
-            supply_source("dd", "vdd", supply), f"Vref ref 0 {number(b, 'boundary')}", "Vin in 0 0",
-            f"Ib vdd icmp {number(ip.i_cmp_a, 'i_cmp_a', positive=True)}",
-            "XMB icmp icmp 0 0 sky130_fd_pr__nfet_01v8 w=1 l=4",  # the integrator's tail bias diode
-            "XL in ref q qb icmp vdd 0 mru_level_cmp", ".save v(q)",
-            f".dc Vin {number(b - sweep_v, 'v')} {number(b + sweep_v, 'v')} {number(step_v, 'step', positive=True)}",
-            ".end"]
-        res = run("\n".join(net) + "\n", name="level_cmp", timeout_s=timeout_s)
-        vin, q = res["v(v-sweep)"], res.v("q")
-        high = q > supply.vdd_v / 2
-        errors.append(float(vin[np.argmax(high)]) - b if high.any() and not high[0] else float("nan"))
+    for j in range(1, n + 1):
+        high = res.v(f"q{j}") > supply.vdd_v / 2
+        errors.append(float(offset[np.argmax(high)]) if high.any() and not high[0] else float("nan"))
     return np.array(errors)

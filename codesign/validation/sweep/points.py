@@ -52,8 +52,11 @@ UNIT_POWER_BENCH = {"z_beta": tuple(DEFAULT_Z), "repeats": 2}
 # What a job's record holds, where it changed after BENCH_VERSION: in the key of that job's points only.
 # cosim "levels-2": departures always solved down to reltol 1e-5 (a shortcut that stopped at 1e-4 let a flip through);
 # network_cosim "outputs-3": the software's and the circuit's outputs are stored (task accuracy of a sweep)
+# level_trips "one-chip-1": the 2L comparators in one netlist (in one netlist each, a Monte Carlo
+# chip repeated one draw 2L times)
 RECORD_VERSIONS = {"unit_cosim": "levels-2", "network_cosim": "outputs-3",  # the level traces are stored
-                   "hysteresis": "in-beta-1"}  # trip errors in beta*i_unit too
+                   "hysteresis": "in-beta-1",  # trip errors in beta*i_unit too
+                   "level_trips": "one-chip-1"}
 
 
 @dataclass(frozen=True)
