@@ -35,3 +35,18 @@ def test_run_writes_a_valid_plan_of_one_point_per_utterance(tmp_path):
     plan = load_plan(_run_module().write_plan(tmp_path, 3))
     assert plan.settings.job == "network_cosim" and plan.settings.sequences == 3
     assert plan.settings.corners == ("tt",) and tuple(plan.settings.temperatures_c) == (27,)
+
+
+def test_the_report_splits_the_power_into_simulated_and_estimated(tmp_path):
+    budget = {"bias_master_w": 3e-9, "reference_w": 0.24e-9, "ladder_w": 0.12e-9, "rail_regulators_w": 3.84e-9,
+              "total_w": 7.2e-9}
+    power = {"units_w": 58e-9, "clock_lines_w": 0.44e-9, "synapse_array_w": 43e-9, "simulated_w": 101.44e-9,
+             "shared_budget": budget, "total_w": 108.64e-9, "energy_per_inference_j": 110e-9}
+    r = {"date": "2026-12-01", "command": "run.py", "software_accuracy_test_set": 0.43,
+         "software_accuracy_mapped_test_set": 0.42, "utterances": 1, "failed": 1, "software_accuracy": None,
+         "power": power, "targets": [{"name": "whole-network power", "op": "<", "threshold": 1e-6,
+                                      "value": power["total_w"], "passed": True}]}
+    _run_module().write_report(tmp_path, r, 101)
+    text = (tmp_path / "report.md").read_text()
+    assert "| whole network (simulated 101.4 nW + estimated) | 108.6 nW |" in text
+    assert "rail regulators 3.8 nW | 7.2 nW |" in text and "clock lines" in text

@@ -12,12 +12,15 @@ clock edge, so the unit never moved up and drew 4.1 nW instead of 5.9
 (measured 2026-12-01; held at 1e-4, 1e-5 and under gear integration). A
 unit that still leaves them is reported (`follows_contract`).
 
-Not counted: the shared bias generator's references, the level ladder and the
-clock drivers (shared by all units; the clock lines' gate load per unit is a
-few fF).
+Measured apart (`clock_w`, not in `total_w`): what the unit's gates on the clock lines cost a
+CMOS driver, the charge the ideal clock sources deliver into them times vdd. Not simulated
+(ideal sources in every bench), budgeted by `shared_budget`: the bias generator's master
+branches and reference core, the level ladder and the mirror array's rail regulators.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -41,7 +44,8 @@ def power_bench(plan: NetworkPlan, u: UnitPlan, supply: Supply, z_beta: list[flo
         f"Vdd_u vdd_u 0 {number(supply.vdd_v, 'vdd_v', positive=True)}",
         f"Iin vdd_u in {i_in}", f"X{n} {' '.join(nodes)} mru_unit_{n}", f"Vo out 0 {number(c.v_out_v, 'v_out_v')}"]
     lines += c.kind.initial_states(plan, [u])
-    lines += [".save i(vdd_u) i(vo) " + " ".join(c.kind.state_saves(plan, [u])),
+    clocks = " ".join(f"i(v{phi})" for phi in layer_clocks(u.layer))
+    lines += [f".save i(vdd_u) i(vo) {clocks} " + " ".join(c.kind.state_saves(plan, [u])),
               tran(len(z_beta) * c.clock_period_s, c.clock_period_s / 20), ".end"]
     return "\n".join(lines) + "\n"
 
@@ -59,7 +63,7 @@ def contract_levels(plan: NetworkPlan, u: UnitPlan, z_beta: list[float]) -> np.n
 
 def mapped_unit_power(plan: NetworkPlan, supply: Supply, z_beta: list[float] = DEFAULT_Z, repeats: int = 2,
                       workers: int = 1, timeout_s: float = 3600) -> list[dict]:
-    """[{unit, alpha, total_w, supply_w, readout_w, follows_contract}] of every unit of the plan: one
+    """[{unit, alpha, total_w, supply_w, readout_w, clock_w, input_w, follows_contract}] of every unit of the plan: one
     ngspice run each, and again at tighter tolerances where its levels leave the golden model's."""
     zs = list(z_beta) * repeats
     units = plan.units
@@ -67,13 +71,49 @@ def mapped_unit_power(plan: NetworkPlan, supply: Supply, z_beta: list[float] = D
     expected = [contract_levels(plan, u, zs) for u in units]
     results, levels, _ = solve_cascade(benches, lambda i, r: [step_end_levels(plan, r, [units[i]], len(zs))],
                                        lambda i: [expected[i]], "power", DEFAULT, workers, timeout_s, None)
+    c = plan.chip
+    input_a = float(np.mean(c.i_bias_a + _carried(plan, zs) * c.i_unit_a))  # the synapse current it sinks
     rows = []
     for u, res, k, want in zip(units, results, levels, expected):
         t, v = res["time"], supply.vdd_v
         supply_w, readout_w = -v * time_mean(t, res.i("vdd_u")), -v * time_mean(t, res.i("vo"))
+        clock_w = sum(charging_w(t, res.i(f"v{phi}"), v) for phi in layer_clocks(u.layer))
         rows.append({"unit": u.name, "alpha": u.alpha, "supply_w": supply_w, "readout_w": readout_w,
-                     "total_w": supply_w + readout_w, "follows_contract": bool(np.array_equal(k[0], want))})
+                     "total_w": supply_w + readout_w, "clock_w": clock_w, "input_w": v * input_a,
+                     "follows_contract": bool(np.array_equal(k[0], want))})
     return rows
+
+
+def charging_w(t: np.ndarray, i_source_a: np.ndarray, vdd_v: float) -> float:
+    """Mean power a CMOS driver draws from vdd to charge a line that an ideal source drives: the
+    charge the source delivers into the line (current out of its + node) times vdd, per second."""
+    return float(vdd_v * np.trapezoid(np.clip(-i_source_a, 0.0, None), t) / (t[-1] - t[0]))
+
+
+@dataclass(frozen=True)
+class SharedBudget:
+    """What every bench leaves to ideal sources, as a designer would budget it: estimates, not
+    simulations. Each unit's bias currents come from mirror outputs of one master branch per kind
+    (one more copy of a unit's bias currents), set by a self-biased subthreshold reference; one
+    string makes the integrator's 2L + 1 levels and 2L boundaries (gate loads only); each row rail
+    of a mirror array is held by an amplifier."""
+
+    reference_branches: int = 2
+    ladder_current_a: float = 100e-12
+    regulator_quiescent_a: float = 200e-12  # per row rail: a subthreshold OTA's tail
+
+
+def shared_budget(plan: NetworkPlan, rows: list[dict], budget: SharedBudget = SharedBudget()) -> dict:
+    """Estimated supply power (W) of the shared circuits the benches model ideally, from the rows of
+    `mapped_unit_power`: the master branches copy the costliest unit's own supply current once
+    (without its input: an upper bound of its bias currents)."""
+    c = plan.chip
+    items = {"reference_w": budget.reference_branches * c.i_unit_a * c.vdd_v,
+             "bias_master_w": max(r["supply_w"] - r["input_w"] for r in rows),
+             "ladder_w": budget.ladder_current_a * c.vdd_v if c.hardware == "integrator" else 0.0,
+             "rail_regulators_w": (budget.regulator_quiescent_a * len(plan.layers[0].units) * c.vdd_v
+                                   if c.synapses == "mirror" else 0.0)}
+    return {**items, "total_w": sum(items.values()), "budget": budget.__dict__}
 
 
 def mirror_array_extra_current(p, x: np.ndarray) -> dict:
