@@ -44,7 +44,7 @@ def power_bench(plan: NetworkPlan, u: UnitPlan, supply: Supply, z_beta: list[flo
         f"Vdd_u vdd_u 0 {number(supply.vdd_v, 'vdd_v', positive=True)}",
         f"Iin vdd_u in {i_in}", f"X{n} {' '.join(nodes)} mru_unit_{n}", f"Vo out 0 {number(c.v_out_v, 'v_out_v')}"]
     lines += c.kind.initial_states(plan, [u])
-    clocks = " ".join(f"i(v{phi})" for phi in layer_clocks(u.layer))
+    clocks = " ".join(f"i(v{phi})" for phi in layer_clocks(u.layer)[:c.kind.phases])
     lines += [f".save i(vdd_u) i(vo) {clocks} " + " ".join(c.kind.state_saves(plan, [u])),
               tran(len(z_beta) * c.clock_period_s, c.clock_period_s / 20), ".end"]
     return "\n".join(lines) + "\n"
@@ -77,7 +77,7 @@ def mapped_unit_power(plan: NetworkPlan, supply: Supply, z_beta: list[float] = D
     for u, res, k, want in zip(units, results, levels, expected):
         t, v = res["time"], supply.vdd_v
         supply_w, readout_w = -v * time_mean(t, res.i("vdd_u")), -v * time_mean(t, res.i("vo"))
-        clock_w = sum(charging_w(t, res.i(f"v{phi}"), v) for phi in layer_clocks(u.layer))
+        clock_w = sum(charging_w(t, res.i(f"v{phi}"), v) for phi in layer_clocks(u.layer)[:c.kind.phases])
         rows.append({"unit": u.name, "alpha": u.alpha, "supply_w": supply_w, "readout_w": readout_w,
                      "total_w": supply_w + readout_w, "clock_w": clock_w, "input_w": v * input_a,
                      "follows_contract": bool(np.array_equal(k[0], want))})

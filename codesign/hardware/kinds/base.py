@@ -25,6 +25,7 @@ class HardwareKind(ABC):
     eps: float  # the eps of the unit it implements
     memory_type: type  # the frozen dataclass of its per-unit parameters (UnitPlan.memory)
     transfer_clock = "phi_t"  # the unit pin high during the transfer phase: the decision latch holds then
+    phases = 2  # clock lines a layer's units take: phi_t and phi_r (codesign.mapping.netlists.layer_clocks)
 
     @abstractmethod
     def levels(self, chip) -> int:

@@ -16,6 +16,7 @@ class LatchKind(HardwareKind):
     name = "latch"
     eps = 1.0
     memory_type = LatchParams
+    phases = 1  # phi_t only: no restore phase
 
     def levels(self, chip) -> int:
         return 1
@@ -47,7 +48,8 @@ class LatchKind(HardwareKind):
     def shared_sources(self, plan, clocks, vdd_v) -> list[str]:
         v = number(vdd_v, "vdd_v")
         # phi_t only (no restore phase), then the power-on reset (h_0 = 0), released at 50-60 us
-        return [text.splitlines()[0] for text in clocks] + [f"Vrst rstb 0 PWL(0 0 50e-6 0 60e-6 {v})"]
+        return [line for text in clocks for line in text.splitlines()[:self.phases]] + \
+            [f"Vrst rstb 0 PWL(0 0 50e-6 0 60e-6 {v})"]
 
     def state_saves(self, plan, units) -> list[str]:
         return [f"v(q_{u.name}) v(v_{u.name})" for u in units]
