@@ -135,7 +135,7 @@ def test_units_cut_out_of_a_chip_draw_devices_of_their_own():
     each unit would draw the same mismatch. Each unit's netlist carries a seed of its own, the same
     on every call; the whole network keeps the chip's seed; a mirror array stays whole."""
     from codesign.validation.benches import unit_supply
-    from codesign.validation.cosim import DEFAULT, load_checked, network_bench, network_groups
+    from codesign.validation.cosim import DEFAULT, load_checked, network_bench, network_groups, unit_bench
     from codesign.validation.power import power_bench
 
     def seed_line(text):
@@ -150,6 +150,11 @@ def test_units_cut_out_of_a_chip_draw_devices_of_their_own():
     assert len(set(seeds)) == len(plan.units)
     assert seeds == [seed_line(network_bench(plan, x, chip3, DEFAULT, g)) for g in groups]  # the same chip again
     assert seed_line(network_bench(plan, x, chip3, DEFAULT)) == ".option seed=3"  # the network in one netlist
+    assert seed_line(network_bench(plan, x, chip3, DEFAULT, tuple(plan.units))) == ".option seed=3"
+    z = np.zeros((2, len(plan.units)))
+    assert seed_line(unit_bench(plan, plan.layers[0], z, chip3)) == ".option seed=3"  # the whole layer
+    one = dataclasses.replace(plan.layers[0], units=(plan.units[1],))
+    assert seed_line(unit_bench(plan, one, z, chip3)) == seeds[1]  # unit 1 cut out: its own devices again
     # the power bench of a unit is that unit of the chip; chip 4's units are others
     u0 = plan.units[0]
     assert seed_line(power_bench(plan, u0, chip3, [0.0])) == seeds[0]

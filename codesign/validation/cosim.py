@@ -182,7 +182,8 @@ def unit_bench(plan: NetworkPlan, layer: LayerPlan, z: np.ndarray, supply: Suppl
                options: SolverOptions = REFERENCE) -> str:
     """All units of `layer`, each driven by its own column of z [T, d] as an input current."""
     c, steps = plan.chip, len(z)
-    supply = unit_supply(supply, [u.name for u in layer.units])
+    if layer.units != next(whole for whole in plan.layers if whole.name == layer.name).units:  # units cut out
+        supply = unit_supply(supply, [u.name for u in layer.units])
     lines = header("cosim_units", supply) + options.lines() + [library(plan)]
     lines += [unit_subckt(plan, u) for u in layer.units] + shared_sources(plan, supply.vdd_v)
     for u in layer.units:
@@ -202,7 +203,7 @@ def network_bench(plan: NetworkPlan, x: np.ndarray, supply: Supply, options: Sol
     """network.spice driven by the input sequence x [T, n_in] (1 V per unit of input), or, for a
     `separable` network, only `units` of it (their output currents saved for the readout)."""
     c, steps = plan.chip, len(x)
-    if units is not None:
+    if units is not None and tuple(units) != tuple(plan.units):  # units cut out of the network
         supply = unit_supply(supply, [u.name for u in units])
     lines = header("cosim_network", supply) + options.lines() + [network_netlist(plan, supply.vdd_v, units)]
     for j in range(x.shape[1]):
