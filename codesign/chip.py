@@ -80,6 +80,11 @@ class ChipSpec:
     v_high_v: float = field(default=0.8, metadata=limits(0, 1.8, lo_open=True))  # level +L
     i_pkt_a: float = field(default=100e-12, metadata=limits(1e-12, 1e-8))  # charge-pump current
     i_level_cmp_a: float = field(default=50e-12, metadata=limits(1e-12, 1e-8))  # level comparators' tails
+    level_cmp_w_in_um: float = field(default=0.42, metadata=_SIZE_UM)  # level comparators' input pair
+    level_cmp_l_in_um: float = field(default=0.5, metadata=_SIZE_UM)
+    level_cmp_w_load_um: float = field(default=4.0, metadata=_SIZE_UM)  # and their pfet load
+    level_cmp_l_load_um: float = field(default=0.5, metadata=_SIZE_UM)
+    packet_trim: float = field(default=1.0, metadata=limits(0.5, 2.0))  # packet time x this (IntegratorParams)
     # ---- readout
     i_step_min_a: float = field(default=10e-12, metadata=limits(0, 1e-7, lo_open=True))  # alpha * I_unit
     i_step_max_a: float = field(default=1e-9, metadata=limits(0, 1e-7, lo_open=True))
@@ -193,7 +198,10 @@ class ChipSpec:
         """The integrator of a unit whose readout is alpha * I_unit * trim per level."""
         return IntegratorParams(levels_per_side=self.levels, v_low_v=self.v_low_v, v_high_v=self.v_high_v,
                                 c_hold_f=self.c_hold_f, i_pkt_a=self.i_pkt_a, i_cmp_a=self.i_level_cmp_a,
-                                i_step_a=alpha * self.i_unit_a * self.readout_trim)
+                                i_step_a=alpha * self.i_unit_a * self.readout_trim,
+                                level_cmp_w_in_um=self.level_cmp_w_in_um, level_cmp_l_in_um=self.level_cmp_l_in_um,
+                                level_cmp_w_load_um=self.level_cmp_w_load_um,
+                                level_cmp_l_load_um=self.level_cmp_l_load_um, packet_trim=self.packet_trim)
 
     def latch(self, alpha: float = 1.0) -> LatchParams:
         return LatchParams(i_step_a=alpha * self.i_unit_a * self.readout_trim)
@@ -232,9 +240,13 @@ PRESETS: dict[str, dict] = {
     "sky130_mirror": {"synapses": "mirror", "mirror_row_gain_min": 0.7},
     # the comparator's devices 16x the default's gate area: its Monte Carlo spread of the trip points
     # 4.5x smaller (sigma 0.13 / 0.09 beta*I_unit over 60 chips against 0.60 / 0.39), decisions
-    # 2-3x slower (docs/circuits.md, "Comparator mismatch against device size"); trims of tt 27 C
+    # 2-3x slower (docs/circuits.md, "Comparator mismatch against device size"); trims of tt 27 C.
+    # The level comparators' input pair 1/1 um: sigma of their trips 8.3 mV against 22.7 mV; their
+    # gates on the hold node made packets 3 % smaller at tt 27 C, hence the 4.3 % longer packet
+    # (docs/circuits.md, "Level comparator mismatch against device size")
     "sky130_matched": {"comparator_w_in_um": 4.0, "comparator_l_in_um": 16.0, "comparator_w_ref_um": 4.0,
-                       "comparator_l_ref_um": 16.0, "comparator_up_trim_a": 4.38e-12, "comparator_dn_trim_a": 4.60e-12},
+                       "comparator_l_ref_um": 16.0, "comparator_up_trim_a": 4.38e-12, "comparator_dn_trim_a": 4.60e-12,
+                       "level_cmp_w_in_um": 1.0, "level_cmp_l_in_um": 1.0, "packet_trim": 1.043},
 }
 
 

@@ -136,3 +136,19 @@ def test_level_comparators_trip_at_their_boundaries_at_the_corners(corner, temp_
 
     errors = level_comparator_trips(CHIP.integrator(), CHIP.supply(corner, temp_c))
     assert errors.shape == (4,) and np.all(np.abs(errors) < 0.01), errors
+
+
+def test_level_comparator_sizes_reach_the_netlist_only_where_they_leave_the_template():
+    import re
+    from pathlib import Path
+
+    from codesign.hardware.params import LEVEL_CMP_TEMPLATE_SIZES
+
+    subckt = next(line for line in (Path(__file__).parents[1] / "netlists" / "integrator.spice").read_text()
+                  .splitlines() if line.startswith(".subckt mru_level_cmp"))
+    template = {k: float(v) for k, v in re.findall(r"(\w+)=([\d.]+)", subckt)}
+    assert {k: template[k] for k in LEVEL_CMP_TEMPLATE_SIZES} == LEVEL_CMP_TEMPLATE_SIZES
+    assert "mru_level_cmp\n" in integrator_subckt(CHIP.integrator()) + "\n"  # the default chip: as always
+    matched = ChipSpec(name="m", level_cmp_w_in_um=2.0, level_cmp_l_in_um=2.0).integrator()
+    lines = [line for line in integrator_subckt(matched).splitlines() if line.startswith("XLC")]
+    assert len(lines) == 4 and all(line.endswith("mru_level_cmp w_d=2 l_d=2") for line in lines)

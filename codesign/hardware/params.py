@@ -77,11 +77,16 @@ class ComparatorParams:
             raise ValueError("comparator.beta: i_bias_a - beta*i_unit_a must stay > 0")
 
 
+# mru_level_cmp's own defaults in netlists/integrator.spice (tests/test_cells.py reads them back)
+LEVEL_CMP_TEMPLATE_SIZES = {"w_d": 0.42, "l_d": 0.5, "w_l": 4.0, "l_l": 0.5}
+
+
 @dataclass(frozen=True)
 class IntegratorParams:
     """Cumulative integrator: 2L+1 levels between v_low_v and v_high_v on c_hold_f.
 
-    One packet moves the state by one level: i_pkt_a * t_pkt_s = c_hold_f * dv_level_v.
+    One packet moves the state by one level: i_pkt_a * t_pkt_s = c_hold_f * dv_level_v (times
+    packet_trim, for the gate capacitance on the hold node).
     """
 
     levels_per_side: int = field(metadata=limits(1, 8))
@@ -91,6 +96,21 @@ class IntegratorParams:
     i_pkt_a: float = field(metadata=limits(0, 1e-6, lo_open=True))
     i_cmp_a: float = field(metadata=limits(0, 1e-6, lo_open=True))  # tail current of each level comparator
     i_step_a: float = field(metadata=_CURRENT)  # readout current per level (alpha * I_unit * trim)
+    # the level comparators' input pair and pfet load; the defaults are netlists/integrator.spice's
+    level_cmp_w_in_um: float = field(default=0.42, metadata=_SIZE_UM)
+    level_cmp_l_in_um: float = field(default=0.5, metadata=_SIZE_UM)
+    level_cmp_w_load_um: float = field(default=4.0, metadata=_SIZE_UM)
+    level_cmp_l_load_um: float = field(default=0.5, metadata=_SIZE_UM)
+    # The packet time over c_hold_f * dv / i_pkt: the level comparators' gates on the hold node
+    # add to c_hold_f, so larger ones need a longer packet (chosen once, at tt 27 C)
+    packet_trim: float = field(default=1.0, metadata=limits(0.5, 2.0))
+
+    def level_cmp_sizes(self) -> dict[str, float]:
+        """The level comparator's instance parameters where they leave the template's defaults
+        (a netlist at the defaults reads as it always did)."""
+        sizes = {"w_d": self.level_cmp_w_in_um, "l_d": self.level_cmp_l_in_um,
+                 "w_l": self.level_cmp_w_load_um, "l_l": self.level_cmp_l_load_um}
+        return {k: v for k, v in sizes.items() if v != LEVEL_CMP_TEMPLATE_SIZES[k]}
 
     @property
     def dv_level_v(self) -> float:
@@ -98,7 +118,7 @@ class IntegratorParams:
 
     @property
     def t_pkt_s(self) -> float:
-        return self.c_hold_f * self.dv_level_v / self.i_pkt_a
+        return self.c_hold_f * self.dv_level_v / self.i_pkt_a * self.packet_trim
 
     def level_v(self, k: int) -> float:
         """Voltage of level k in -L..L."""

@@ -264,6 +264,7 @@ def level_comparator_trips(ip: IntegratorParams, supply: Supply,
     2L comparators, each with devices of its own. The restore picks the wrong level if
     one of these approaches half a level (docs/circuits.md, "Level comparators")."""
     n = 2 * ip.levels_per_side
+    sizes = "".join(f" {k}={number(v, 'level_cmp size', positive=True)}" for k, v in ip.level_cmp_sizes().items())
     net = header("level_cmp", supply, "logic", "integrator") + [
         supply_source("dd", "vdd", supply), "Voff off 0 0",
         f"Ib vdd icmp {number(ip.i_cmp_a, 'i_cmp_a', positive=True)}",
@@ -271,7 +272,7 @@ def level_comparator_trips(ip: IntegratorParams, supply: Supply,
     for j in range(1, n + 1):
         b = number(ip.level_v(j - ip.levels_per_side) - ip.dv_level_v / 2, "boundary")
         net += [f"Vref{j} ref{j} 0 {b}", f"Vin{j} in{j} off {b}",
-                f"XL{j} in{j} ref{j} q{j} qb{j} icmp vdd 0 mru_level_cmp"]
+                f"XL{j} in{j} ref{j} q{j} qb{j} icmp vdd 0 mru_level_cmp{sizes}"]
     net += [".save " + " ".join(f"v(q{j})" for j in range(1, n + 1)),
             f".dc Voff {number(-sweep_v, 'v')} {number(sweep_v, 'v')} {number(step_v, 'step', positive=True)}", ".end"]
     res = run("\n".join(net) + "\n", name="level_cmp", timeout_s=timeout_s)
