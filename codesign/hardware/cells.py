@@ -55,6 +55,11 @@ def latched_comparator(p: ComparatorParams, name: str, inp: str, up: str, dn: st
     ])
 
 
+def level_cmp_sizes(p: IntegratorParams) -> str:
+    """` w_d=... l_d=...`: a level comparator instance's sizes where they leave the template's."""
+    return "".join(f" {k}={number(v, 'level_cmp size', positive=True)}" for k, v in p.level_cmp_sizes().items())
+
+
 def integrator_subckt(p: IntegratorParams) -> str:
     """`.subckt mru_integrator_l<L>`: charge pump, hold capacitor, 2L level
     comparators, 2L+1 level selects, readout branches (one per boundary)."""
@@ -72,9 +77,8 @@ def integrator_subckt(p: IntegratorParams) -> str:
         "XMB icmp icmp vss vss sky130_fd_pr__nfet_01v8 w=1 l=4",
         "XMR ir ir vss vss sky130_fd_pr__nfet_01v8 w=1 l=4",
     ]
-    sizes = "".join(f" {k}={number(v, 'level_cmp size', positive=True)}" for k, v in p.level_cmp_sizes().items())
     for j in range(1, n + 1):
-        lines.append(f"XLC{j} vc b{j} q{j} qb{j} icmp vdd vss mru_level_cmp{sizes}")
+        lines.append(f"XLC{j} vc b{j} q{j} qb{j} icmp vdd vss mru_level_cmp{level_cmp_sizes(p)}")
         lines.append(f"XRB{j} out q{j} ir vss mru_readout_branch")
     for m in range(n + 1):
         above = f"q{m}" if m >= 1 else "vdd"  # V above the boundary below level m

@@ -17,7 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
-from codesign.hardware.cells import clock_sources, comparator, integrator, integrator_subckt, reference_ladder
+from codesign.hardware.cells import (
+    clock_sources,
+    comparator,
+    integrator,
+    integrator_subckt,
+    level_cmp_sizes,
+    reference_ladder,
+)
 from codesign.hardware.params import ClockParams, ComparatorParams, IntegratorParams, Supply
 from codesign.netlist import number
 from codesign.validation.benches import header, step_pwl, supply_source, tran
@@ -264,7 +271,7 @@ def level_comparator_trips(ip: IntegratorParams, supply: Supply,
     2L comparators, each with devices of its own. The restore picks the wrong level if
     one of these approaches half a level (docs/circuits.md, "Level comparators")."""
     n = 2 * ip.levels_per_side
-    sizes = "".join(f" {k}={number(v, 'level_cmp size', positive=True)}" for k, v in ip.level_cmp_sizes().items())
+    sizes = level_cmp_sizes(ip)
     net = header("level_cmp", supply, "logic", "integrator") + [
         supply_source("dd", "vdd", supply), "Voff off 0 0",
         f"Ib vdd icmp {number(ip.i_cmp_a, 'i_cmp_a', positive=True)}",
