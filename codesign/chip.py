@@ -22,7 +22,14 @@ from pathlib import Path
 
 from codesign.config import ConfigError, from_dict, limits, parse_override, read_file
 from codesign.hardware.kinds import HardwareKind, kind_for_eps
-from codesign.hardware.params import ClockParams, ComparatorParams, IntegratorParams, LatchParams, Supply
+from codesign.hardware.params import (
+    LEVEL_CMP_TEMPLATE_SIZES,
+    ClockParams,
+    ComparatorParams,
+    IntegratorParams,
+    LatchParams,
+    Supply,
+)
 from codesign.pdk import corners as known_corners
 
 DEFAULT_PRESET = "sky130_subthreshold"
@@ -80,10 +87,10 @@ class ChipSpec:
     v_high_v: float = field(default=0.8, metadata=limits(0, 1.8, lo_open=True))  # level +L
     i_pkt_a: float = field(default=100e-12, metadata=limits(1e-12, 1e-8))  # charge-pump current
     i_level_cmp_a: float = field(default=50e-12, metadata=limits(1e-12, 1e-8))  # level comparators' tails
-    level_cmp_w_in_um: float = field(default=0.42, metadata=_SIZE_UM)  # level comparators' input pair
-    level_cmp_l_in_um: float = field(default=0.5, metadata=_SIZE_UM)
-    level_cmp_w_load_um: float = field(default=4.0, metadata=_SIZE_UM)  # and their pfet load
-    level_cmp_l_load_um: float = field(default=0.5, metadata=_SIZE_UM)
+    level_cmp_w_in_um: float = field(default=LEVEL_CMP_TEMPLATE_SIZES["w_d"], metadata=_SIZE_UM)  # input pair
+    level_cmp_l_in_um: float = field(default=LEVEL_CMP_TEMPLATE_SIZES["l_d"], metadata=_SIZE_UM)
+    level_cmp_w_load_um: float = field(default=LEVEL_CMP_TEMPLATE_SIZES["w_l"], metadata=_SIZE_UM)  # pfet load
+    level_cmp_l_load_um: float = field(default=LEVEL_CMP_TEMPLATE_SIZES["l_l"], metadata=_SIZE_UM)
     packet_trim: float = field(default=1.0, metadata=limits(0.5, 2.0))  # packet time x this (IntegratorParams)
     # ---- readout
     i_step_min_a: float = field(default=10e-12, metadata=limits(0, 1e-7, lo_open=True))  # alpha * I_unit

@@ -39,7 +39,8 @@ def test_run_writes_a_valid_plan_of_one_point_per_utterance(tmp_path):
 
 def test_the_report_splits_the_power_into_simulated_and_estimated(tmp_path):
     budget = {"bias_master_w": 3e-9, "reference_w": 0.24e-9, "ladder_w": 0.12e-9, "rail_regulators_w": 3.84e-9,
-              "total_w": 7.2e-9}
+              "total_w": 7.2e-9,
+              "budget": {"reference_branches": 2, "ladder_current_a": 100e-12, "regulator_quiescent_a": 200e-12}}
     power = {"units_w": 58e-9, "clock_lines_w": 0.44e-9, "synapse_array_w": 43e-9, "simulated_w": 101.44e-9,
              "shared_budget": budget, "total_w": 108.64e-9, "energy_per_inference_j": 110e-9}
     r = {"date": "2026-12-01", "command": "run.py", "software_accuracy_test_set": 0.43,
@@ -50,3 +51,4 @@ def test_the_report_splits_the_power_into_simulated_and_estimated(tmp_path):
     text = (tmp_path / "report.md").read_text()
     assert "| whole network (simulated 101.4 nW + estimated) | 108.6 nW |" in text
     assert "rail regulators 3.8 nW | 7.2 nW |" in text and "clock lines" in text
+    assert "the reference is 2 branches at I_unit, the ladder 100 pA, each row rail's regulator a 200 pA tail" in text

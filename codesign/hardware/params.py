@@ -97,10 +97,10 @@ class IntegratorParams:
     i_cmp_a: float = field(metadata=limits(0, 1e-6, lo_open=True))  # tail current of each level comparator
     i_step_a: float = field(metadata=_CURRENT)  # readout current per level (alpha * I_unit * trim)
     # the level comparators' input pair and pfet load; the defaults are netlists/integrator.spice's
-    level_cmp_w_in_um: float = field(default=0.42, metadata=_SIZE_UM)
-    level_cmp_l_in_um: float = field(default=0.5, metadata=_SIZE_UM)
-    level_cmp_w_load_um: float = field(default=4.0, metadata=_SIZE_UM)
-    level_cmp_l_load_um: float = field(default=0.5, metadata=_SIZE_UM)
+    level_cmp_w_in_um: float = field(default=LEVEL_CMP_TEMPLATE_SIZES["w_d"], metadata=_SIZE_UM)
+    level_cmp_l_in_um: float = field(default=LEVEL_CMP_TEMPLATE_SIZES["l_d"], metadata=_SIZE_UM)
+    level_cmp_w_load_um: float = field(default=LEVEL_CMP_TEMPLATE_SIZES["w_l"], metadata=_SIZE_UM)
+    level_cmp_l_load_um: float = field(default=LEVEL_CMP_TEMPLATE_SIZES["l_l"], metadata=_SIZE_UM)
     # The packet time over c_hold_f * dv / i_pkt: the level comparators' gates on the hold node
     # add to c_hold_f, so larger ones need a longer packet (chosen once, at tt 27 C)
     packet_trim: float = field(default=1.0, metadata=limits(0.5, 2.0))

@@ -20,6 +20,7 @@ branches and reference core, the level ladder and the mirror array's rail regula
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,10 +45,15 @@ def power_bench(plan: NetworkPlan, u: UnitPlan, supply: Supply, z_beta: list[flo
         f"Vdd_u vdd_u 0 {number(supply.vdd_v, 'vdd_v', positive=True)}",
         f"Iin vdd_u in {i_in}", f"X{n} {' '.join(nodes)} mru_unit_{n}", f"Vo out 0 {number(c.v_out_v, 'v_out_v')}"]
     lines += c.kind.initial_states(plan, [u])
-    clocks = " ".join(f"i(v{phi})" for phi in layer_clocks(u.layer)[:c.kind.phases])
+    clocks = " ".join(f"i(v{phi})" for phi in _clock_lines(plan, u))
     lines += [f".save i(vdd_u) i(vo) {clocks} " + " ".join(c.kind.state_saves(plan, [u])),
               tran(len(z_beta) * c.clock_period_s, c.clock_period_s / 20), ".end"]
     return "\n".join(lines) + "\n"
+
+
+def _clock_lines(plan: NetworkPlan, u: UnitPlan) -> tuple[str, ...]:
+    """The clock lines unit u takes (its layer's, as many as its hardware kind has phases)."""
+    return layer_clocks(u.layer)[:plan.chip.kind.phases]
 
 
 def _carried(plan: NetworkPlan, z_beta: list[float]) -> np.ndarray:
@@ -77,7 +83,7 @@ def mapped_unit_power(plan: NetworkPlan, supply: Supply, z_beta: list[float] = D
     for u, res, k, want in zip(units, results, levels, expected):
         t, v = res["time"], supply.vdd_v
         supply_w, readout_w = -v * time_mean(t, res.i("vdd_u")), -v * time_mean(t, res.i("vo"))
-        clock_w = sum(charging_w(t, res.i(f"v{phi}"), v) for phi in layer_clocks(u.layer)[:c.kind.phases])
+        clock_w = sum(charging_w(t, res.i(f"v{phi}"), v) for phi in _clock_lines(plan, u))
         rows.append({"unit": u.name, "alpha": u.alpha, "supply_w": supply_w, "readout_w": readout_w,
                      "total_w": supply_w + readout_w, "clock_w": clock_w, "input_w": v * input_a,
                      "follows_contract": bool(np.array_equal(k[0], want))})
@@ -87,7 +93,7 @@ def mapped_unit_power(plan: NetworkPlan, supply: Supply, z_beta: list[float] = D
 def charging_w(t: np.ndarray, i_source_a: np.ndarray, vdd_v: float) -> float:
     """Mean power a CMOS driver draws from vdd to charge a line that an ideal source drives: the
     charge the source delivers into the line (current out of its + node) times vdd, per second."""
-    return float(vdd_v * np.trapezoid(np.clip(-i_source_a, 0.0, None), t) / (t[-1] - t[0]))
+    return vdd_v * time_mean(t, np.clip(-i_source_a, 0.0, None))
 
 
 @dataclass(frozen=True)
@@ -113,7 +119,7 @@ def shared_budget(plan: NetworkPlan, rows: list[dict], budget: SharedBudget = Sh
              "ladder_w": budget.ladder_current_a * c.vdd_v if c.hardware == "integrator" else 0.0,
              "rail_regulators_w": (budget.regulator_quiescent_a * len(plan.layers[0].units) * c.vdd_v
                                    if c.synapses == "mirror" else 0.0)}
-    return {**items, "total_w": sum(items.values()), "budget": budget.__dict__}
+    return {**items, "total_w": sum(items.values()), "budget": dataclasses.asdict(budget)}
 
 
 def mirror_array_extra_current(p, x: np.ndarray) -> dict:

@@ -162,9 +162,11 @@ def write_report(out: Path, r: dict, frames: int) -> None:
     lines += [f"| {t['name']} | {t['op']} {t['threshold']:g} | "
               f"{'n/a' if t['value'] is None else format(t['value'], '.4g')} | {'met' if t['passed'] else 'NOT met'} |"
               for t in r["targets"]]
+    a = b["budget"]
     lines += ["", "The estimates (`codesign.validation.power.SharedBudget`): the master branches copy the "
-              "costliest unit's own supply current once, the reference is two branches at I_unit, the ladder "
-              "100 pA, each row rail's regulator a 200 pA tail. Not counted: the front end that computes the "
+              f"costliest unit's own supply current once, the reference is {a['reference_branches']} branches at "
+              f"I_unit, the ladder {a['ladder_current_a'] * 1e12:g} pA, each row rail's regulator a "
+              f"{a['regulator_quiescent_a'] * 1e12:g} pA tail. Not counted: the front end that computes the "
               "features and turns them into currents (ideal sources here).",
               "", "![confusion](confusion_circuit.png)", "", "![raster](state_raster.png)", ""]
     (out / "report.md").write_text("\n".join(lines))
