@@ -4,8 +4,9 @@ on the same map folder and sequences; levels must be identical on every step.
     .venv/bin/python benchmarks/cosim_speed.py runs/flow/map [--sequences 2] [--steps 40] [--level unit|network]
         [--stimulus random] [--workers 2]
 
-reference (REFERENCE): one netlist per layer and sequence, ngspice's reltol (1e-3), one
-process at a time (how co-simulation ran before 2026-11-30). default (DEFAULT): one netlist
+reference (REFERENCE): one netlist per layer and sequence, ngspice's reltol (1e-3), every
+model bin of the library loaded, one process at a time (how co-simulation ran before
+2026-11-30). default (DEFAULT): only the model bins the netlist uses, one netlist
 per unit and sequence (at network level where the network is separable), reltol 1e-3 with
 device bypass, departures from the software solved again at reltol 1e-4, `--workers`
 processes. Inputs: the map's test sequences, or at unit level a stimulus set
@@ -15,6 +16,7 @@ a level differs.
 """
 
 import argparse
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -22,8 +24,21 @@ from pathlib import Path
 import numpy as np
 
 from codesign.validation.cosim import DEFAULT, REFERENCE, cosim_layer, cosim_network, cosim_units, load_checked
+from codesign.validation.ngspice import every_model_bin
 from codesign.validation.report import test_sequences
 from codesign.validation.stimulus import SETS, layer_stimulus
+
+
+def simulate(plan, x, args, options, workers):
+    """The layers' comparisons, the network's outputs (None at unit level) and the unit-steps run."""
+    if args.stimulus:
+        z, h = layer_stimulus(plan, 0, args.stimulus, args.sequences, args.steps, 0.02, seed=0)
+        return [cosim_layer(plan, 0, z, h, plan.chip.supply(), workers, options=options)], None, z.size
+    unit_steps = args.sequences * x.shape[1] * len(plan.units)
+    if args.level == "unit":
+        return cosim_units(plan, x, workers=workers, options=options), None, unit_steps
+    net = cosim_network(plan, x, workers=workers, options=options)
+    return net.layers, net.y_circuit, unit_steps
 
 
 def main() -> int:
@@ -39,19 +54,11 @@ def main() -> int:
         p.error("--stimulus drives units: use it with --level unit")
     plan = load_checked(args.map_dir)
     x = test_sequences(args.map_dir, args.sequences)[0][:, :args.steps]
-    unit_steps = args.sequences * x.shape[1] * len(plan.units)
     runs, levels, outputs = {}, {}, {}
     for name, options, workers in (("reference", REFERENCE, 1), ("default", DEFAULT, args.workers)):
         started = time.perf_counter()
-        if args.stimulus:
-            z, h = layer_stimulus(plan, 0, args.stimulus, args.sequences, args.steps, 0.02, seed=0)
-            layers = [cosim_layer(plan, 0, z, h, plan.chip.supply(), workers, options=options)]
-            unit_steps = z.size
-        elif args.level == "unit":
-            layers = cosim_units(plan, x, workers=workers, options=options)
-        else:
-            net = cosim_network(plan, x, workers=workers, options=options)
-            layers, outputs[name] = net.layers, net.y_circuit
+        with every_model_bin() if name == "reference" else contextlib.nullcontext():
+            layers, outputs[name], unit_steps = simulate(plan, x, args, options, workers)
         runs[name] = time.perf_counter() - started
         levels[name] = [c.k_circuit for c in layers]
         rate = unit_steps / runs[name]
@@ -63,7 +70,7 @@ def main() -> int:
     ratio = runs["reference"] / runs["default"]
     print(f"ratio default / reference: {ratio:.2f}x wall, {ratio / args.workers:.2f}x per core; levels identical "
           f"on every step: {same}")
-    if outputs:
+    if outputs["reference"] is not None:
         print(f"largest output difference: {np.abs(outputs['reference'] - outputs['default']).max():.3g} "
               f"(largest output {np.abs(outputs['reference']).max():.3g})")
     return 0 if same else 1

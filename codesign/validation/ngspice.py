@@ -19,8 +19,10 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +30,7 @@ import numpy as np
 
 from codesign.netlist import identifier
 from codesign.pdk import pdk_description
+from codesign.pdk.bins import with_needed_bins
 
 
 class NgspiceError(RuntimeError):
@@ -150,6 +153,20 @@ def _spiceinit() -> str:
     return "\n".join(lines) + "\n"
 
 
+_EVERY_BIN = threading.Event()
+
+
+@contextmanager
+def every_model_bin():
+    """Runs started inside load every bin of the model library, as every run did before
+    2026-12-01 (codesign.pdk.bins): for benchmarks that measure against that."""
+    _EVERY_BIN.set()
+    try:
+        yield
+    finally:
+        _EVERY_BIN.clear()
+
+
 def run(netlist: str, *, name: str = "run", timeout_s: float = 120.0, keep: bool = False,
         workdir_root: Path | None = None) -> SimResult:
     """Run one netlist (full text, ending in .end) and return its vectors."""
@@ -157,7 +174,8 @@ def run(netlist: str, *, name: str = "run", timeout_s: float = 120.0, keep: bool
     binary = shutil.which("ngspice")
     folder = Path(tempfile.mkdtemp(prefix=f"codesign-{name}-", dir=workdir_root))
     cir = folder / f"{name}.cir"
-    cir.write_text(netlist)
+    # ngspice copies every model bin of a device into each of its instances: load only those used
+    cir.write_text(netlist if _EVERY_BIN.is_set() else with_needed_bins(netlist))
     (folder / ".spiceinit").write_text(_spiceinit())
     if binary is None:
         raise NgspiceNotFound("ngspice not found on PATH; install it (Debian: apt-get install ngspice)", cir)
