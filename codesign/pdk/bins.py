@@ -2,10 +2,9 @@
 
 sky130's nfet_01v8 and pfet_01v8 are subcircuits that hold 48 binned BSIM4
 models each (one per range of L and W), and ngspice copies every model of a
-subcircuit into each instance it expands. On a 16-unit keyword-spotting unit
-(about 300 transistors) that expansion took 4.5 s of a run, more than the
-transient of ten clock steps; with half the bins it took 1.3 s (measured
-2026-12-01, docs/results.md "Simulation speed"). A transistor uses exactly
+subcircuit into each instance it expands: expanding the 4-unit golden CMRU
+network took 5.3 s with every bin and 0.9 s with its own (docs/results.md,
+"Simulation speed"; `benchmarks/model_bins.py`). A transistor uses exactly
 one bin, the one whose [lmin, lmax] x [wmin, wmax] holds its L and W, so a
 library holding only the bins of the sizes in the netlist gives the same
 models to every device: the same results, bit for bit (tested).
@@ -29,15 +28,17 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 from functools import lru_cache
 from pathlib import Path
 
 from codesign.fsio import read_entry, write_entry
-from codesign.pdk.trim import _BUILDING, cache_dir
+from codesign.pdk.trim import cache_dir
 
 BINS_FORMAT_VERSION = "1"  # bump when the selection rule changes
 _TOLERANCE = 1e-6  # relative, on a bin's edges: a size on a boundary keeps both bins
 _UNRESOLVED = None
+_WRITING = threading.Lock()  # runs start from several threads (run_many)
 
 _EQUALS = re.compile(r"\s*=\s*")
 _BIN = re.compile(r"^\.model\s+(\S+)\.\d+\s.*?\blmin\s*=\s*(\S+)\s+lmax\s*=\s*(\S+)\s+wmin\s*=\s*(\S+)\s+"
@@ -170,7 +171,7 @@ def binned_library(library: Path, sizes: Sizes) -> Path:
     text = "\n".join(kept) + "\n"
     key = hashlib.sha256(f"{BINS_FORMAT_VERSION}|{text}".encode()).hexdigest()[:16]
     target = library.with_name(f"{library.stem}_bins_{key}.spice")
-    with _BUILDING:
+    with _WRITING:
         if read_entry(target) is None:
             write_entry(target, text.encode())
     return target
