@@ -1,5 +1,6 @@
-"""The calibration loop: train the default network (codesign flow's cue-recall CMRU) without and
-with a calibrated noise profile (from `codesign calibrate`), map both onto the default chip,
+"""The calibration loop: train the default network (codesign flow's cue-recall CMRU; `--recipe`
+and `--set` for another, e.g. a harder task) without and with a calibrated noise profile (from
+`codesign calibrate`), map both onto the default chip,
 and co-simulate both at network level on the same Monte Carlo chips x test sequences
 (`--chip`: another chip spec, e.g. sky130_matched with its larger comparators; the profile should
 be the one `codesign calibrate` measured on that chip).
@@ -18,6 +19,8 @@ the same distribution.
 
     .venv/bin/python benchmarks/calibration_loop.py --profile runs/calibrate/profile.toml \
         --out runs/calibration_loop --chips 20 --sequences 2 --workers 1
+    .venv/bin/python benchmarks/calibration_loop.py --profile ... --recipe training/flipflop.toml \
+        --set model.hidden=8 --set model.levels=2 --out runs/calibration_loop_flipflop ...
 """
 
 from __future__ import annotations
@@ -34,16 +37,24 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def recipes(profile: Path, folder: Path, epochs: int | None) -> dict:
-    """The flow's default recipe as trained without ("nominal") and with ("calibrated") the profile."""
+def recipes(profile: Path, folder: Path, epochs: int | None, recipe: Path | None = None,
+            overrides: list[str] = ()) -> dict:
+    """The recipe (the flow's default, or the file `recipe` with --set `overrides`) as trained
+    without ("nominal": 6-bit weights only) and with ("calibrated") the profile; both keep the
+    recipe's threshold margin, or take the flow's 0.1 where it has none."""
+    from codesign.config import read_file
     from codesign.flow import DEFAULT_RECIPE
-    from codesign.training.recipe import recipe_from_dict
+    from codesign.training.recipe import apply_override, recipe_from_dict
 
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(profile, folder / "profile.toml")  # a recipe's profile lies inside its folder
+    base = read_file(recipe) if recipe is not None else json.loads(json.dumps(DEFAULT_RECIPE))
+    for assignment in overrides:
+        apply_override(base, assignment)
+    base.setdefault("train", {}).setdefault("threshold_margin", DEFAULT_RECIPE["train"]["threshold_margin"])
     out = {}
     for name, noise in (("nominal", DEFAULT_RECIPE["noise"]), ("calibrated", {"profile": "profile.toml"})):
-        data = json.loads(json.dumps(DEFAULT_RECIPE))
+        data = json.loads(json.dumps(base))
         data.update(name=f"loop-{name}", noise=noise)
         if epochs:
             data["train"]["epochs"] = epochs
@@ -91,6 +102,9 @@ def main() -> int:
     ap.add_argument("--epochs", type=int, help="training epochs (default: the recipe's)")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--chip", help="chip spec to map onto: a preset name or a TOML file (default: the default chip)")
+    ap.add_argument("--recipe", type=Path, help="training recipe TOML (default: codesign flow's cue-recall CMRU)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a recipe key, e.g. --set model.hidden=8 (repeatable)")
     args = ap.parse_args()
 
     from codesign.chip import load_chip
@@ -100,7 +114,7 @@ def main() -> int:
     out = args.out.resolve()
     chip = load_chip(args.chip)
     test = {}
-    for name, recipe in recipes(args.profile, out / "recipes", args.epochs).items():
+    for name, recipe in recipes(args.profile, out / "recipes", args.epochs, args.recipe, args.set).items():
         print(f"train {name} ({recipe.noise})", file=sys.stderr)
         test[name] = train(recipe, out / name / "run", progress=False)
         map_run(out / name / "run", chip, out / name / "map")
