@@ -10,6 +10,7 @@ expansion" and analysis times (`.option acct`); exit status 1 if a vector differ
 """
 
 import argparse
+import contextlib
 import re
 import sys
 from pathlib import Path
@@ -22,12 +23,8 @@ from codesign.validation.report import test_sequences
 
 
 def accounted(bench: str, name: str, every: bool):
-    text = bench.replace("\n.end\n", "\n.option acct\n.end\n")
-    if every:
-        with every_model_bin():
-            result = run(text, name=name, timeout_s=7200)
-    else:
-        result = run(text, name=name, timeout_s=7200)
+    with every_model_bin() if every else contextlib.nullcontext():
+        result = run(bench.replace("\n.end\n", "\n.option acct\n.end\n"), name=name, timeout_s=7200)
     seconds = {key: float(re.search(rf"{pattern}\s*=\s*([\d.]+)", result.log).group(1))
                for key, pattern in (("expansion", "Subckt and Param expansion time"),
                                     ("analysis", r"Total analysis time \(seconds\)"))}

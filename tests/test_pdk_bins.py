@@ -20,7 +20,7 @@ def test_sizes_follow_parameters_down_the_hierarchy():
     netlist = f"""* bench
 .subckt inner a b w_n=0.42 l_n=4
 XM1 a b 0 0 {NFET} w={{w_n}} l={{l_n}}
-XM2 a b 0 0 {PFET} w = 2
+XM2 a b 0 0 {PFET} w = 2 ; a comment must not swallow the next line's size
 + l=0.5
 .ends inner
 .subckt outer a lg=8

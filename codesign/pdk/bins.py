@@ -33,6 +33,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from codesign.fsio import read_entry, write_entry
+from codesign.pdk.trim import _logical_lines as statements
 from codesign.pdk.trim import cache_dir
 
 BINS_FORMAT_VERSION = "1"  # bump when the selection rule changes
@@ -50,17 +51,10 @@ Sizes = dict[str, frozenset[tuple[float, float]]]  # device subcircuit -> {(w_um
 
 
 def _logical_lines(text: str) -> list[str]:
-    """Lower-cased statements, continuation lines joined, comments dropped, `k = v` as `k=v`."""
-    lines: list[str] = []
-    for raw in text.lower().splitlines():
-        line = raw.strip()
-        if not line or line.startswith("*"):
-            continue
-        if line.startswith("+") and lines:
-            lines[-1] += " " + line[1:]
-        else:
-            lines.append(line)
-    return [_EQUALS.sub("=", ln.split(";")[0].split("$ ")[0]) for ln in lines]
+    """Lower-cased statements as the trimmer reads them (comments cut per physical line, then
+    continuation lines joined), `$` comments cut too, `k = v` as `k=v`."""
+    text = "\n".join(line.split("$ ")[0] for line in text.lower().splitlines())
+    return [_EQUALS.sub("=", line) for line in statements(text)]
 
 
 def _value(token: str, scope: dict[str, float | None]) -> float | None:
