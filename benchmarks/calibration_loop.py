@@ -62,6 +62,17 @@ def recipes(profile: Path, folder: Path, epochs: int | None, recipe: Path | None
     return out
 
 
+TARGET_LEVEL_AGREEMENT = 0.99  # the calibrated network's mean over the chips
+
+
+def software_text(metrics: dict) -> str:
+    """The trained network's test figures for a table cell: its metric, and the share of test
+    unit-steps within 0.1 beta of a threshold."""
+    parts = [f"{k.removeprefix('test_')} {v:.3f}" for k, v in metrics.items() if isinstance(v, float)]
+    near = metrics.get("test_near_threshold", {}).get("0.1")
+    return "; ".join(parts + ([] if near is None else [f"{100 * near:.2f} % of unit-steps within 0.1 beta"]))
+
+
 def network_summary(map_dir: Path, rows: list[dict]) -> dict:
     """One network's Monte Carlo points: decisions and levels against the software, per point and
     per chip (a chip's figures over its sequences), and the task metric of both on these sequences."""
@@ -123,6 +134,8 @@ def main() -> int:
                     f"sequences = {args.sequences}\nmonte_carlo = {{ samples = {args.chips}, seed = 1 }}\n")
     sweep = subprocess.run([sys.executable, "-m", "codesign", "sweep", str(plan), "--out", str(out / "sweep"),
                             "--workers", str(args.workers)], cwd=ROOT)
+    if sweep.returncode not in (0, 1):  # 1: points that missed their own targets; anything else stops here
+        return sweep.returncode
     rows = json.loads((out / "sweep" / "results.json").read_text())["rows"]
     # the control: the same networks and sequences on the plain corner (no mismatch), in the same cache
     control = out / "control.toml"
@@ -146,15 +159,24 @@ def main() -> int:
         s["plain_corner"] = [(f["decision_agreement"], f["worst_level_agreement"]) for f in ref]
         summary["networks"][name] = s
         fmt = lambda x: "-" if x is None else f"{x:.3f}"  # noqa: E731
-        md.append(f"| {name} | {s['software']} | {s['points']} ({s['failed']}) | {fmt(s['software_metric'])} / "
-                  f"{fmt(s['circuit_metric'])} | {fmt(s['decision_identical'])} / {fmt(s['chips_identical'])} | "
+        md.append(f"| {name} | {software_text(s['software'])} | {s['points']} ({s['failed']}) | "
+                  f"{fmt(s['software_metric'])} / {fmt(s['circuit_metric'])} | "
+                  f"{fmt(s['decision_identical'])} / {fmt(s['chips_identical'])} | "
                   f"{fmt(s['mean_level_agreement'])} / {fmt(s['worst_chip_level_agreement'])} | "
                   f"{fmt(s['mean_worst_level_agreement'])} | "
                   + "; ".join(f"{d:.0f}, {w:.2f}" for d, w in s["plain_corner"]) + " |")
+    nets = summary["networks"]
+    level = {name: nets.get(name, {}).get("mean_level_agreement") for name in ("nominal", "calibrated")}
+    failed = sum(n["failed"] for n in nets.values())
+    met = (failed == 0 and None not in level.values() and level["calibrated"] >= TARGET_LEVEL_AGREEMENT
+           and level["calibrated"] > level["nominal"])
+    summary["target"] = {"calibrated_mean_level_agreement_min": TARGET_LEVEL_AGREEMENT, "met": met}
+    md.append(f"\nTarget: the calibrated network's mean level agreement >= {TARGET_LEVEL_AGREEMENT:.0%} and above the "
+              f"nominal one's, no point failed: {'met' if met else 'not met'}.")
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     (out / "summary.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
-    return sweep.returncode
+    return 0 if met else 1
 
 
 if __name__ == "__main__":
