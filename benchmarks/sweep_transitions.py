@@ -5,7 +5,8 @@ pre-activations z recomputed from the point's map folder and test sequence.
 
     .venv/bin/python benchmarks/sweep_transitions.py runs/sweep/x/results.json
 
-Prints one line per point that has a unit off the software's levels: the worst unit's level
+Prints one line per point that has a unit off the software's levels (its map folder where the
+sweep has several, its Monte Carlo chip where it has one): the worst unit's level
 agreement, its transition agreement, and |z/beta| - 1 at each wrong transition (a circuit that
 only errs on decisions a hair from a threshold has small values there). Exit status 1 when a
 wrong transition lies farther than --near (default 3 %) from a threshold.
@@ -37,13 +38,17 @@ def main() -> int:
     args = p.parse_args()
     rows = json.load(open(args.results))["rows"]
     sequences = 1 + max(r["sequence"] for r in rows if r.get("figures"))
-    far, points, steps, wrong_steps = [], 0, 0, 0
+    far, totals = [], {}  # map folder -> [points, unit-steps, wrong transitions, farther than --near, farthest]
     for r in rows:
+        where = (f"{r['map_dir']}: " if len({q['map_dir'] for q in rows}) > 1 else "") + \
+            f"{r['corner']} {r['temp_c']:g} C {r['vdd_v']:g} V" + \
+            ("" if r.get("mc_seed") is None else f" chip {r['mc_seed']}") + f" seq {r['sequence']}"
         if r["status"] == "failed":
-            print(f"{r['corner']} {r['temp_c']:g} C {r['vdd_v']:g} V seq {r['sequence']}: failed ({r.get('reason')})")
+            print(f"{where}: failed ({r.get('reason')})")
             continue
         plan, zs = _z(r["map_dir"], sequences)
-        points += 1
+        total = totals.setdefault(r["map_dir"], [0, 0, 0, 0, 0.0])
+        total[0] += 1
         for li, layer in enumerate(plan.layers):
             traces = [t for t in r["figures"]["traces"] if t["layer"] == layer.name]
             k_sw = np.array([t["k_software"] for t in traces]).T[None]
@@ -52,18 +57,21 @@ def main() -> int:
                            np.array([u.beta for u in layer.units]), zs[li][r["sequence"]][None], k_sw, k_c,
                            eps=plan.eps, levels=plan.levels)
             wrong = c.contract_from_circuit() != c.k_circuit
-            steps += wrong.size
-            wrong_steps += int(wrong.sum())
+            total[1] += wrong.size
+            total[2] += int(wrong.sum())
             if np.array_equal(k_sw, k_c):
                 continue
             off = np.abs(np.abs(c.z[wrong] / np.broadcast_to(c.beta, c.z.shape)[wrong]) - 1)
             far += [float(v) for v in off if v > args.near]
-            print(f"{r['corner']} {r['temp_c']:g} C {r['vdd_v']:g} V seq {r['sequence']} {layer.name}: level agreement "
-                  f"{c.level_agreement:.3f}, transition agreement {1 - wrong.mean():.4f}, |z/beta| - 1 at the wrong "
-                  f"transitions: {', '.join(f'{v:.2%}' for v in off)}")
-    print(f"{points} points, {steps} unit-steps: {wrong_steps} wrong transitions "
-          f"({1 - wrong_steps / max(steps, 1):.5f} transition agreement); {len(far)} farther than {args.near:.0%} "
-          f"from a threshold")
+            total[3] += int(np.sum(off > args.near))
+            total[4] = max([total[4], *off.tolist()])
+            print(f"{where} {layer.name}: level agreement {c.level_agreement:.3f}, transition agreement "
+                  f"{1 - wrong.mean():.4f}, |z/beta| - 1 at the wrong transitions: "
+                  + ", ".join(f"{v:.2%}" for v in off))
+    for map_dir, (points, steps, wrong_steps, beyond, farthest) in totals.items():
+        print(f"{map_dir}: {points} points, {steps} unit-steps: {wrong_steps} wrong transitions "
+              f"({1 - wrong_steps / max(steps, 1):.5f} transition agreement); {beyond} farther than {args.near:.0%} "
+              f"from a threshold" + (f" (the farthest {farthest:.2%})" if wrong_steps else ""))
     return 1 if far else 0
 
 
