@@ -24,9 +24,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from codesign.config import ConfigError  # noqa: E402
+from codesign.config import ConfigError, parse_override  # noqa: E402
 from codesign.training.noise import Chip, IdealChip, load_noise_profile  # noqa: E402
-from codesign.training.trainer import load_run, loss_and_metric, metric_name  # noqa: E402
+from codesign.training.trainer import higher_is_better, load_run, loss_and_metric, metric_name  # noqa: E402
 
 
 def decisions(task, out: torch.Tensor) -> torch.Tensor | None:
@@ -52,8 +52,8 @@ def on_chips(run_dir: Path, profile, chips: int) -> dict:
         if d is not None:  # a sequence agrees when every one of its decisions does
             agree.append((d == ideal).reshape(len(x), -1).all(dim=1).float().numpy())
     result = {"run": str(run_dir), "metric": metric_name(task), "ideal": loss_and_metric(task, ideal_out, y)[1],
-              "chips": chips, "mean": float(np.mean(metrics)), "worst": float(min(metrics) if task.loss != "mse"
-                                                                                else max(metrics))}
+              "chips": chips, "mean": float(np.mean(metrics)),
+              "worst": float(min(metrics) if higher_is_better(task) else max(metrics))}
     if agree:
         a = np.stack(agree)  # [chips, sequences]
         result.update(sequences=len(x), decisions_equal_mean=float(a.mean()), decisions_equal_worst_chip=float(
@@ -74,14 +74,8 @@ def main() -> int:
     if args.chips < 1:
         ap.error("--chips: must be at least 1")
     torch.set_num_threads(args.threads)
-    overrides = {}
-    for assignment in args.set:
-        field, sep, value = assignment.partition("=")
-        if not sep:
-            ap.error(f"--set {assignment!r}: expected FIELD=VALUE")
-        overrides[field.strip()] = float(value)
     try:
-        profile = load_noise_profile(args.profile, overrides)
+        profile = load_noise_profile(args.profile, dict(parse_override(a) for a in args.set))
     except (ConfigError, OSError) as err:
         ap.error(f"--profile / --set: {err}")
     print(f"profile {args.profile}: {profile}", file=sys.stderr)

@@ -39,10 +39,11 @@ def main() -> int:
     rows = json.load(open(args.results))["rows"]
     sequences = 1 + max(r["sequence"] for r in rows if r.get("figures"))
     far, totals = [], {}  # map folder -> [points, unit-steps, wrong transitions, farther than --near, farthest]
+    several_maps = len({r["map_dir"] for r in rows}) > 1
     for r in rows:
-        where = (f"{r['map_dir']}: " if len({q['map_dir'] for q in rows}) > 1 else "") + \
-            f"{r['corner']} {r['temp_c']:g} C {r['vdd_v']:g} V" + \
-            ("" if r.get("mc_seed") is None else f" chip {r['mc_seed']}") + f" seq {r['sequence']}"
+        chip = "" if r.get("mc_seed") is None else f" chip {r['mc_seed']}"
+        where = (f"{r['map_dir']}: " if several_maps else "") + \
+            f"{r['corner']} {r['temp_c']:g} C {r['vdd_v']:g} V{chip} seq {r['sequence']}"
         if r["status"] == "failed":
             print(f"{where}: failed ({r.get('reason')})")
             continue
