@@ -181,19 +181,29 @@ def _stack_groups(levels: list, sequences: int, layer: int = 0) -> np.ndarray:
 def unit_bench(plan: NetworkPlan, layer: LayerPlan, z: np.ndarray, supply: Supply,
                options: SolverOptions = REFERENCE) -> str:
     """All units of `layer`, each driven by its own column of z [T, d] as an input current."""
-    c, steps = plan.chip, len(z)
+    c = plan.chip
+    i_in = [[c.i_bias_a + v * c.i_unit_a for v in np.clip(z[:, u.index] / u.beta, c.z_min, c.z_max)]
+            for u in layer.units]
+    return current_bench(plan, layer, np.array(i_in).T, supply, options)
+
+
+def current_bench(plan: NetworkPlan, layer: LayerPlan, i_in_a: np.ndarray, supply: Supply,
+                  options: SolverOptions = REFERENCE, save_outputs: bool = False) -> str:
+    """All units of `layer`, unit j driven by the input current i_in_a[:, j] (A, one value per
+    step); save_outputs: their readout currents i(vo_<unit>) saved too."""
+    c, steps = plan.chip, len(i_in_a)
     if layer.units != next(whole for whole in plan.layers if whole.name == layer.name).units:  # units cut out
         supply = unit_supply(supply, [u.name for u in layer.units])
     lines = header("cosim_units", supply) + options.lines() + [library(plan)]
     lines += [unit_subckt(plan, u) for u in layer.units] + shared_sources(plan, supply.vdd_v)
-    for u in layer.units:
-        zn = np.clip(z[:, u.index] / u.beta, c.z_min, c.z_max)
-        i_in = step_pwl([c.i_bias_a + v * c.i_unit_a for v in zn], c.clock_period_s, 1e-6, "z")
+    for j, u in enumerate(layer.units):
+        i_in = step_pwl([float(v) for v in i_in_a[:, j]], c.clock_period_s, 1e-6, "z")
         n = identifier(u.name, "unit name")
         lines += [f"Iin_{n} vdd in_{n} {i_in}", unit_instance(plan, u, f"in_{n}", f"out_{n}"),
                   f"Vo_{n} out_{n} 0 {number(c.v_out_v, 'v_out_v')}"]
     lines += c.kind.initial_states(plan, layer.units)
-    lines += [".save " + " ".join(c.kind.state_saves(plan, layer.units)),
+    saves = [f"i(vo_{identifier(u.name, 'unit name')})" for u in layer.units] if save_outputs else []
+    lines += [".save " + " ".join(saves + c.kind.state_saves(plan, layer.units)),
               tran(steps * c.clock_period_s, _max_step_s(plan)), ".end"]
     return "\n".join(lines) + "\n"
 

@@ -87,6 +87,11 @@ def array_bench(plan: NetworkPlan, x: np.ndarray, supply: Supply, t_step_s: floa
     return "\n".join(lines) + "\n"
 
 
+def currents_from_dc(plan: NetworkPlan, res, points: int) -> np.ndarray:
+    """Each unit's input current [S, d] from a DC run of `array_bench` over S input vectors."""
+    return np.stack([np.atleast_1d(res.i(f"vm_{u.name}"))[:points] for u in plan.layers[0].units], axis=1)
+
+
 def ideal_currents(plan: NetworkPlan, x: np.ndarray) -> np.ndarray:
     """The contract [S, d]: i_bias + (W x + b) / beta * I_unit, x clipped to the front end's window."""
     c, layer = plan.chip, plan.layers[0]
@@ -149,7 +154,7 @@ def characterize_array(plan: NetworkPlan, x: np.ndarray, supply: Supply | None =
     supply = supply or c.supply()
     res = run(array_bench(plan, x, supply, t_step_s), name="synapse_array", timeout_s=timeout_s)
     if t_step_s is None:
-        i_c = np.stack([np.atleast_1d(res.i(f"vm_{u.name}"))[:len(x)] for u in layer.units], axis=1)
+        i_c = currents_from_dc(plan, res, len(x))
     else:
         ends = (np.arange(len(x)) + 1) * t_step_s - SAMPLE_BEFORE_END_S
         i_c = np.stack([np.interp(ends, res["time"], res.i(f"vm_{u.name}")) for u in layer.units], axis=1)

@@ -11,6 +11,8 @@ range is a ConfigError naming the key), and the points it names.
     supplies = [-0.1, 0, 0.1]        # relative to the chip's vdd_v; default [0]
     map_dirs = ["runs/x/map"]        # map-folder jobs: map folders (inside the plan's folder)
     sequences = 4                    # cosim jobs: test sequences 0..3, one point each
+    mirror_array = "staged"          # network_cosim, mirror-array chips: the array solved first, then
+                                     # each unit alone (codesign.validation.staged); default "coupled"
     retention_steps = 1000           # retention: idle clock steps at the chip's clock (integrator hardware)
     monte_carlo = { samples = 200, seed = 1 }  # Monte Carlo chips seed..seed+199 at every point
     [targets]                        # thresholds a finished point is judged against
@@ -53,7 +55,9 @@ CELL_JOBS = ("level_trips", "hysteresis", "packets", "retention")  # the jobs on
 JOBS = MAP_JOBS + CELL_JOBS
 # Keys only some jobs read: given for another job they are refused, so a plan never looks like it set
 # something the job ignores.
-JOB_KEYS = {"map_dirs": MAP_JOBS, "sequences": COSIM_JOBS, "retention_steps": ("retention",)}
+JOB_KEYS = {"map_dirs": MAP_JOBS, "sequences": COSIM_JOBS, "retention_steps": ("retention",),
+            "mirror_array": ("network_cosim",)}
+MIRROR_ARRAY = ("coupled", "staged")  # network_cosim on a mirror-array chip: codesign.validation.staged
 AXES = ("corners", "temperatures_c", "supplies", "map_dirs", "sequences", "monte_carlo")
 MAX_POINTS = 10_000
 MAX_AXIS_VALUES = 1_000
@@ -120,6 +124,7 @@ class PlanFile:
     map_dirs: tuple[str, ...] = ()
     sequences: int = field(default=1, metadata=limits(1, MAX_SEQUENCES))
     retention_steps: int = field(default=1000, metadata=limits(1, MAX_RETENTION_STEPS))
+    mirror_array: str = field(default="coupled", metadata=limits(choices=MIRROR_ARRAY))
     points: tuple[PointEntry, ...] = ()
     monte_carlo: MonteCarlo | None = None
     targets: SweepTargets = field(default_factory=SweepTargets)
@@ -240,6 +245,17 @@ def _check_chip(job: str, chip: ChipSpec) -> None:
                           f"use an integrator chip (eps = 0)")
 
 
+def _check_staged(map_dirs: set[str]) -> None:
+    """mirror_array = "staged" solves a mirror array apart from its units: single-layer mirror maps only."""
+    from codesign.manifest import load_manifest
+
+    for map_dir in sorted(map_dirs):
+        plan = load_manifest(map_dir)[0]
+        if plan.chip.synapses != "mirror" or len(plan.layers) != 1:
+            raise ConfigError(f"mirror_array: 'staged' needs single-layer maps on a mirror synapse array; {map_dir} "
+                              f"has {len(plan.layers)} layer(s) on {plan.chip.synapses!r} synapses")
+
+
 def _point(job: str, chip: ChipSpec, corner, temp_c, supply: float, sequence=None, map_dir=None,
            mc_seed=None) -> Point:
     vdd_v = chip.vdd_v * (1 + supply)
@@ -315,6 +331,8 @@ def load_plan(path: str | Path) -> Plan:
         points = make(settings, chip, path.parent)
         if len(points) > MAX_POINTS:  # the map folders' own corners counted too
             raise ConfigError(f"points: the plan names {len(points)} points, at most {MAX_POINTS}")
+        if settings.mirror_array == "staged":
+            _check_staged({p.map_dir for p in points})
     except ConfigError as err:
         raise ConfigError(f"{path}: {err}") from None
     return Plan(path, path.read_text(), settings, tuple(points), chip)

@@ -72,6 +72,7 @@ class Task:
     # only when a local sweep has fewer points left than workers. Not in the key: results do not
     # depend on it.
     ngspice_workers: int = 1
+    mirror_array: str = "coupled"  # network_cosim: "staged" solves a mirror array apart (codesign.validation.staged)
 
 
 def _sha256(text: str | bytes) -> str:
@@ -154,14 +155,18 @@ def _mapped(map_dir: str, manifest_sha256: str, sequences: int):
     return _map_plan(map_dir, manifest_sha256), test_sequences(map_dir, sequences)[0]
 
 
-def _cosim_netlists(point: Point, plan, x) -> list[str]:
+def _cosim_netlists(point: Point, plan, x, mirror_array: str = "coupled") -> list[str]:
     """The netlists the point's co-simulation runs first (with the default solver options, DEFAULT,
-    which also name the tolerances a departure is solved again with)."""
+    which also name the tolerances a departure is solved again with). Staged: the array's netlist
+    (the units' follow from its currents, the manifest and the options)."""
     from codesign.mapping.reference import software_states
     from codesign.validation.cosim import DEFAULT, network_bench, network_groups, unit_bench, unit_groups
+    from codesign.validation.staged import array_benches
 
     supply = point_supply(point, plan.chip)
     xs = x[point.sequence:point.sequence + 1]
+    if mirror_array == "staged":
+        return array_benches(plan, xs, supply) + [repr(DEFAULT), "staged"]
     if point.job == "network_cosim":
         groups = network_groups(plan, DEFAULT, supply)
         return [network_bench(plan, xs[0], supply, DEFAULT, g) for g in groups] + [repr(DEFAULT)]
@@ -191,14 +196,15 @@ def _cell_task(p: Point, plan: Plan, timeout_s: float) -> Task:
     return Task(p, _key(content), timeout_s, chip=plan.chip, retention_steps=steps)
 
 
-def _cosim_task(p: Point, timeout_s: float, manifest: str, sequences: int) -> Task:
+def _cosim_task(p: Point, timeout_s: float, manifest: str, sequences: int, mirror_array: str) -> Task:
     try:
         mapped = _mapped(p.map_dir, manifest, sequences)
     except ValueError as err:  # fewer test sequences than asked, no training recipe
         raise ConfigError(f"sequences: {sequences} asked of {p.map_dir}: {err}") from None
     content = {**_common(p), "manifest": manifest, "sequence": p.sequence,
-               "netlists": [_sha256(t) for t in _cosim_netlists(p, *mapped)]}
-    return Task(p, _key(content), timeout_s, manifest_sha256=manifest, map_sequences=sequences)
+               "netlists": [_sha256(t) for t in _cosim_netlists(p, *mapped, mirror_array)]}
+    return Task(p, _key(content), timeout_s, manifest_sha256=manifest, map_sequences=sequences,
+                mirror_array=mirror_array)
 
 
 def _unit_power_task(p: Point, timeout_s: float, manifest: str) -> Task:
@@ -225,7 +231,8 @@ def build_tasks(plan: Plan, timeout_s: float) -> list[Task]:
         if p.job in CELL_JOBS:
             tasks.append(_cell_task(p, plan, timeout_s))
         elif p.job in COSIM_JOBS:
-            tasks.append(_cosim_task(p, timeout_s, manifests[p.map_dir], sequences[p.map_dir]))
+            tasks.append(_cosim_task(p, timeout_s, manifests[p.map_dir], sequences[p.map_dir],
+                                     plan.settings.mirror_array))
         else:
             tasks.append(_unit_power_task(p, timeout_s, manifests[p.map_dir]))
     return tasks
@@ -334,6 +341,7 @@ def _unit_power(task: Task, supply) -> dict:
 
 def _cosim(task: Task, supply) -> dict:
     from codesign.validation.cosim import cosim_network, cosim_units
+    from codesign.validation.staged import cosim_network_staged
 
     p = task.point
     plan, x = _mapped(p.map_dir, task.manifest_sha256, task.map_sequences)
@@ -342,9 +350,11 @@ def _cosim(task: Task, supply) -> dict:
         layers = cosim_units(plan, xs, supply, workers=task.ngspice_workers, timeout_s=task.timeout_s)
         out = {"netlists_solved_tight": sum(c.solved_tight for c in layers)}
     else:
-        n = cosim_network(plan, xs, supply, workers=task.ngspice_workers, timeout_s=task.timeout_s)
+        cosim = cosim_network_staged if task.mirror_array == "staged" else cosim_network
+        n = cosim(plan, xs, supply, workers=task.ngspice_workers, timeout_s=task.timeout_s)
         s, layers = n.summary(), n.layers
-        out = {"decision_agreement": s["decision_agreement"], "output_rmse": s["output_rmse"],
+        out = {"mirror_array": task.mirror_array, "decision_agreement": s["decision_agreement"],
+               "output_rmse": s["output_rmse"],
                "netlists_solved_tight": s["netlists_solved_tight"],
                "y_software": n.y_software[0].tolist(), "y_circuit": n.y_circuit[0].tolist()}
     rows = [r for c in layers for r in c.per_unit()]

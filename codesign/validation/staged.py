@@ -1,0 +1,106 @@
+"""Network co-simulation of a mirror-array chip in two stages: the array, then the units.
+
+A unit's input node is its comparator's input and nothing else (`unit_subckt`): the current
+into it is set by the synapse array and that comparator's input stage, never by the unit's
+memory. So the array can be solved first, alone, and each unit then in a netlist of its own:
+
+1. the whole mirror array of layer 0 with one comparator per row as its load
+   (`codesign.validation.synapses.array_bench`, the characterization's bench), DC: one
+   operating point per frame, in frame order, each started from the one before (the
+   comparators' hysteresis carried as a slow transient carries it). The current each row
+   delivers is read there. In a transient the array settles within the compare phase, and
+   its currents at the end of a step equal these to 0.001 I_unit (docs/mapping.md);
+2. each unit in its own netlist (its comparator, memory and readout), driven by its row's
+   current held for each step as `unit_bench` holds the contract's (1 us edges), and solved
+   through the same tolerance cascade as every co-simulation (`solve_cascade`).
+
+Why: a unit's netlist in the coupled path carries the array's columns and its row (hundreds
+of devices per unit on the keyword-spotting map) through every time point of every clock
+edge, and on a Monte Carlo chip the coupled array cannot be cut per unit at all (its
+columns' mismatch is shared by every row): one netlist of every unit and the array, 11.5 min
+to expand. Here the array is one DC run per sequence and the units are small netlists. On a
+Monte Carlo chip the array draws under the chip's seed and each unit under a seed of its own
+(`unit_supply`); the stage-1 comparators only load the rows (their own draws decide nothing).
+
+What the split leaves out, measured against the coupled path in docs/results.md: the array's
+settling within a step (a column still moving when the comparator decides) and the input
+node's swing when the comparator switches (the DC load is the same comparator, so the node
+sits where it sits in the unit).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from codesign.hardware.params import Supply
+from codesign.manifest import NetworkPlan
+from codesign.mapping.netlists import state_from_current
+from codesign.mapping.reference import software_outputs, software_states
+from codesign.validation.cosim import (
+    DEFAULT,
+    NetworkComparison,
+    SolverOptions,
+    _comparison,
+    _end_times,
+    _software_levels,
+    _stack_groups,
+    current_bench,
+    solve_cascade,
+    step_end_levels,
+)
+from codesign.validation.ngspice import Job, run_many
+from codesign.validation.synapses import array_bench, currents_from_dc
+
+
+def array_benches(plan: NetworkPlan, x: np.ndarray, supply: Supply) -> list[str]:
+    """Stage 1's netlists: the array on each sequence of x [N, T, n_in], one DC sweep each."""
+    if plan.chip.synapses != "mirror" or len(plan.layers) != 1:
+        raise ValueError("staged co-simulation: needs a single-layer network on a mirror synapse array "
+                         "(chip.synapses = 'mirror')")
+    return [array_bench(plan, xn, supply) for xn in x]
+
+
+def array_input_currents(plan: NetworkPlan, x: np.ndarray, supply: Supply, workers: int = 1,
+                         timeout_s: float = 3600, progress: str | None = None) -> np.ndarray:
+    """Each unit's input current [N, T, d] from the array alone (stage 1)."""
+    jobs = [Job(b, f"staged_array_{n}", timeout_s) for n, b in enumerate(array_benches(plan, x, supply))]
+    results = run_many(jobs, workers, progress=progress)
+    return np.stack([currents_from_dc(plan, r, x.shape[1]) for r in results])
+
+
+def cosim_network_staged(plan: NetworkPlan, x: np.ndarray, supply: Supply | None = None, workers: int = 1,
+                         timeout_s: float = 3600, progress: bool = False,
+                         options: SolverOptions = DEFAULT) -> NetworkComparison:
+    """`cosim_network` for a single-layer mirror-array chip, array and units solved apart."""
+    supply = supply or plan.chip.supply()
+    layer = plan.layers[0]
+    i_in = array_input_currents(plan, x, supply, workers, timeout_s, "ngspice, array" if progress else None)
+    zs, hs = software_states(plan, x)
+    y_sw = software_outputs(plan, hs[-1])
+    steps, ends = x.shape[1], _end_times(plan, x.shape[1])
+    k_software = _software_levels(layer, hs[0])
+    groups = [(u,) for u in layer.units] if options.one_unit_per_netlist else [layer.units]
+    work = [(n, g) for n in range(len(x)) for g in groups]
+
+    def bench(o: SolverOptions, n: int, g: tuple) -> str:
+        cols = [u.index for u in g]
+        return current_bench(plan, dataclasses.replace(layer, units=g), i_in[n][:, cols], supply, o,
+                             save_outputs=True)
+
+    benches = [lambda o, n=n, g=g: bench(o, n, g) for n, g in work]
+    results, levels, again = solve_cascade(
+        benches, lambda i, r: [step_end_levels(plan, r, work[i][1], steps)],
+        lambda i: [k_software[work[i][0]][:, [u.index for u in work[i][1]]]],
+        "cosim_staged", options, workers, timeout_s, "ngspice, units" if progress else None)
+    w, b = np.array(plan.readout.weight), np.array(plan.readout.bias)
+    h_c = np.zeros((len(x), steps, len(layer.units)))
+    for (n, g), r in zip(work, results):
+        for u in g:
+            h_c[n, :, u.index] = state_from_current(plan, u, np.interp(ends, r["time"], r.i(f"vo_{u.name}")))
+    y_c = h_c @ w.T + b
+    if plan.readout.mode == "last":
+        y_c = y_c[:, -1]
+    comparison = _comparison(plan, layer, zs[0], hs[0], _stack_groups(levels, len(x)), again)
+    return NetworkComparison(plan.loss, plan.readout.mode, y_sw, y_c, (comparison,))

@@ -1,0 +1,59 @@
+"""Staged co-simulation of a mirror-array chip (codesign.validation.staged): the array solved
+alone, then each unit driven by its row's current, against the coupled netlists; the plan key
+that selects it, refused where it cannot apply."""
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from codesign.config import ConfigError
+from codesign.validation.cosim import DEFAULT, cosim_network, current_bench, load_checked, unit_bench
+from codesign.validation.report import test_sequences as first_test_sequences
+from codesign.validation.staged import array_input_currents, cosim_network_staged
+from codesign.validation.sweep.plan import load_plan
+from codesign.validation.synapses import ideal_currents
+
+MAPS = Path(__file__).parent / "golden" / "maps"
+
+
+def test_unit_bench_is_the_current_bench_on_the_contracts_currents():
+    plan = load_checked(MAPS / "mirror")
+    c, layer = plan.chip, plan.layers[0]
+    x = first_test_sequences(MAPS / "mirror", 1)[0][0, :5]
+    from codesign.mapping.reference import software_states
+
+    z = software_states(plan, x[None])[0][0][0]
+    beta = np.array([u.beta for u in layer.units])
+    i_in = c.i_bias_a + np.clip(z / beta, c.z_min, c.z_max) * c.i_unit_a
+    assert unit_bench(plan, layer, z, c.supply(), DEFAULT) == current_bench(plan, layer, i_in, c.supply(), DEFAULT)
+    saved = current_bench(plan, layer, i_in, c.supply(), DEFAULT, save_outputs=True)
+    assert all(f"i(vo_{u.name})" in saved for u in layer.units)
+
+
+def test_staged_gives_the_coupled_netlists_levels_and_outputs():
+    """The golden mirror map, one test sequence, 8 steps, the same solver options both ways."""
+    plan = load_checked(MAPS / "mirror")
+    x = first_test_sequences(MAPS / "mirror", 1)[0][:, :8]
+    i_in = array_input_currents(plan, x, plan.chip.supply())
+    # stage 1 is the array as characterized: within its measured error of the contract (0.06 I_unit)
+    assert np.abs(i_in[0] - ideal_currents(plan, x[0])).max() < 0.1 * plan.chip.i_unit_a
+    staged = cosim_network_staged(plan, x, workers=2)
+    coupled = cosim_network(plan, x, workers=2)
+    np.testing.assert_array_equal(staged.layers[0].k_circuit, coupled.layers[0].k_circuit)
+    assert staged.layers[0].level_agreement == 1.0
+    np.testing.assert_allclose(staged.y_circuit, coupled.y_circuit, atol=2e-3 * np.abs(coupled.y_circuit).max())
+
+
+@pytest.mark.parametrize("text, message", [
+    ('job = "network_cosim"\nmap_dirs = ["cmru"]\nmirror_array = "staged"\n', "single-layer maps on a mirror"),
+    ('job = "unit_cosim"\nmap_dirs = ["mirror"]\nmirror_array = "staged"\n', "mirror_array: only for the job"),
+    ('job = "network_cosim"\nmap_dirs = ["mirror"]\nmirror_array = "apart"\n', "mirror_array"),
+])
+def test_the_staged_key_is_refused_where_it_cannot_apply(tmp_path, text, message):
+    for name in ("cmru", "mirror"):
+        shutil.copytree(MAPS / name, tmp_path / name)
+    (tmp_path / "plan.toml").write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_plan(tmp_path / "plan.toml")
