@@ -57,3 +57,23 @@ def test_the_staged_key_is_refused_where_it_cannot_apply(tmp_path, text, message
     (tmp_path / "plan.toml").write_text(text)
     with pytest.raises(ConfigError, match=message):
         load_plan(tmp_path / "plan.toml")
+
+
+def test_a_monte_carlo_array_loads_only_its_bins_and_stays_one_chip():
+    """The array bench of a Monte Carlo chip says its chip is drawn over the bins in use: it gets
+    the trimmed library (the keyword-spotting array took 11.5 min to expand with every bin), and
+    chip k is the same draws on every run, with mismatch the plain corner does not have."""
+    import dataclasses
+
+    from codesign.pdk.bins import with_needed_bins
+    from codesign.validation.synapses import array_bench
+
+    plan = load_checked(MAPS / "mirror")
+    x = first_test_sequences(MAPS / "mirror", 1)[0][:, :3]
+    chip3 = dataclasses.replace(plan.chip.supply(), mc_seed=3)
+    text = array_bench(plan, x[0], chip3)
+    assert "_mm_" in text and "_bins_" in with_needed_bins(text)
+    plain = array_input_currents(plan, x, plan.chip.supply())
+    first, again = (array_input_currents(plan, x, chip3) for _ in range(2))
+    np.testing.assert_array_equal(first, again)
+    assert np.abs(first - plain).max() > 1e-3 * plan.chip.i_unit_a

@@ -24,6 +24,7 @@ from codesign.hardware.params import Supply
 from codesign.manifest import NetworkPlan
 from codesign.mapping.synapses import mirror_array, mirror_netlist
 from codesign.netlist import identifier, number
+from codesign.pdk.bins import MC_OVER_NEEDED_BINS
 from codesign.validation.benches import header, step_pwl, tran
 from codesign.validation.ngspice import run
 
@@ -65,6 +66,7 @@ def array_bench(plan: NetworkPlan, x: np.ndarray, supply: Supply, t_step_s: floa
     layer = plan.layers[0]
     names = [identifier(u.name, "unit name") for u in layer.units]
     lines = header("synapse_array", supply, "logic", "comparator", "synapse")
+    lines += [] if supply.mc_seed is None else [MC_OVER_NEEDED_BINS]  # 11.5 min to expand with every bin
     lines += [] if t_step_s is None else [TRAN_TOLERANCES]
     lines.append(f"Vdd vdd 0 {number(supply.vdd_v, 'vdd_v', positive=True)}")
     lines += mirror_netlist(mirror_array(plan, layer), names, [f"v(x{j})" for j in range(layer.n_in)],
