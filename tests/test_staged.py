@@ -77,3 +77,21 @@ def test_a_monte_carlo_array_loads_only_its_bins_and_stays_one_chip():
     first, again = (array_input_currents(plan, x, chip3) for _ in range(2))
     np.testing.assert_array_equal(first, again)
     assert np.abs(first - plain).max() > 1e-3 * plan.chip.i_unit_a
+
+
+def test_on_the_contracts_currents_the_delivered_levels_are_the_softwares():
+    from codesign.mapping.reference import software_states
+    from codesign.validation.staged import delivered_levels
+
+    plan = load_checked(MAPS / "mirror")
+    x = first_test_sequences(MAPS / "mirror", 2)[0]
+    zs, hs = software_states(plan, x)
+    layer = plan.layers[0]
+    beta = np.array([u.beta for u in layer.units])
+    i_in = plan.chip.i_bias_a + zs[0] / beta * plan.chip.i_unit_a
+    alpha = np.array([u.alpha for u in layer.units])
+    k = delivered_levels(plan, i_in)
+    np.testing.assert_array_equal(k, np.rint(hs[0] / alpha))
+    assert np.any(k != 0)
+    # a row whose current sits one unit of beta lower every step takes other levels
+    assert np.any(delivered_levels(plan, i_in - plan.chip.i_unit_a) != k)

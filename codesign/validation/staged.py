@@ -12,7 +12,8 @@ memory. So the array can be solved first, alone, and each unit then in a netlist
    its currents at the end of a step equal these to 0.001 I_unit (docs/mapping.md);
 2. each unit in its own netlist (its comparator, memory and readout), driven by its row's
    current held for each step as `unit_bench` holds the contract's (1 us edges), and solved
-   through the same tolerance cascade as every co-simulation (`solve_cascade`).
+   through the same tolerance cascade as every co-simulation (`solve_cascade`), a departure
+   judged against the golden model on the delivered currents (`delivered_levels`).
 
 Why: a unit's netlist in the coupled path carries the array's columns and its row (hundreds
 of devices per unit on the keyword-spotting map) through every time point of every clock
@@ -38,13 +39,13 @@ from codesign.hardware.params import Supply
 from codesign.manifest import NetworkPlan
 from codesign.mapping.netlists import state_from_current
 from codesign.mapping.reference import software_outputs, software_states
+from codesign.mru import reference
 from codesign.validation.cosim import (
     DEFAULT,
     NetworkComparison,
     SolverOptions,
     _comparison,
     _end_times,
-    _software_levels,
     _stack_groups,
     current_bench,
     solve_cascade,
@@ -70,6 +71,18 @@ def array_input_currents(plan: NetworkPlan, x: np.ndarray, supply: Supply, worke
     return np.stack([currents_from_dc(plan, r, x.shape[1]) for r in results])
 
 
+def delivered_levels(plan: NetworkPlan, i_in: np.ndarray) -> np.ndarray:
+    """Levels k [N, T, d] the golden model takes on the currents the array delivered (z read back
+    from i_bias + z / beta * I_unit): what each unit's stage-2 run is checked against. A unit
+    that leaves the software because its row's current left the contract made a real departure,
+    solved again by nobody; one that leaves these levels is solved down the tolerance cascade
+    like any other (numerical flips: `SolverOptions`)."""
+    c, layer = plan.chip, plan.layers[0]
+    alpha, beta = (np.array([getattr(u, k) for u in layer.units]) for k in ("alpha", "beta"))
+    z = (i_in - c.i_bias_a) / c.i_unit_a * beta
+    return np.rint(reference(z, alpha, beta, plan.eps, plan.levels * alpha) / alpha).astype(np.int64)
+
+
 def cosim_network_staged(plan: NetworkPlan, x: np.ndarray, supply: Supply | None = None, workers: int = 1,
                          timeout_s: float = 3600, progress: bool = False,
                          options: SolverOptions = DEFAULT) -> NetworkComparison:
@@ -80,7 +93,7 @@ def cosim_network_staged(plan: NetworkPlan, x: np.ndarray, supply: Supply | None
     zs, hs = software_states(plan, x)
     y_sw = software_outputs(plan, hs[-1])
     steps, ends = x.shape[1], _end_times(plan, x.shape[1])
-    k_software = _software_levels(layer, hs[0])
+    k_delivered = delivered_levels(plan, i_in)
     groups = [(u,) for u in layer.units] if options.one_unit_per_netlist else [layer.units]
     work = [(n, g) for n in range(len(x)) for g in groups]
 
@@ -92,7 +105,7 @@ def cosim_network_staged(plan: NetworkPlan, x: np.ndarray, supply: Supply | None
     benches = [lambda o, n=n, g=g: bench(o, n, g) for n, g in work]
     results, levels, again = solve_cascade(
         benches, lambda i, r: [step_end_levels(plan, r, work[i][1], steps)],
-        lambda i: [k_software[work[i][0]][:, [u.index for u in work[i][1]]]],
+        lambda i: [k_delivered[work[i][0]][:, [u.index for u in work[i][1]]]],
         "cosim_staged", options, workers, timeout_s, "ngspice, units" if progress else None)
     w, b = np.array(plan.readout.weight), np.array(plan.readout.bias)
     h_c = np.zeros((len(x), steps, len(layer.units)))

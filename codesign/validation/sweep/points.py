@@ -166,7 +166,7 @@ def _cosim_netlists(point: Point, plan, x, mirror_array: str = "coupled") -> lis
     supply = point_supply(point, plan.chip)
     xs = x[point.sequence:point.sequence + 1]
     if mirror_array == "staged":
-        return array_benches(plan, xs, supply) + [repr(DEFAULT), "staged"]
+        return array_benches(plan, xs, supply) + [repr(DEFAULT), "staged-2"]  # 2: rechecks on delivered levels
     if point.job == "network_cosim":
         groups = network_groups(plan, DEFAULT, supply)
         return [network_bench(plan, xs[0], supply, DEFAULT, g) for g in groups] + [repr(DEFAULT)]
