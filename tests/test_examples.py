@@ -6,6 +6,8 @@ import importlib.util
 import shutil
 from pathlib import Path
 
+import numpy as np
+
 from codesign.chip import load_chip
 from codesign.training.recipe import load_recipe
 from codesign.validation.sweep.plan import load_plan
@@ -30,11 +32,27 @@ def test_the_kws_recipe_and_chip_load_and_fit_together():
     assert chip.x_min <= -7.3 and chip.x_max >= 6.6
 
 
-def test_run_writes_a_valid_plan_of_one_point_per_utterance(tmp_path):
+def test_run_writes_one_plan_of_tt_pvt_and_monte_carlo_points(tmp_path):
     shutil.copytree(MIRROR, tmp_path / "map")
-    plan = load_plan(_run_module().write_plan(tmp_path, 3))
-    assert plan.settings.job == "network_cosim" and plan.settings.sequences == 3
-    assert plan.settings.corners == ("tt",) and tuple(plan.settings.temperatures_c) == (27,)
+    run = _run_module()
+    plan = load_plan(run.write_plan(tmp_path, 3))
+    assert plan.settings.job == "network_cosim" and plan.settings.mirror_array == "staged"
+    assert [(p.corner, p.temp_c, p.sequence, p.mc_seed) for p in plan.points] == [("tt", 27, n, None) for n in range(3)]
+    full = load_plan(run.write_plan(tmp_path, 2, chips=3, chip_utterances=2, pvt=True)).points
+    assert len(full) == 2 + 2 * 2 + 3 * 2
+    assert {(p.corner, p.temp_c) for p in full if p.mc_seed is None} == {("tt", 27), *run.PVT_POINTS}
+    assert [(p.sequence, p.mc_seed) for p in full if p.mc_seed][:4] == [(0, 1), (0, 2), (0, 3), (1, 1)]
+    rows = [{"corner": p.corner, "temp_c": p.temp_c, "sequence": p.sequence, "mc_seed": p.mc_seed,
+             "status": "met", "figures": {"y_software": [0, 1], "y_circuit": [0, 1] if p.mc_seed != 3 else [1, 0],
+                                          "worst_level_agreement": 0.9}} for p in full]
+    tt, pvt, chips = run.split_rows(rows)
+    assert len(tt) == 2 and set(pvt) == set(run.PVT_POINTS) and sorted(chips) == [1, 2, 3]
+    labels = np.ones(5, int)
+    assert run.on_utterances(chips[3], labels)["circuit_accuracy"] == 0.0
+    assert run.on_utterances(chips[1], labels)["decisions_identical"] == 1.0
+    text = run.robustness_lines({"pvt": [], "monte_carlo": [{"mc_seed": k, **run.on_utterances(r, labels)}
+                                                          for k, r in chips.items()]})
+    assert "3 chips, 6 utterances; circuit accuracy mean / worst chip | 66.7% / 0.0% |" in text[0]
 
 
 def test_the_report_splits_the_power_into_simulated_and_estimated(tmp_path):

@@ -29,10 +29,12 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 CODESIGN = [sys.executable, "-m", "codesign"]
-MODES = {  # clips per class, epochs, utterances co-simulated
-    "short": {"n_per_word": 60, "epochs": 30, "utterances": 1},
-    "full": {"n_per_word": 300, "epochs": 100, "utterances": 100},
+MODES = {  # clips per class, epochs, utterances co-simulated at tt 27 C, Monte Carlo chips x their utterances
+    "short": {"n_per_word": 60, "epochs": 30, "utterances": 1, "chips": 0, "chip_utterances": 0, "pvt": False},
+    "full": {"n_per_word": 300, "epochs": 100, "utterances": 100, "chips": 20, "chip_utterances": 20, "pvt": True},
 }
+# The two worst points of the PVT grid for the comparator's decisions (docs/results.md, "Keyword spotting").
+PVT_POINTS = (("sf", -40.0), ("ff", 85.0))
 TARGETS = {"software_accuracy": 0.95, "circuit_gap": 0.01, "network_power_w": 1e-6}
 
 
@@ -47,11 +49,19 @@ def run(args: list[str], ok=(0,)) -> int:
     return code
 
 
-def write_plan(out: Path, utterances: int) -> Path:
+def write_plan(out: Path, utterances: int, chips: int = 0, chip_utterances: int = 0, pvt: bool = False) -> Path:
+    """One sweep plan for every co-simulation: the first `utterances` held-out utterances at tt 27 C, the
+    same at PVT_POINTS (pvt), and Monte Carlo chips 1..chips on their first `chip_utterances` (tt 27 C),
+    utterance by utterance over the chips. The array and the units are solved apart (mirror_array)."""
+    points = [("tt", 27.0, n, None) for n in range(utterances)]
+    points += [(c, t, n, None) for c, t in (PVT_POINTS if pvt else ()) for n in range(utterances)]
+    points += [("tt", 27.0, n, k) for n in range(chip_utterances) for k in range(1, chips + 1)]
+    rows = [f'  {{ corner = "{c}", temp_c = {t:g}, map_dir = "map", sequence = {n}'
+            + ("" if k is None else f", mc_seed = {k}") + " }," for c, t, n, k in points]
     plan = out / "cosim.toml"
     plan.write_text("# the mapped KWS network on its first held-out test utterances (a random sample)\n"
-                    'job = "network_cosim"\nmap_dirs = ["map"]\ncorners = ["tt"]\ntemperatures_c = [27]\n'
-                    f"supplies = [0.0]\nsequences = {utterances}\n")
+                    'job = "network_cosim"\nmirror_array = "staged"\ntimeout_s = 1800\npoints = [\n'
+                    + "\n".join(rows) + "\n]\n")
     return plan
 
 
@@ -76,7 +86,7 @@ def network_power(map_dir: Path, x: np.ndarray, workers: int) -> dict:
             "total_w": total_w, "energy_per_inference_j": total_w * x.shape[1] * plan.chip.clock_period_s}
 
 
-def plots(out: Path, labels, sw, circuit, names, trace_row) -> None:
+def plots(out: Path, labels, circuit, names, trace_row) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -109,21 +119,46 @@ def plots(out: Path, labels, sw, circuit, names, trace_row) -> None:
     plt.close(fig)
 
 
-def judge(out: Path, rows, done, labels, sw, circuit, power: dict, seconds: dict, full: bool) -> dict:
+def on_utterances(rows: list, labels: np.ndarray) -> dict:
+    """Software and circuit on the utterances of some sweep rows (one point each): accuracy, decisions."""
+    done = [r for r in rows if r["status"] != "failed"]
+    y = labels[[r["sequence"] for r in done]]
+    sw = np.array([np.argmax(r["figures"]["y_software"]) for r in done], dtype=int)
+    circuit = np.array([np.argmax(r["figures"]["y_circuit"]) for r in done], dtype=int)
+    return {"utterances": len(rows), "failed": len(rows) - len(done),
+            "software_accuracy": float(np.mean(sw == y)) if done else None,
+            "circuit_accuracy": float(np.mean(circuit == y)) if done else None,
+            "decisions_identical": float(np.mean(sw == circuit)) if done else None,
+            "worst_level_agreement": min((r["figures"]["worst_level_agreement"] for r in done), default=None)}
+
+
+def split_rows(rows: list) -> tuple[list, dict, dict]:
+    """Sweep rows as (tt 27 C, {(corner, temp): rows} at the PVT points, {chip: rows} of the Monte Carlo chips)."""
+    tt = [r for r in rows if r.get("mc_seed") is None and (r["corner"], r["temp_c"]) == ("tt", 27.0)]
+    pvt, chips = {}, {}
+    for r in rows:
+        if r.get("mc_seed") is not None:
+            chips.setdefault(r["mc_seed"], []).append(r)
+        elif r not in tt:
+            pvt.setdefault((r["corner"], r["temp_c"]), []).append(r)
+    return tt, pvt, chips
+
+
+def judge(out: Path, rows: list, labels: np.ndarray, power: dict, seconds: dict, full: bool) -> dict:
     """kws.json: the figures and the targets judged."""
     metrics = json.loads((out / "train" / "metrics.json").read_text())
     summary = json.loads((out / "map" / "map_summary.json").read_text())
+    tt, pvt, chips = split_rows(rows)
     result = {
-        "mode": "full" if full else "short", "utterances": len(rows), "failed": len(rows) - len(done),
+        "mode": "full" if full else "short",
         "software_accuracy_test_set": metrics["test_accuracy"],
         "software_accuracy_mapped_test_set": summary["test_metric_mapped"],
-        "software_accuracy": float(np.mean(sw == labels)) if done else None,
-        "circuit_accuracy": float(np.mean(circuit == labels)) if done else None,
-        "decisions_identical": float(np.mean(sw == circuit)) if done else None,
-        "worst_level_agreement": min((r["figures"]["worst_level_agreement"] for r in done), default=None),
+        **on_utterances(tt, labels),
+        "pvt": [{"corner": c, "temp_c": t, **on_utterances(r, labels)} for (c, t), r in sorted(pvt.items())],
+        "monte_carlo": [{"mc_seed": k, **on_utterances(r, labels)} for k, r in sorted(chips.items())],
         "power": power, "seconds": seconds, "date": time.strftime("%Y-%m-%d"), "command": " ".join(sys.argv),
     }
-    gap = None if not done else result["software_accuracy"] - result["circuit_accuracy"]
+    gap = None if result["circuit_accuracy"] is None else result["software_accuracy"] - result["circuit_accuracy"]
     targets = [("software accuracy, mapped, held-out synthesizer", ">", TARGETS["software_accuracy"],
                 summary["test_metric_mapped"]),
                ("circuit accuracy below software, same utterances", "<=", TARGETS["circuit_gap"], gap),
@@ -133,6 +168,29 @@ def judge(out: Path, rows, done, labels, sw, circuit, power: dict, seconds: dict
                          for n, op, t, v in targets]
     (out / "kws.json").write_text(json.dumps(result, indent=1) + "\n")
     return result
+
+
+def _pct(v) -> str:
+    return "n/a" if v is None else f"{v:.1%}"
+
+
+def robustness_lines(r: dict) -> list[str]:
+    """The PVT points' and Monte Carlo chips' rows of the report (none when not simulated)."""
+    lines = []
+    for p in r.get("pvt", []):
+        lines.append(f"| at {p['corner']} {p['temp_c']:g} C: utterances (failed), software / circuit accuracy, "
+                     f"decisions identical | {p['utterances']} ({p['failed']}), {_pct(p['software_accuracy'])} / "
+                     f"{_pct(p['circuit_accuracy'])}, {_pct(p['decisions_identical'])} |")
+    done = [c for c in r.get("monte_carlo", []) if c["failed"] < c["utterances"]]
+    if done:
+        acc = [c["circuit_accuracy"] for c in done]
+        same = [c["decisions_identical"] for c in done]
+        n = sum(c["utterances"] - c["failed"] for c in done)
+        lines.append(f"| Monte Carlo chips (tt 27 C): {len(done)} chips, {n} utterances; circuit accuracy mean / "
+                     f"worst chip | {np.mean(acc):.1%} / {min(acc):.1%} |")
+        lines.append(f"| Monte Carlo chips: decisions identical to the software, mean / worst chip | "
+                     f"{np.mean(same):.1%} / {min(same):.1%} |")
+    return lines
 
 
 def write_report(out: Path, r: dict, frames: int) -> None:
@@ -148,6 +206,7 @@ def write_report(out: Path, r: dict, frames: int) -> None:
                   f"| circuit accuracy on them (ngspice, tt 27 C) | {r['circuit_accuracy']:.2%} |",
                   f"| decisions identical | {r['decisions_identical']:.2%} |",
                   f"| worst unit level agreement | {r['worst_level_agreement']:.4%} |"]
+    lines += robustness_lines(r)
     b = power["shared_budget"]
     lines += [f"| power: 16 units as mapped (readout included) | {power['units_w'] * 1e9:.1f} nW |",
               f"| power: clock lines, the units' gates charged (ngspice) | {power['clock_lines_w'] * 1e9:.2f} nW |",
@@ -178,13 +237,22 @@ def main() -> int:
     p.add_argument("--full", action="store_true", help="the settings that measure the targets (hours)")
     p.add_argument("--out", type=Path, default=Path("runs/kws"), help="output folder (default runs/kws)")
     p.add_argument("--utterances", type=int, help="utterances to co-simulate (default: 1 short, 100 full)")
+    p.add_argument("--chips", type=int, help="Monte Carlo chips (default: 0 short, 20 full)")
+    p.add_argument("--chip-utterances", type=int, help="utterances per Monte Carlo chip (default: 0 short, 20 full)")
+    p.add_argument("--no-pvt", action="store_true", help="--full without the two worst PVT points")
     p.add_argument("--workers", type=int, default=2, help="ngspice processes in parallel (default 2)")
     args = p.parse_args()
     mode = dict(MODES["full" if args.full else "short"])
-    if args.utterances is not None:
-        if args.utterances < 1:
-            p.error("--utterances: at least 1")
-        mode["utterances"] = args.utterances
+    for key in ("utterances", "chips", "chip_utterances"):
+        value = getattr(args, key)
+        if value is not None:
+            if value < (1 if key == "utterances" else 0):
+                p.error(f"--{key.replace('_', '-')}: at least {1 if key == 'utterances' else 0}, got {value}")
+            mode[key] = value
+    if args.no_pvt:
+        mode["pvt"] = False
+    if bool(mode["chips"]) != bool(mode["chip_utterances"]):
+        p.error("--chips and --chip-utterances: give both, or neither as 0")
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     seconds = {}
@@ -201,9 +269,12 @@ def main() -> int:
     seconds["map"] = time.monotonic() - start
 
     start = time.monotonic()
-    stage(3, f"co-simulate {mode['utterances']} held-out utterances in ngspice -> {out / 'sweep'}")
+    pvt = f", the same at {' and '.join(f'{c} {t:g} C' for c, t in PVT_POINTS)}" if mode["pvt"] else ""
+    chips = f", {mode['chips']} Monte Carlo chips x {mode['chip_utterances']}" if mode["chips"] else ""
+    stage(3, f"co-simulate {mode['utterances']} held-out utterances at tt 27 C{pvt}{chips} -> {out / 'sweep'}")
+    plan = write_plan(out, mode["utterances"], mode["chips"], mode["chip_utterances"], mode["pvt"])
     # exit 1 only says a level target was missed somewhere: accuracy is judged below
-    run(["sweep", write_plan(out, mode["utterances"]), "--out", out / "sweep", "--workers", args.workers], ok=(0, 1))
+    run(["sweep", plan, "--out", out / "sweep", "--workers", args.workers], ok=(0, 1))
     seconds["cosim"] = time.monotonic() - start
 
     from codesign.manifest import read_manifest
@@ -213,11 +284,8 @@ def main() -> int:
     recipe = recipe_from_dict(read_manifest(out / "map")["recipe"])
     task = make_task(recipe.task.name, recipe.seed, **recipe.task.params)  # the cached features
     rows = sorted(json.loads((out / "sweep" / "results.json").read_text())["rows"], key=lambda r: r["sequence"])
-    done = [r for r in rows if r["status"] != "failed"]
-    x = task.x_test[:len(rows)].double().numpy()
-    labels = task.y_test.numpy()[[r["sequence"] for r in done]]
-    sw = np.array([np.argmax(r["figures"]["y_software"]) for r in done])
-    circuit = np.array([np.argmax(r["figures"]["y_circuit"]) for r in done])
+    x = task.x_test[:mode["utterances"]].double().numpy()
+    labels = task.y_test.numpy()
 
     start = time.monotonic()
     stage(4, "power: every unit as mapped (ngspice) + the synapse array's currents")
@@ -225,9 +293,11 @@ def main() -> int:
     seconds["power"] = time.monotonic() - start
 
     stage(5, f"report -> {out / 'report.md'}")
-    result = judge(out, rows, done, labels, sw, circuit, power, seconds, args.full)
-    if done:
-        plots(out, labels, sw, circuit, list(task.class_names), done[0])
+    result = judge(out, rows, labels, power, seconds, args.full)
+    tt = [r for r in split_rows(rows)[0] if r["status"] != "failed"]
+    if tt:
+        circuit = [int(np.argmax(r["figures"]["y_circuit"])) for r in tt]
+        plots(out, labels[[r["sequence"] for r in tt]], circuit, list(task.class_names), tt[0])
     write_report(out, result, x.shape[1])
     return 0 if all(t["passed"] for t in result["targets"]) else 1
 
