@@ -95,3 +95,20 @@ def test_on_the_contracts_currents_the_delivered_levels_are_the_softwares():
     assert np.any(k != 0)
     # a row whose current sits one unit of beta lower every step takes other levels
     assert np.any(delivered_levels(plan, i_in - plan.chip.i_unit_a) != k)
+
+
+def test_a_staged_sweep_point_keeps_the_arrays_errors(tmp_path):
+    """The point's record holds the stage-1 currents against the contract (units of I_unit)."""
+    from codesign.validation.sweep.points import build_tasks, compute
+
+    shutil.copytree(MAPS / "mirror", tmp_path / "map")
+    (tmp_path / "plan.toml").write_text('job = "network_cosim"\nmap_dirs = ["map"]\nsequences = 1\n'
+                                        'mirror_array = "staged"\n')
+    plan = load_plan(tmp_path / "plan.toml")
+    record = compute(build_tasks(plan, 600)[0])
+    figures = record["figures"]
+    assert record["status"] == "done" and figures["mirror_array"] == "staged"
+    assert 0 < figures["array"]["rms_error"] < 0.1 and figures["array"]["near_threshold_points"] > 0
+    coupled = tmp_path / "coupled.toml"
+    coupled.write_text('job = "network_cosim"\nmap_dirs = ["map"]\nsequences = 1\n')
+    assert build_tasks(load_plan(coupled), 600)[0].key != build_tasks(plan, 600)[0].key

@@ -354,6 +354,7 @@ class NetworkComparison:
     y_software: np.ndarray = field(repr=False)  # [N, T, m] or [N, m]
     y_circuit: np.ndarray = field(repr=False)
     layers: tuple[Comparison, ...] = ()
+    row_currents_a: np.ndarray | None = field(default=None, repr=False)  # [N, T, d] staged: the array's
 
     def summary(self) -> dict:
         ds, dc = decisions(self.loss, self.y_software), decisions(self.loss, self.y_circuit)

@@ -116,4 +116,4 @@ def cosim_network_staged(plan: NetworkPlan, x: np.ndarray, supply: Supply | None
     if plan.readout.mode == "last":
         y_c = y_c[:, -1]
     comparison = _comparison(plan, layer, zs[0], hs[0], _stack_groups(levels, len(x)), again)
-    return NetworkComparison(plan.loss, plan.readout.mode, y_sw, y_c, (comparison,))
+    return NetworkComparison(plan.loss, plan.readout.mode, y_sw, y_c, (comparison,), i_in)

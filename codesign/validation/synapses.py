@@ -142,6 +142,7 @@ class SynapseCharacterization:
                 "max_abs_error": float(np.abs(fin).max()), "rms_error": float(np.sqrt(np.mean(fin**2))),
                 "near_threshold_points": int(near.size),
                 "max_abs_error_near_threshold": float(np.abs(near).max()) if near.size else None,
+                "rms_error_near_threshold": float(np.sqrt(np.mean(near**2))) if near.size else None,
                 "max_rel_to_gross": float(np.nanmax(rel)) if np.any(np.isfinite(rel)) else None,
                 "units": per_unit}
 
@@ -152,14 +153,20 @@ def characterize_array(plan: NetworkPlan, x: np.ndarray, supply: Supply | None =
     (one step per row of x, sampled 2 us before each step ends: what a compare phase sees)."""
     if plan.chip.synapses != "mirror":
         raise ValueError("chip.synapses is not 'mirror': the plan has no transistor-level synapse array")
-    c, layer = plan.chip, plan.layers[0]
-    supply = supply or c.supply()
+    layer = plan.layers[0]
+    supply = supply or plan.chip.supply()
     res = run(array_bench(plan, x, supply, t_step_s), name="synapse_array", timeout_s=timeout_s)
     if t_step_s is None:
         i_c = currents_from_dc(plan, res, len(x))
     else:
         ends = (np.arange(len(x)) + 1) * t_step_s - SAMPLE_BEFORE_END_S
         i_c = np.stack([np.interp(ends, res["time"], res.i(f"vm_{u.name}")) for u in layer.units], axis=1)
+    return against_contract(plan, x, i_c)
+
+
+def against_contract(plan: NetworkPlan, x: np.ndarray, i_c: np.ndarray) -> SynapseCharacterization:
+    """The array's input currents i_c [S, d] on inputs x [S, n_in] set against the contract."""
+    c, layer = plan.chip, plan.layers[0]
     beta = np.array([u.beta for u in layer.units])
     gross = np.abs(np.clip(x, c.x_min, c.x_max)) @ np.abs(np.array(layer.weight)).T / beta
     return SynapseCharacterization(tuple(u.name for u in layer.units), c.i_unit_a, c.i_bias_a,

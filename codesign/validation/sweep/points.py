@@ -166,7 +166,7 @@ def _cosim_netlists(point: Point, plan, x, mirror_array: str = "coupled") -> lis
     supply = point_supply(point, plan.chip)
     xs = x[point.sequence:point.sequence + 1]
     if mirror_array == "staged":
-        return array_benches(plan, xs, supply) + [repr(DEFAULT), "staged-2"]  # 2: rechecks on delivered levels
+        return array_benches(plan, xs, supply) + [repr(DEFAULT), "staged-3"]  # 3: the array's errors kept
     if point.job == "network_cosim":
         groups = network_groups(plan, DEFAULT, supply)
         return [network_bench(plan, xs[0], supply, DEFAULT, g) for g in groups] + [repr(DEFAULT)]
@@ -357,6 +357,11 @@ def _cosim(task: Task, supply) -> dict:
                "output_rmse": s["output_rmse"],
                "netlists_solved_tight": s["netlists_solved_tight"],
                "y_software": n.y_software[0].tolist(), "y_circuit": n.y_circuit[0].tolist()}
+        if n.row_currents_a is not None:  # staged: the array's currents against the contract (units of I_unit)
+            from codesign.validation.synapses import against_contract
+
+            array = against_contract(plan, xs[0], n.row_currents_a[0]).summary()
+            out["array"] = {k: v for k, v in array.items() if k != "units"}
     rows = [r for c in layers for r in c.per_unit()]
     # software and circuit levels of every unit on this sequence: the report overlays the worst points'
     traces = [{"layer": c.layer, "unit": name, "alpha": float(c.alpha[i]),
