@@ -368,6 +368,18 @@ class NetworkComparison:
                 "netlists_solved_tight": self.layers[0].solved_tight if self.layers else 0}
 
 
+def outputs_from_units(plan: NetworkPlan, work: list, results: list, ends: np.ndarray) -> np.ndarray:
+    """y [N, T, m] ([N, m] for a 'last' readout) of a single-layer network from its units' readout
+    currents i(vo_<unit>), each (sequence, units) of `work` read from its run in `results`: what
+    the readout's behavioural sources compute from them (`state_expr`)."""
+    h = np.zeros((1 + max(n for n, _ in work), len(ends), len(plan.units)))
+    for (n, units), r in zip(work, results):
+        for u in units:
+            h[n, :, u.index] = state_from_current(plan, u, np.interp(ends, r["time"], r.i(f"vo_{u.name}")))
+    y = h @ np.array(plan.readout.weight).T + np.array(plan.readout.bias)
+    return y[:, -1] if plan.readout.mode == "last" else y
+
+
 def cosim_network(plan: NetworkPlan, x: np.ndarray, supply: Supply | None = None, workers: int = 1,
                   timeout_s: float = 3600, progress: bool = False,
                   options: SolverOptions = DEFAULT) -> NetworkComparison:
@@ -394,18 +406,12 @@ def cosim_network(plan: NetworkPlan, x: np.ndarray, supply: Supply | None = None
     results, levels, again = solve_cascade(benches, lambda i, r: layer_levels(r, work[i][1]), expected,
                                            "cosim_network", options, workers, timeout_s,
                                            "ngspice, network" if progress else None)
-    runs = [results[n * len(groups):(n + 1) * len(groups)] for n in range(len(x))]  # per sequence
     if groups != [None]:
-        w, b = np.array(plan.readout.weight), np.array(plan.readout.bias)
-        h_c = np.stack([np.stack([state_from_current(plan, u, np.interp(ends, r["time"], r.i(f"vo_{u.name}")))
-                                  for u, r in zip(plan.units, rs)], -1) for rs in runs])
-        y_c = h_c @ w.T + b
+        y_c = outputs_from_units(plan, work, results, ends)
     else:
         m = len(plan.readout.bias)
-        y_c = np.stack([np.stack([np.interp(ends, rs[0]["time"], rs[0].v(f"y{j}")) for j in range(m)], -1)
-                        for rs in runs])
-    if plan.readout.mode == "last":
-        y_c = y_c[:, -1]
+        y_c = np.stack([np.stack([np.interp(ends, r["time"], r.v(f"y{j}")) for j in range(m)], -1) for r in results])
+        y_c = y_c[:, -1] if plan.readout.mode == "last" else y_c
     layers = tuple(_comparison(plan, layer, zs[li], hs[li], _stack_groups(levels, len(x), li), again)
                    for li, layer in enumerate(plan.layers))
     return NetworkComparison(plan.loss, plan.readout.mode, y_sw, y_c, layers)

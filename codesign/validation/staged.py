@@ -37,7 +37,6 @@ import numpy as np
 
 from codesign.hardware.params import Supply
 from codesign.manifest import NetworkPlan
-from codesign.mapping.netlists import state_from_current
 from codesign.mapping.reference import software_outputs, software_states
 from codesign.mru import reference
 from codesign.validation.cosim import (
@@ -48,8 +47,10 @@ from codesign.validation.cosim import (
     _end_times,
     _stack_groups,
     current_bench,
+    outputs_from_units,
     solve_cascade,
     step_end_levels,
+    unit_groups,
 )
 from codesign.validation.ngspice import Job, run_many
 from codesign.validation.synapses import array_bench, currents_from_dc
@@ -94,8 +95,7 @@ def cosim_network_staged(plan: NetworkPlan, x: np.ndarray, supply: Supply | None
     y_sw = software_outputs(plan, hs[-1])
     steps, ends = x.shape[1], _end_times(plan, x.shape[1])
     k_delivered = delivered_levels(plan, i_in)
-    groups = [(u,) for u in layer.units] if options.one_unit_per_netlist else [layer.units]
-    work = [(n, g) for n in range(len(x)) for g in groups]
+    work = [(n, g) for n in range(len(x)) for g in unit_groups(layer, options)]
 
     def bench(o: SolverOptions, n: int, g: tuple) -> str:
         cols = [u.index for u in g]
@@ -107,13 +107,6 @@ def cosim_network_staged(plan: NetworkPlan, x: np.ndarray, supply: Supply | None
         benches, lambda i, r: [step_end_levels(plan, r, work[i][1], steps)],
         lambda i: [k_delivered[work[i][0]][:, [u.index for u in work[i][1]]]],
         "cosim_staged", options, workers, timeout_s, "ngspice, units" if progress else None)
-    w, b = np.array(plan.readout.weight), np.array(plan.readout.bias)
-    h_c = np.zeros((len(x), steps, len(layer.units)))
-    for (n, g), r in zip(work, results):
-        for u in g:
-            h_c[n, :, u.index] = state_from_current(plan, u, np.interp(ends, r["time"], r.i(f"vo_{u.name}")))
-    y_c = h_c @ w.T + b
-    if plan.readout.mode == "last":
-        y_c = y_c[:, -1]
+    y_c = outputs_from_units(plan, work, results, ends)
     comparison = _comparison(plan, layer, zs[0], hs[0], _stack_groups(levels, len(x)), again)
     return NetworkComparison(plan.loss, plan.readout.mode, y_sw, y_c, (comparison,), i_in)

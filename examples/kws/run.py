@@ -134,12 +134,13 @@ def on_utterances(rows: list, labels: np.ndarray) -> dict:
 
 def split_rows(rows: list) -> tuple[list, dict, dict]:
     """Sweep rows as (tt 27 C, {(corner, temp): rows} at the PVT points, {chip: rows} of the Monte Carlo chips)."""
-    tt = [r for r in rows if r.get("mc_seed") is None and (r["corner"], r["temp_c"]) == ("tt", 27.0)]
-    pvt, chips = {}, {}
+    tt, pvt, chips = [], {}, {}
     for r in rows:
         if r.get("mc_seed") is not None:
             chips.setdefault(r["mc_seed"], []).append(r)
-        elif r not in tt:
+        elif (r["corner"], r["temp_c"]) == ("tt", 27.0):
+            tt.append(r)
+        else:
             pvt.setdefault((r["corner"], r["temp_c"]), []).append(r)
     return tt, pvt, chips
 
