@@ -117,6 +117,27 @@ class MirrorArrayParams:
                 + 5 * len(self.codes)}
 
 
+@dataclass(frozen=True)
+class RowTrims:
+    """One chip's trims of its mirror array, one pair per row, set at test from that chip's measured
+    currents (codesign.validation.array_trim): the row's reference current times ref_scale[i] (every
+    unit device of the row carries its current in proportion: the row's gain) and offset_a[i] added to
+    its fixed current. Both come from the bias generator, whose trim DACs are modelled ideally."""
+
+    ref_scale: tuple[float, ...]
+    offset_a: tuple[float, ...]
+
+    def __post_init__(self):
+        if len(self.ref_scale) != len(self.offset_a):
+            raise ValueError(f"row trims: {len(self.ref_scale)} gains for {len(self.offset_a)} offsets")
+        if not all(math.isfinite(g) and g > 0 for g in self.ref_scale) or not all(map(math.isfinite, self.offset_a)):
+            raise ValueError("row trims: reference scales must be finite and positive, offsets finite")
+
+    @staticmethod
+    def none(rows: int) -> "RowTrims":
+        return RowTrims((1.0,) * rows, (0.0,) * rows)
+
+
 def weight_codes(weight, step: float) -> np.ndarray:
     """The DAC codes of quantized weights (w = code * step, on the grid by construction)."""
     w = np.asarray(weight, dtype=np.float64)
@@ -202,7 +223,7 @@ def fit_problems(plan, task) -> list[str]:
 
 def mirror_netlist(p: MirrorArrayParams, units: list[str], inputs: list[str], vdd: str = "vdd",
                    rows: list[int] | None = None, other_rows_load: bool = True,
-                   vdd_v: float | None = None) -> list[str]:
+                   vdd_v: float | None = None, trims: RowTrims | None = None) -> list[str]:
     """Netlist lines of one mirror array: front end, columns, reference, rows, synapses, fixed currents.
 
     units: the unit names of all rows (their input nodes are in_<name>); inputs: the SPICE
@@ -211,12 +232,16 @@ def mirror_netlist(p: MirrorArrayParams, units: list[str], inputs: list[str], vd
     columns and the reference column are always built whole (one unit's netlist:
     codesign.mapping.netlists.separable says why the other rows may be left out); with
     other_rows_load, each column keeps the left-out rows' synapse pfets as one gate load.
-    vdd_v: the supply's voltage, for the operating-point hints of the replicas (none without)."""
+    vdd_v: the supply's voltage, for the operating-point hints of the replicas (none without).
+    trims: one chip's row trims (default none: the array as mapped)."""
     vdd = node(vdd, "supply node")
     if len(units) != len(p.codes):
         raise ValueError(f"units: {len(units)} names for a mirror array of {len(p.codes)} rows")
     if len(inputs) != p.n_in:
         raise ValueError(f"inputs: {len(inputs)} expressions for a mirror array of {p.n_in} inputs")
+    trims = trims or RowTrims.none(len(p.codes))
+    if len(trims.ref_scale) != len(p.codes):
+        raise ValueError(f"trims: {len(trims.ref_scale)} rows for a mirror array of {len(p.codes)} rows")
     rows = list(range(len(p.codes))) if rows is None else list(rows)
     if not all(0 <= r < len(p.codes) for r in rows) or len(set(rows)) != len(rows):
         raise ValueError(f"rows: {rows} are not distinct rows of a mirror array of {len(p.codes)} rows")
@@ -249,7 +274,8 @@ def mirror_netlist(p: MirrorArrayParams, units: list[str], inputs: list[str], vd
             lines.append(instance(f"syn_l{suffix}", ["syn_vrep", col, vdd, vdd], "mru_syn_unit",
                                   {**sizes, "count": int(count)}, "other rows' gate load"))
     for r in rows:
-        name, i_ref, i_fixed = units[r], p.i_row_ref_a[r], p.i_fixed_a[r]
+        name = units[r]
+        i_ref, i_fixed = p.i_row_ref_a[r] * trims.ref_scale[r], p.i_fixed_a[r] + trims.offset_a[r]
         n = identifier(name, "unit name")
         row_nodes = [f"syn_rail_{n}", f"syn_ref_{n}", "syn_xref", "syn_vrep", "syn_vcn", f"syn_n_{n}", f"in_{n}", 0]
         lines += [instance(f"syn_r_{n}", row_nodes, "mru_syn_row", row_params, "synapse row"),
@@ -257,7 +283,7 @@ def mirror_netlist(p: MirrorArrayParams, units: list[str], inputs: list[str], vd
                   f"Isyn_b_{n} {vdd} in_{n} {number(i_fixed, 'i_fixed_a', minimum=0)}" if i_fixed >= 0
                   else f"Isyn_b_{n} in_{n} 0 {number(-i_fixed, 'i_fixed_a')}"]
         if vdd_v is not None:
-            lines.append(replica_hint(n, vdd_v, p.row_gain[r]))
+            lines.append(replica_hint(n, vdd_v, p.row_gain[r] * trims.ref_scale[r]))
         for (col, suffix), into_input, count in zip(columns, to_input[r], devices[r].tolist()):
             if count:  # into the input or the row mirror: a code has one sign
                 drain = f"in_{n}" if into_input else f"syn_n_{n}"

@@ -69,8 +69,8 @@ def target_row(t: dict) -> str:
             f"{'met' if t['passed'] else 'NOT met'} |")
 
 
-def test_sequences(map_dir: str | Path, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """The first n test sequences (x [n, T, n_in], targets) of the task the mapped network was trained on."""
+def _trained_task(map_dir: str | Path):
+    """The task (its splits as generated) the mapped network of map_dir was trained on."""
     from codesign.manifest import read_manifest
     from codesign.training.recipe import recipe_from_dict
     from codesign.training.tasks import make_task
@@ -79,10 +79,20 @@ def test_sequences(map_dir: str | Path, n: int) -> tuple[np.ndarray, np.ndarray]
     if not data.get("recipe"):
         raise ValueError(f"{map_dir}: the manifest has no training recipe; map a training run folder")
     recipe = recipe_from_dict(data["recipe"])
-    task = make_task(recipe.task.name, recipe.seed, **recipe.task.params)
+    return make_task(recipe.task.name, recipe.seed, **recipe.task.params)
+
+
+def test_sequences(map_dir: str | Path, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first n test sequences (x [n, T, n_in], targets) of the task the mapped network was trained on."""
+    task = _trained_task(map_dir)
     if n > len(task.x_test):
         raise ValueError(f"--sequences {n}: the task has {len(task.x_test)} test sequences")
     return task.x_test[:n].double().numpy(), task.y_test[:n].numpy()
+
+
+def training_inputs(map_dir: str | Path, n: int) -> np.ndarray:
+    """The first n training sequences' inputs x [n, T, n_in] (fewer if the split is smaller)."""
+    return _trained_task(map_dir).x_train[:n].double().numpy()
 
 
 def unit_table(comparisons: list[Comparison]) -> str:

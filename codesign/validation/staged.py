@@ -38,6 +38,7 @@ import numpy as np
 from codesign.hardware.params import Supply
 from codesign.manifest import NetworkPlan
 from codesign.mapping.reference import software_outputs, software_states
+from codesign.mapping.synapses import RowTrims
 from codesign.mru import reference
 from codesign.validation.cosim import (
     DEFAULT,
@@ -56,18 +57,20 @@ from codesign.validation.ngspice import Job, run_many
 from codesign.validation.synapses import array_bench, currents_from_dc
 
 
-def array_benches(plan: NetworkPlan, x: np.ndarray, supply: Supply) -> list[str]:
-    """Stage 1's netlists: the array on each sequence of x [N, T, n_in], one DC sweep each."""
+def array_benches(plan: NetworkPlan, x: np.ndarray, supply: Supply, trims: RowTrims | None = None) -> list[str]:
+    """Stage 1's netlists: the array (with the chip's row trims, if any) on each sequence of
+    x [N, T, n_in], one DC sweep each."""
     if plan.chip.synapses != "mirror" or len(plan.layers) != 1:
         raise ValueError("staged co-simulation: needs a single-layer network on a mirror synapse array "
                          "(chip.synapses = 'mirror')")
-    return [array_bench(plan, xn, supply) for xn in x]
+    return [array_bench(plan, xn, supply, trims=trims) for xn in x]
 
 
 def array_input_currents(plan: NetworkPlan, x: np.ndarray, supply: Supply, workers: int = 1,
-                         timeout_s: float = 3600, progress: str | None = None) -> np.ndarray:
+                         timeout_s: float = 3600, progress: str | None = None,
+                         trims: RowTrims | None = None) -> np.ndarray:
     """Each unit's input current [N, T, d] from the array alone (stage 1)."""
-    jobs = [Job(b, f"staged_array_{n}", timeout_s) for n, b in enumerate(array_benches(plan, x, supply))]
+    jobs = [Job(b, f"staged_array_{n}", timeout_s) for n, b in enumerate(array_benches(plan, x, supply, trims))]
     results = run_many(jobs, workers, progress=progress)
     return np.stack([currents_from_dc(plan, r, x.shape[1]) for r in results])
 
@@ -86,11 +89,12 @@ def delivered_levels(plan: NetworkPlan, i_in: np.ndarray) -> np.ndarray:
 
 def cosim_network_staged(plan: NetworkPlan, x: np.ndarray, supply: Supply | None = None, workers: int = 1,
                          timeout_s: float = 3600, progress: bool = False,
-                         options: SolverOptions = DEFAULT) -> NetworkComparison:
-    """`cosim_network` for a single-layer mirror-array chip, array and units solved apart."""
+                         options: SolverOptions = DEFAULT, trims: RowTrims | None = None) -> NetworkComparison:
+    """`cosim_network` for a single-layer mirror-array chip, array and units solved apart; trims:
+    the chip's row trims (`codesign.validation.array_trim`), default none."""
     supply = supply or plan.chip.supply()
     layer = plan.layers[0]
-    i_in = array_input_currents(plan, x, supply, workers, timeout_s, "ngspice, array" if progress else None)
+    i_in = array_input_currents(plan, x, supply, workers, timeout_s, "ngspice, array" if progress else None, trims)
     zs, hs = software_states(plan, x)
     y_sw = software_outputs(plan, hs[-1])
     steps, ends = x.shape[1], _end_times(plan, x.shape[1])

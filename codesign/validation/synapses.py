@@ -22,7 +22,7 @@ import numpy as np
 from codesign.hardware.cells import comparator
 from codesign.hardware.params import Supply
 from codesign.manifest import NetworkPlan
-from codesign.mapping.synapses import mirror_array, mirror_netlist
+from codesign.mapping.synapses import RowTrims, mirror_array, mirror_netlist
 from codesign.netlist import identifier, number
 from codesign.pdk.bins import MC_OVER_NEEDED_BINS
 from codesign.validation.benches import header, step_pwl, tran
@@ -60,9 +60,11 @@ def sweep_inputs(x_task: np.ndarray, n_in: int, levels: int = 4, n_random: int =
 TRAN_TOLERANCES = ".option abstol=1e-13 reltol=1e-5 vntol=1e-8 method=gear"
 
 
-def array_bench(plan: NetworkPlan, x: np.ndarray, supply: Supply, t_step_s: float | None = None) -> str:
+def array_bench(plan: NetworkPlan, x: np.ndarray, supply: Supply, t_step_s: float | None = None,
+                trims: RowTrims | None = None) -> str:
     """Layer 0's mirror array into one comparator per unit, on inputs x [S, n_in]: a DC sweep
-    (one operating point per row of x) or, given t_step_s, a transient stepping x every t_step_s."""
+    (one operating point per row of x) or, given t_step_s, a transient stepping x every t_step_s.
+    trims: the chip's row trims (default none)."""
     layer = plan.layers[0]
     names = [identifier(u.name, "unit name") for u in layer.units]
     lines = header("synapse_array", supply, "logic", "comparator", "synapse")
@@ -70,7 +72,7 @@ def array_bench(plan: NetworkPlan, x: np.ndarray, supply: Supply, t_step_s: floa
     lines += [] if t_step_s is None else [TRAN_TOLERANCES]
     lines.append(f"Vdd vdd 0 {number(supply.vdd_v, 'vdd_v', positive=True)}")
     lines += mirror_netlist(mirror_array(plan, layer), names, [f"v(x{j})" for j in range(layer.n_in)],
-                            vdd_v=supply.vdd_v)
+                            vdd_v=supply.vdd_v, trims=trims)
     for u, n in zip(layer.units, names):
         # a 0 V source between the array and the unit's input stage measures the current
         lines += [f"Vm_{n} in_{n} inc_{n} 0", comparator(u.comparator, f"cmp_{n}", f"inc_{n}", f"up_{n}", f"dn_{n}")]

@@ -13,6 +13,8 @@ range is a ConfigError naming the key), and the points it names.
     sequences = 4                    # cosim jobs: test sequences 0..3, one point each
     mirror_array = "staged"          # network_cosim, mirror-array chips: the array solved first, then
                                      # each unit alone (codesign.validation.staged); default "coupled"
+    mirror_trim = "rows"             # staged: each chip's array trimmed at test first, two DACs per
+                                     # row (codesign.validation.array_trim); default "none"
     retention_steps = 1000           # retention: idle clock steps at the chip's clock (integrator hardware)
     monte_carlo = { samples = 200, seed = 1 }  # Monte Carlo chips seed..seed+199 at every point
     [targets]                        # thresholds a finished point is judged against
@@ -56,8 +58,9 @@ JOBS = MAP_JOBS + CELL_JOBS
 # Keys only some jobs read: given for another job they are refused, so a plan never looks like it set
 # something the job ignores.
 JOB_KEYS = {"map_dirs": MAP_JOBS, "sequences": COSIM_JOBS, "retention_steps": ("retention",),
-            "mirror_array": ("network_cosim",)}
+            "mirror_array": ("network_cosim",), "mirror_trim": ("network_cosim",)}
 MIRROR_ARRAY = ("coupled", "staged")  # network_cosim on a mirror-array chip: codesign.validation.staged
+MIRROR_TRIM = ("none", "rows")  # staged: the chip's array as drawn, or trimmed per row at test (array_trim)
 AXES = ("corners", "temperatures_c", "supplies", "map_dirs", "sequences", "monte_carlo")
 MAX_POINTS = 10_000
 MAX_AXIS_VALUES = 1_000
@@ -125,6 +128,7 @@ class PlanFile:
     sequences: int = field(default=1, metadata=limits(1, MAX_SEQUENCES))
     retention_steps: int = field(default=1000, metadata=limits(1, MAX_RETENTION_STEPS))
     mirror_array: str = field(default="coupled", metadata=limits(choices=MIRROR_ARRAY))
+    mirror_trim: str = field(default="none", metadata=limits(choices=MIRROR_TRIM))
     points: tuple[PointEntry, ...] = ()
     monte_carlo: MonteCarlo | None = None
     targets: SweepTargets = field(default_factory=SweepTargets)
@@ -333,6 +337,9 @@ def load_plan(path: str | Path) -> Plan:
             raise ConfigError(f"points: the plan names {len(points)} points, at most {MAX_POINTS}")
         if settings.mirror_array == "staged":
             _check_staged({p.map_dir for p in points})
+        elif settings.mirror_trim != "none":
+            raise ConfigError("mirror_trim: trims a mirror array solved apart from its units; set "
+                              "mirror_array = 'staged'")
     except ConfigError as err:
         raise ConfigError(f"{path}: {err}") from None
     return Plan(path, path.read_text(), settings, tuple(points), chip)

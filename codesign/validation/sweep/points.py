@@ -49,6 +49,8 @@ RETENTION_CLOCK = {"t_edge_s": 20e-6}
 RETENTION_BENCH = {"segment_steps": 1000}
 # unit_power: the activity pattern of codesign validate --power (z in units of beta), twice.
 UNIT_POWER_BENCH = {"z_beta": tuple(DEFAULT_Z), "repeats": 2}
+# mirror_trim = "rows": a chip is trimmed on calibration vectors from its map's first training sequences
+CALIBRATION_SEQUENCES = 200
 # What a job's record holds, where it changed after BENCH_VERSION: in the key of that job's points only.
 # cosim "levels-2": departures always solved down to reltol 1e-5 (a shortcut that stopped at 1e-4 let a flip through);
 # network_cosim "outputs-3": the software's and the circuit's outputs are stored (task accuracy of a sweep)
@@ -73,6 +75,7 @@ class Task:
     # depend on it.
     ngspice_workers: int = 1
     mirror_array: str = "coupled"  # network_cosim: "staged" solves a mirror array apart (codesign.validation.staged)
+    mirror_trim: str = "none"  # staged: "rows" trims each chip's array at test first (codesign.validation.array_trim)
 
 
 def _sha256(text: str | bytes) -> str:
@@ -155,10 +158,26 @@ def _mapped(map_dir: str, manifest_sha256: str, sequences: int):
     return _map_plan(map_dir, manifest_sha256), test_sequences(map_dir, sequences)[0]
 
 
-def _cosim_netlists(point: Point, plan, x, mirror_array: str = "coupled") -> list[str]:
+@lru_cache(maxsize=8)
+def _calibration(map_dir: str, manifest_sha256: str):
+    """The calibration vectors a chip of this map folder is trimmed on (from its training set)."""
+    from codesign.validation.array_trim import calibration_inputs
+    from codesign.validation.report import training_inputs
+
+    return calibration_inputs(training_inputs(map_dir, CALIBRATION_SEQUENCES))
+
+
+def test_supply(point: Point, chip: ChipSpec):
+    """Where a chip is trimmed: its corner and Monte Carlo draw, at 27 C and the nominal supply (at test)."""
+    return dataclasses.replace(chip.supply(point.corner, 27.0), mc_seed=point.mc_seed)
+
+
+def _cosim_netlists(point: Point, plan, x, mirror_array: str = "coupled", mirror_trim: str = "none",
+                    manifest: str = "") -> list[str]:
     """The netlists the point's co-simulation runs first (with the default solver options, DEFAULT,
     which also name the tolerances a departure is solved again with). Staged: the array's netlist
-    (the units' follow from its currents, the manifest and the options)."""
+    (the units' follow from its currents, the manifest and the options); trimmed, the calibration
+    netlist before it (the trims follow from its currents and the DACs)."""
     from codesign.mapping.reference import software_states
     from codesign.validation.cosim import DEFAULT, network_bench, network_groups, unit_bench, unit_groups
     from codesign.validation.staged import array_benches
@@ -166,7 +185,14 @@ def _cosim_netlists(point: Point, plan, x, mirror_array: str = "coupled") -> lis
     supply = point_supply(point, plan.chip)
     xs = x[point.sequence:point.sequence + 1]
     if mirror_array == "staged":
-        return array_benches(plan, xs, supply) + [repr(DEFAULT), "staged-3"]  # 3: the array's errors kept
+        trim = []
+        if mirror_trim == "rows":
+            from codesign.validation.array_trim import TrimDac
+            from codesign.validation.synapses import array_bench
+
+            x_cal = _calibration(point.map_dir, manifest)
+            trim = [array_bench(plan, x_cal, test_supply(point, plan.chip)), repr(TrimDac()), "trim-rows-1"]
+        return trim + array_benches(plan, xs, supply) + [repr(DEFAULT), "staged-3"]  # 3: the array's errors kept
     if point.job == "network_cosim":
         groups = network_groups(plan, DEFAULT, supply)
         return [network_bench(plan, xs[0], supply, DEFAULT, g) for g in groups] + [repr(DEFAULT)]
@@ -196,15 +222,16 @@ def _cell_task(p: Point, plan: Plan, timeout_s: float) -> Task:
     return Task(p, _key(content), timeout_s, chip=plan.chip, retention_steps=steps)
 
 
-def _cosim_task(p: Point, timeout_s: float, manifest: str, sequences: int, mirror_array: str) -> Task:
+def _cosim_task(p: Point, timeout_s: float, manifest: str, sequences: int, mirror_array: str,
+                mirror_trim: str = "none") -> Task:
     try:
         mapped = _mapped(p.map_dir, manifest, sequences)
     except ValueError as err:  # fewer test sequences than asked, no training recipe
         raise ConfigError(f"sequences: {sequences} asked of {p.map_dir}: {err}") from None
     content = {**_common(p), "manifest": manifest, "sequence": p.sequence,
-               "netlists": [_sha256(t) for t in _cosim_netlists(p, *mapped, mirror_array)]}
+               "netlists": [_sha256(t) for t in _cosim_netlists(p, *mapped, mirror_array, mirror_trim, manifest)]}
     return Task(p, _key(content), timeout_s, manifest_sha256=manifest, map_sequences=sequences,
-                mirror_array=mirror_array)
+                mirror_array=mirror_array, mirror_trim=mirror_trim)
 
 
 def _unit_power_task(p: Point, timeout_s: float, manifest: str) -> Task:
@@ -232,7 +259,7 @@ def build_tasks(plan: Plan, timeout_s: float) -> list[Task]:
             tasks.append(_cell_task(p, plan, timeout_s))
         elif p.job in COSIM_JOBS:
             tasks.append(_cosim_task(p, timeout_s, manifests[p.map_dir], sequences[p.map_dir],
-                                     plan.settings.mirror_array))
+                                     plan.settings.mirror_array, plan.settings.mirror_trim))
         else:
             tasks.append(_unit_power_task(p, timeout_s, manifests[p.map_dir]))
     return tasks
@@ -350,10 +377,21 @@ def _cosim(task: Task, supply) -> dict:
         layers = cosim_units(plan, xs, supply, workers=task.ngspice_workers, timeout_s=task.timeout_s)
         out = {"netlists_solved_tight": sum(c.solved_tight for c in layers)}
     else:
-        cosim = cosim_network_staged if task.mirror_array == "staged" else cosim_network
-        n = cosim(plan, xs, supply, workers=task.ngspice_workers, timeout_s=task.timeout_s)
+        trimmed = {}
+        if task.mirror_trim == "rows":  # the chip trimmed at test, then co-simulated with its trims
+            from codesign.validation.array_trim import trim_array
+
+            t = trim_array(plan, _calibration(p.map_dir, task.manifest_sha256), test_supply(p, plan.chip),
+                           timeout_s=task.timeout_s)
+            trimmed = {"trims": t.trims, "record": {"mirror_trim": "rows", "trims": t.summary()}}
+        if task.mirror_array == "staged":
+            n = cosim_network_staged(plan, xs, supply, workers=task.ngspice_workers, timeout_s=task.timeout_s,
+                                     trims=trimmed.get("trims"))
+        else:
+            n = cosim_network(plan, xs, supply, workers=task.ngspice_workers, timeout_s=task.timeout_s)
         s, layers = n.summary(), n.layers
-        out = {"mirror_array": task.mirror_array, "decision_agreement": s["decision_agreement"],
+        out = {"mirror_array": task.mirror_array, **trimmed.get("record", {}),
+               "decision_agreement": s["decision_agreement"],
                "output_rmse": s["output_rmse"],
                "netlists_solved_tight": s["netlists_solved_tight"],
                "y_software": n.y_software[0].tolist(), "y_circuit": n.y_circuit[0].tolist()}

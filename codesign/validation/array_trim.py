@@ -1,0 +1,123 @@
+"""Per-chip row trims of a mirror synapse array, set at test from the chip's own currents.
+
+On a Monte Carlo chip each row of the array delivers its contract's current with an error that
+is, for the most part, the row's own: the replica that sets the row's gain is one unit device,
+and the row's nfet mirror, its column diodes' share and the x-independent part of its synapses
+add an offset. A tester can measure it: drive the chip's inputs with known vectors, read each
+row's current (a test mode routing it to a pad; modelled ideally here: the DC currents ngspice
+computes on that chip) and set two trim DACs per row in the bias generator:
+
+    gain    the row's reference current times ref_scale (its unit devices follow it in weak
+            inversion, so every synapse of the row scales together)
+    offset  a current added to the row's fixed current
+
+The fit is least squares over the calibration vectors of the row's error against the contract
+on [1, what its synapses carry] (`synapse_share`), quantized to the DACs' steps (`TrimDac`), and
+repeated on the trimmed chip (`rounds`): each round measures the chip with the trims so far.
+What is left is the part of the error no row-wide trim reaches: each synapse's own mismatch on
+its own input (docs/results.md, "Keyword spotting").
+
+The calibration vectors are the training set's (`calibration_inputs`): x = 0, each input alone
+at four values across the training range, and training frames; never the test utterances a
+co-simulation judges.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from codesign.hardware.params import Supply
+from codesign.manifest import NetworkPlan
+from codesign.mapping.synapses import RowTrims, mirror_array
+from codesign.validation.ngspice import run
+from codesign.validation.synapses import array_bench, currents_from_dc, ideal_currents, sweep_inputs
+
+CALIBRATION_FRAMES = 40  # training frames among the calibration vectors (their real mixes of inputs)
+
+
+@dataclass(frozen=True)
+class TrimDac:
+    """The two trim DACs of each row: signed, `bits` bits (+-(2**(bits-1) - 1) steps)."""
+
+    offset_step_i_unit: float = 1 / 128  # offset DAC step, in I_unit (= beta of z)
+    gain_step: float = 1 / 128  # reference-current DAC step, relative (+-99 % at 8 bits)
+    bits: int = 8
+
+    @property
+    def max_steps(self) -> int:
+        return 2 ** (self.bits - 1) - 1
+
+
+def calibration_inputs(x_train: np.ndarray, seed: int = 1) -> np.ndarray:
+    """Calibration vectors [S, n_in] from the training inputs x_train [N, T, n_in]."""
+    x_train = np.asarray(x_train, dtype=np.float64)
+    return sweep_inputs(x_train, x_train.shape[-1], levels=4, n_random=CALIBRATION_FRAMES, seed=seed)
+
+
+def synapse_share(plan: NetworkPlan, x: np.ndarray) -> np.ndarray:
+    """What row i's synapses carry net into its input [S, d], in I_unit, on x [S, n_in]: the part of
+    its current its reference scales. Differential front end: (W x)_i / beta_i (the columns' common
+    mode cancels in each synapse); single-ended: that plus the x-independent part of the mirrors,
+    which the fixed current cancels."""
+    p = mirror_array(plan, plan.layers[0])
+    to_input, to_mirror = p.column_codes
+    net = (to_input - to_mirror) * p.m_row[:, None]  # [d, columns] unit devices, signed
+    gain = np.array(p.row_gain) / p.m_column  # one unit device of row i per column ampere
+    return (p.column_currents(x) @ net.T) * gain / plan.chip.i_unit_a
+
+
+def fit_row_trims(plan: NetworkPlan, x: np.ndarray, i_measured: np.ndarray, trims: RowTrims,
+                  dac: TrimDac = TrimDac()) -> RowTrims:
+    """The trims after one round: `trims` (what the chip carried when i_measured [S, d] was read on
+    x [S, n_in]) corrected by the fit of the error left, quantized to the DACs' steps and range."""
+    c = plan.chip
+    ideal = ideal_currents(plan, x)
+    error = (i_measured - ideal) / c.i_unit_a  # [S, d], units of I_unit
+    # only where the contract is linear: below the window the comparator's input diode is off
+    inside = (ideal >= c.i_in_min_a) & (ideal <= c.i_in_max_a)
+    share = synapse_share(plan, x)
+    scales, offsets = [], []
+    for i in range(error.shape[1]):
+        ok = inside[:, i]
+        if ok.sum() < 2:
+            raise ValueError(f"row trims: row {i} has {int(ok.sum())} calibration vectors inside the contract's "
+                             "window; at least 2 are needed")
+        a = np.stack([np.ones(int(ok.sum())), share[ok, i]], axis=1)
+        (offset, gain), *_ = np.linalg.lstsq(a, error[ok, i], rcond=None)
+        scale = trims.ref_scale[i] / (1.0 + gain)  # the row's synapses carried (1 + gain) x the contract
+        offset_a = trims.offset_a[i] - offset * c.i_unit_a
+        n_gain = np.clip(np.rint((scale - 1.0) / dac.gain_step), -dac.max_steps, dac.max_steps)
+        n_offset = np.clip(np.rint(offset_a / (dac.offset_step_i_unit * c.i_unit_a)), -dac.max_steps, dac.max_steps)
+        scales.append(float(1.0 + n_gain * dac.gain_step))
+        offsets.append(float(n_offset * dac.offset_step_i_unit * c.i_unit_a))
+    return RowTrims(tuple(scales), tuple(offsets))
+
+
+@dataclass(frozen=True)
+class TrimResult:
+    trims: RowTrims
+    rms_error_i_unit: tuple[float, ...]  # over the calibration vectors, before each round and after the last
+
+    def summary(self) -> dict:
+        return {"ref_scale": list(self.trims.ref_scale), "offset_a": list(self.trims.offset_a),
+                "calibration_rms_error_i_unit": list(self.rms_error_i_unit)}
+
+
+def trim_array(plan: NetworkPlan, x_cal: np.ndarray, supply: Supply, dac: TrimDac = TrimDac(), rounds: int = 2,
+               timeout_s: float = 3600) -> TrimResult:
+    """Measure the chip's array (supply carries its Monte Carlo seed) on x_cal [S, n_in] and trim it:
+    `rounds` measure-and-fit rounds, then one measurement of the result."""
+    if rounds < 1:
+        raise ValueError(f"rounds: at least 1, got {rounds}")
+    trims, rms = RowTrims.none(len(plan.layers[0].units)), []
+    ideal = ideal_currents(plan, x_cal)
+    for k in range(rounds + 1):
+        res = run(array_bench(plan, x_cal, supply, trims=trims), name=f"array_trim_{k}", timeout_s=timeout_s)
+        i_c = currents_from_dc(plan, res, len(x_cal))
+        inside = (ideal >= plan.chip.i_in_min_a) & (ideal <= plan.chip.i_in_max_a)
+        rms.append(float(np.sqrt(np.mean(((i_c - ideal)[inside] / plan.chip.i_unit_a) ** 2))))
+        if k < rounds:
+            trims = fit_row_trims(plan, x_cal, i_c, trims, dac)
+    return TrimResult(trims, tuple(rms))

@@ -1,0 +1,122 @@
+"""Per-chip row trims of the mirror synapse array (codesign.validation.array_trim): the netlist
+carries them, the fit recovers a row's offset and gain on the DACs' grid, and on a real Monte
+Carlo chip the trimmed array is closer to its contract than the untrimmed one."""
+
+import dataclasses
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from codesign.mapping.synapses import RowTrims, mirror_array, mirror_netlist
+from codesign.validation.array_trim import TrimDac, calibration_inputs, fit_row_trims, synapse_share, trim_array
+from codesign.validation.cosim import load_checked
+from codesign.validation.report import training_inputs
+from codesign.validation.synapses import ideal_currents
+
+MIRROR = Path(__file__).parent / "golden" / "maps" / "mirror"
+
+
+def _lines(plan, trims=None):
+    layer = plan.layers[0]
+    return mirror_netlist(mirror_array(plan, layer), [u.name for u in layer.units],
+                          [f"v(x{j})" for j in range(layer.n_in)], vdd_v=1.8, trims=trims)
+
+
+def _value(lines, prefix):
+    return float(next(ln for ln in lines if ln.startswith(prefix)).split()[-1])
+
+
+def test_the_netlist_carries_a_rows_trims_and_none_leaves_it_as_mapped():
+    plan = load_checked(MIRROR)
+    names = [u.name for u in plan.layers[0].units]
+    d = len(names)
+    assert _lines(plan) == _lines(plan, RowTrims.none(d))
+    scales = tuple(1.0 + 0.01 * (i + 1) for i in range(d))
+    offsets = tuple(1e-12 * (i + 1) for i in range(d))
+    trimmed = _lines(plan, RowTrims(scales, offsets))
+    for i, n in enumerate(names):
+        assert _value(trimmed, f"Isyn_rr_{n} ") == pytest.approx(_value(_lines(plan), f"Isyn_rr_{n} ") * scales[i])
+    p = mirror_array(plan, plan.layers[0])
+    n0 = names[0]
+    fixed = p.i_fixed_a[0] + offsets[0]
+    line = next(ln for ln in trimmed if ln.startswith(f"Isyn_b_{n0} "))
+    assert float(line.split()[-1]) == pytest.approx(abs(fixed))
+    assert line.split()[1:3] == (["vdd", f"in_{n0}"] if fixed >= 0 else [f"in_{n0}", "0"])
+
+
+@pytest.mark.parametrize("scales, offsets, message", [
+    ((1.0,), (0.0, 0.0), "gains for"), ((0.0,), (0.0,), "positive"), ((1.0,), (float("nan"),), "finite")])
+def test_row_trims_are_checked(scales, offsets, message):
+    with pytest.raises(ValueError, match=message):
+        RowTrims(scales, offsets)
+
+
+def test_the_fit_recovers_each_rows_offset_and_gain_on_the_dacs_grid():
+    plan = load_checked(MIRROR)
+    c = plan.chip
+    x = calibration_inputs(training_inputs(MIRROR, 50))
+    d = len(plan.layers[0].units)
+    offset = np.linspace(-0.3, 0.3, d)  # I_unit
+    gain = np.linspace(-0.08, 0.12, d)  # the rows' synapses carry (1 + gain) x the contract
+    measured = ideal_currents(plan, x) + (offset + gain * synapse_share(plan, x)) * c.i_unit_a
+    dac = TrimDac()
+    trims = fit_row_trims(plan, x, measured, RowTrims.none(d), dac)
+    np.testing.assert_allclose(trims.ref_scale, 1 / (1 + gain), atol=dac.gain_step / 2 + 1e-12)
+    np.testing.assert_allclose(np.array(trims.offset_a) / c.i_unit_a, -offset, atol=dac.offset_step_i_unit / 2 + 1e-12)
+    # on the grid, and the range clips: a DAC of 3 bits reaches +-3 steps
+    small = TrimDac(offset_step_i_unit=0.01, gain_step=0.01, bits=3)
+    clipped = fit_row_trims(plan, x, measured, RowTrims.none(d), small)
+    assert np.abs(np.array(clipped.offset_a) / c.i_unit_a).max() == pytest.approx(0.03)
+    steps = (np.array(clipped.ref_scale) - 1) / 0.01
+    np.testing.assert_allclose(steps, np.rint(steps), atol=1e-9)
+    assert np.abs(steps).max() == pytest.approx(3)
+
+
+def test_a_monte_carlo_chip_trimmed_at_test_is_closer_to_its_contract():
+    """ngspice, the golden mirror array on Monte Carlo chip 1: two rounds, three DC sweeps."""
+    plan = load_checked(MIRROR)
+    x = calibration_inputs(training_inputs(MIRROR, 50))
+    chip = dataclasses.replace(plan.chip.supply(), mc_seed=1)
+    result = trim_array(plan, x, chip, rounds=2)
+    before, *_, after = result.rms_error_i_unit
+    assert len(result.rms_error_i_unit) == 3
+    assert after < 0.5 * before, result.rms_error_i_unit
+    assert any(s != 1.0 for s in result.trims.ref_scale) and any(o != 0.0 for o in result.trims.offset_a)
+
+
+@pytest.mark.parametrize("text, message", [
+    ('job = "network_cosim"\nmap_dirs = ["map"]\nmirror_trim = "rows"\n', "set mirror_array = 'staged'"),
+    ('job = "unit_cosim"\nmap_dirs = ["map"]\nmirror_trim = "rows"\n', "mirror_trim: only for the job"),
+    ('job = "network_cosim"\nmap_dirs = ["map"]\nmirror_array = "staged"\nmirror_trim = "all"\n', "mirror_trim"),
+])
+def test_the_trim_key_is_refused_where_it_cannot_apply(tmp_path, text, message):
+    from codesign.config import ConfigError
+    from codesign.validation.sweep.plan import load_plan
+
+    shutil.copytree(MIRROR, tmp_path / "map")
+    (tmp_path / "plan.toml").write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_plan(tmp_path / "plan.toml")
+
+
+def test_a_trimmed_monte_carlo_point_records_its_trims_and_is_its_own_point(tmp_path):
+    """ngspice: the golden mirror map's Monte Carlo chip 1, staged, trimmed at test, one test sequence."""
+    from codesign.validation.sweep.plan import load_plan
+    from codesign.validation.sweep.points import build_tasks, compute
+
+    shutil.copytree(MIRROR, tmp_path / "map")
+    head = 'job = "network_cosim"\nmirror_array = "staged"\npoints = [{ map_dir = "map", sequence = 0, mc_seed = 1 }]\n'
+    (tmp_path / "trimmed.toml").write_text(head + 'mirror_trim = "rows"\n')
+    (tmp_path / "as_drawn.toml").write_text(head)
+    trimmed, as_drawn = (build_tasks(load_plan(tmp_path / f"{n}.toml"), 600)[0] for n in ("trimmed", "as_drawn"))
+    assert trimmed.key != as_drawn.key
+    record = compute(trimmed)
+    figures = record["figures"]
+    assert record["status"] == "done" and figures["mirror_trim"] == "rows"
+    rms = figures["trims"]["calibration_rms_error_i_unit"]
+    assert len(rms) == 3 and rms[-1] < 0.5 * rms[0]
+    assert len(figures["trims"]["ref_scale"]) == len(figures["units"])
+    # the array as co-simulated is the trimmed one: near its contract on the test sequence too
+    assert figures["array"]["rms_error"] < rms[0]
