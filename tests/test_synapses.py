@@ -248,3 +248,30 @@ def test_network_level_cosim_with_mirror_synapses():
     assert set(c.k_software[0, :, 0]) == {-2, -1, 0, 1, 2}
     np.testing.assert_array_equal(c.k_circuit[0, far, 0], c.k_software[0, far, 0])
     assert n.summary()["decisions_identical"]
+
+
+def test_a_group_of_unit_pfets_averages_its_mismatch():
+    """ngspice, Monte Carlo chips 1..12: one unit pfet of the template against a group of 16 (a
+    synapse of code 16, a column diode), each at the same gate voltage in weak inversion. The
+    group's spread per device is about 1/4 of one device's: sky130's model divides its mismatch
+    by sqrt(mult), which the template passes with m (with m alone a group drew one device's)."""
+    from codesign.netlist import instance
+    from codesign.pdk.bins import MC_OVER_NEEDED_BINS
+    from codesign.validation.benches import header
+    from codesign.validation.ngspice import Job, run_many
+
+    supply = chip_from_dict({"preset": "sky130_mirror"}).supply()
+
+    def deck(seed):
+        lines = header("group_mismatch", dataclasses.replace(supply, mc_seed=seed), "synapse")
+        lines += [MC_OVER_NEEDED_BINS, "Vdd vdd 0 1.8", "Vg g 0 1.38"]  # source-gate 0.42 V: about 1 pA
+        for n in (1, 16):
+            lines += [f"Vm{n} d{n} 0 0.9", instance(f"g{n}", [f"d{n}", "g", "vdd", "vdd"], "mru_syn_unit",
+                                                     {"w": 1.0, "l": 1.0, "count": n}, "group")]
+        return "\n".join(lines + [".op", ".save i(vm1) i(vm16)", ".end"]) + "\n"
+
+    results = run_many([Job(deck(k), f"group_{k}", 300) for k in range(1, 13)], 2)
+    one, group = (np.array([float(np.atleast_1d(r.i(f"vm{n}"))[0]) / n for r in results]) for n in (1, 16))
+    spread_one, spread_group = (np.std(v) / abs(np.mean(v)) for v in (one, group))
+    assert spread_one > 0.1  # the chips differ: mismatch is drawn
+    assert spread_group < 0.5 * spread_one, (spread_one, spread_group)
