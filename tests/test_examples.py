@@ -32,13 +32,18 @@ def test_the_kws_recipe_and_chip_load_and_fit_together():
     assert chip.x_min <= -7.3 and chip.x_max >= 6.6
 
 
-def test_run_writes_one_plan_of_tt_pvt_and_monte_carlo_points(tmp_path):
+def test_run_writes_plans_of_tt_pvt_and_trimmed_monte_carlo_points(tmp_path):
     shutil.copytree(MIRROR, tmp_path / "map")
     run = _run_module()
-    plan = load_plan(run.write_plan(tmp_path, 3))
+    (path,) = run.write_plans(tmp_path, 3)
+    plan = load_plan(path)
     assert plan.settings.job == "network_cosim" and plan.settings.mirror_array == "staged"
+    assert plan.settings.mirror_trim == "none"
     assert [(p.corner, p.temp_c, p.sequence, p.mc_seed) for p in plan.points] == [("tt", 27, n, None) for n in range(3)]
-    full = load_plan(run.write_plan(tmp_path, 2, chips=3, chip_utterances=2, pvt=True)).points
+    nominal, drawn = (load_plan(p) for p in run.write_plans(tmp_path, 2, chips=3, chip_utterances=2, pvt=True))
+    assert nominal.settings.mirror_trim == "none" and drawn.settings.mirror_trim == "rows"
+    assert all(p.mc_seed is None for p in nominal.points) and all(p.mc_seed for p in drawn.points)
+    full = nominal.points + drawn.points
     assert len(full) == 2 + 2 * 2 + 3 * 2
     assert {(p.corner, p.temp_c) for p in full if p.mc_seed is None} == {("tt", 27), *run.PVT_POINTS}
     assert [(p.sequence, p.mc_seed) for p in full if p.mc_seed][:4] == [(0, 1), (0, 2), (0, 3), (1, 1)]

@@ -8,6 +8,7 @@ The stages are the toolkit's own commands, so each can be re-run by hand:
     codesign train examples/kws/recipe.toml --out OUT/train ...   clips generated, CMRU trained
     codesign map OUT/train --chip examples/kws/chip.toml          mirror synapse array, 16 units
     codesign sweep OUT/cosim.toml --out OUT/sweep                 ngspice, one utterance per point
+    codesign sweep OUT/montecarlo.toml --out OUT/sweep_montecarlo (--chips) each chip trimmed at test
     (here)                                                        unit power as mapped + the array's
 
 then OUT/report.md: software and circuit accuracy on the same held-out utterances (festival,
@@ -49,20 +50,28 @@ def run(args: list[str], ok=(0,)) -> int:
     return code
 
 
-def write_plan(out: Path, utterances: int, chips: int = 0, chip_utterances: int = 0, pvt: bool = False) -> Path:
-    """One sweep plan for every co-simulation: the first `utterances` held-out utterances at tt 27 C, the
-    same at PVT_POINTS (pvt), and Monte Carlo chips 1..chips on their first `chip_utterances` (tt 27 C),
-    utterance by utterance over the chips. The array and the units are solved apart (mirror_array)."""
-    points = [("tt", 27.0, n, None) for n in range(utterances)]
-    points += [(c, t, n, None) for c, t in (PVT_POINTS if pvt else ()) for n in range(utterances)]
-    points += [("tt", 27.0, n, k) for n in range(chip_utterances) for k in range(1, chips + 1)]
-    rows = [f'  {{ corner = "{c}", temp_c = {t:g}, map_dir = "map", sequence = {n}'
-            + ("" if k is None else f", mc_seed = {k}") + " }," for c, t, n, k in points]
-    plan = out / "cosim.toml"
-    plan.write_text("# the mapped KWS network on its first held-out test utterances (a random sample)\n"
-                    'job = "network_cosim"\nmirror_array = "staged"\ntimeout_s = 1800\npoints = [\n'
-                    + "\n".join(rows) + "\n]\n")
-    return plan
+def write_plans(out: Path, utterances: int, chips: int = 0, chip_utterances: int = 0,
+                pvt: bool = False) -> list[Path]:
+    """The sweep plans of every co-simulation, the array and the units solved apart (mirror_array):
+    cosim.toml, the first `utterances` held-out utterances at tt 27 C and the same at PVT_POINTS
+    (pvt), the chip as mapped; with chips, montecarlo.toml, Monte Carlo chips 1..chips on their
+    first `chip_utterances` (tt 27 C, utterance by utterance over the chips), each chip's array
+    trimmed at test first as a chip off the line would be (mirror_trim, docs/mapping.md)."""
+    nominal = [("tt", 27.0, n, None) for n in range(utterances)]
+    nominal += [(c, t, n, None) for c, t in (PVT_POINTS if pvt else ()) for n in range(utterances)]
+    drawn = [("tt", 27.0, n, k) for n in range(chip_utterances) for k in range(1, chips + 1)]
+    plans = []
+    for name, points, head in [("cosim", nominal, "the chip as mapped"),
+                               ("montecarlo", drawn, 'Monte Carlo chips, trimmed at test\nmirror_trim = "rows"')]:
+        if not points:
+            continue
+        rows = [f'  {{ corner = "{c}", temp_c = {t:g}, map_dir = "map", sequence = {n}'
+                + ("" if k is None else f", mc_seed = {k}") + " }," for c, t, n, k in points]
+        plans.append(out / f"{name}.toml")
+        plans[-1].write_text(f"# the mapped KWS network on its first held-out test utterances: {head}\n"
+                             'job = "network_cosim"\nmirror_array = "staged"\ntimeout_s = 1800\npoints = [\n'
+                             + "\n".join(rows) + "\n]\n")
+    return plans
 
 
 def network_power(map_dir: Path, x: np.ndarray, workers: int) -> dict:
@@ -273,9 +282,13 @@ def main() -> int:
     pvt = f", the same at {' and '.join(f'{c} {t:g} C' for c, t in PVT_POINTS)}" if mode["pvt"] else ""
     chips = f", {mode['chips']} Monte Carlo chips x {mode['chip_utterances']}" if mode["chips"] else ""
     stage(3, f"co-simulate {mode['utterances']} held-out utterances at tt 27 C{pvt}{chips} -> {out / 'sweep'}")
-    plan = write_plan(out, mode["utterances"], mode["chips"], mode["chip_utterances"], mode["pvt"])
-    # exit 1 only says a level target was missed somewhere: accuracy is judged below
-    run(["sweep", plan, "--out", out / "sweep", "--workers", args.workers], ok=(0, 1))
+    rows = []
+    for plan in write_plans(out, mode["utterances"], mode["chips"], mode["chip_utterances"], mode["pvt"]):
+        folder = out / ("sweep" if plan.stem == "cosim" else f"sweep_{plan.stem}")
+        # exit 1 only says a level target was missed somewhere: accuracy is judged below
+        run(["sweep", plan, "--out", folder, "--workers", args.workers], ok=(0, 1))
+        rows += json.loads((folder / "results.json").read_text())["rows"]
+    rows.sort(key=lambda r: r["sequence"])
     seconds["cosim"] = time.monotonic() - start
 
     from codesign.manifest import read_manifest
@@ -284,7 +297,6 @@ def main() -> int:
 
     recipe = recipe_from_dict(read_manifest(out / "map")["recipe"])
     task = make_task(recipe.task.name, recipe.seed, **recipe.task.params)  # the cached features
-    rows = sorted(json.loads((out / "sweep" / "results.json").read_text())["rows"], key=lambda r: r["sequence"])
     x = task.x_test[:mode["utterances"]].double().numpy()
     labels = task.y_test.numpy()
 
