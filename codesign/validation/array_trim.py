@@ -113,10 +113,10 @@ def trim_array(plan: NetworkPlan, x_cal: np.ndarray, supply: Supply, dac: TrimDa
         raise ValueError(f"rounds: at least 1, got {rounds}")
     trims, rms = RowTrims.none(len(plan.layers[0].units)), []
     ideal = ideal_currents(plan, x_cal)
+    inside = (ideal >= plan.chip.i_in_min_a) & (ideal <= plan.chip.i_in_max_a)
     for k in range(rounds + 1):
         res = run(array_bench(plan, x_cal, supply, trims=trims), name=f"array_trim_{k}", timeout_s=timeout_s)
         i_c = currents_from_dc(plan, res, len(x_cal))
-        inside = (ideal >= plan.chip.i_in_min_a) & (ideal <= plan.chip.i_in_max_a)
         rms.append(float(np.sqrt(np.mean(((i_c - ideal)[inside] / plan.chip.i_unit_a) ** 2))))
         if k < rounds:
             trims = fit_row_trims(plan, x_cal, i_c, trims, dac)

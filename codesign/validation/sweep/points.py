@@ -167,7 +167,7 @@ def _calibration(map_dir: str, manifest_sha256: str):
     return calibration_inputs(training_inputs(map_dir, CALIBRATION_SEQUENCES))
 
 
-def test_supply(point: Point, chip: ChipSpec):
+def trim_supply(point: Point, chip: ChipSpec):
     """Where a chip is trimmed: its corner and Monte Carlo draw, at 27 C and the nominal supply (at test)."""
     return dataclasses.replace(chip.supply(point.corner, 27.0), mc_seed=point.mc_seed)
 
@@ -191,7 +191,7 @@ def _cosim_netlists(point: Point, plan, x, mirror_array: str = "coupled", mirror
             from codesign.validation.synapses import array_bench
 
             x_cal = _calibration(point.map_dir, manifest)
-            trim = [array_bench(plan, x_cal, test_supply(point, plan.chip)), repr(TrimDac()), "trim-rows-1"]
+            trim = [array_bench(plan, x_cal, trim_supply(point, plan.chip)), repr(TrimDac()), "trim-rows-1"]
         return trim + array_benches(plan, xs, supply) + [repr(DEFAULT), "staged-3"]  # 3: the array's errors kept
     if point.job == "network_cosim":
         groups = network_groups(plan, DEFAULT, supply)
@@ -381,7 +381,7 @@ def _cosim(task: Task, supply) -> dict:
         if task.mirror_trim == "rows":  # the chip trimmed at test, then co-simulated with its trims
             from codesign.validation.array_trim import trim_array
 
-            t = trim_array(plan, _calibration(p.map_dir, task.manifest_sha256), test_supply(p, plan.chip),
+            t = trim_array(plan, _calibration(p.map_dir, task.manifest_sha256), trim_supply(p, plan.chip),
                            timeout_s=task.timeout_s)
             trimmed = {"trims": t.trims, "record": {"mirror_trim": "rows", "trims": t.summary()}}
         if task.mirror_array == "staged":
