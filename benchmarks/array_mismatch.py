@@ -25,10 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from codesign.validation.array_trim import calibration_inputs, trim_array
+from codesign.validation.array_trim import map_calibration_inputs, supply_at_test, trim_array
 from codesign.validation.cosim import load_checked
 from codesign.validation.ngspice import Job, parallel_map, run_many
-from codesign.validation.report import test_sequences, training_inputs
+from codesign.validation.report import test_sequences
 from codesign.validation.synapses import against_contract, array_bench, currents_from_dc
 
 TARGET_RMS_NEAR_THRESHOLD = 0.05
@@ -56,9 +56,8 @@ def main() -> int:
     start = time.perf_counter()
     trims = [None] * len(chips)
     if args.trim:  # each chip trimmed at 27 C and the nominal supply, as at test
-        x_cal = calibration_inputs(training_inputs(args.map_dir, 200))
-        at_test = plan.chip.supply(args.corner, 27.0)
-        trims = parallel_map(lambda k: trim_array(plan, x_cal, dataclasses.replace(at_test, mc_seed=k)), chips,
+        x_cal = map_calibration_inputs(args.map_dir)
+        trims = parallel_map(lambda k: trim_array(plan, x_cal, supply_at_test(plan.chip, args.corner, k)), chips,
                              args.workers)
     jobs = [Job(array_bench(plan, x[0], s), f"array_chip_{k or 0}", 3600) for k, s in zip(chips, supplies)]
     jobs += [Job(array_bench(plan, x[0], s, trims=t.trims), f"array_trimmed_{k or 0}", 3600)

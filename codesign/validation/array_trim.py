@@ -24,17 +24,21 @@ co-simulation judges.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from codesign.chip import ChipSpec
 from codesign.hardware.params import Supply
 from codesign.manifest import NetworkPlan
 from codesign.mapping.synapses import RowTrims, mirror_array
 from codesign.validation.ngspice import run
-from codesign.validation.synapses import array_bench, currents_from_dc, ideal_currents, sweep_inputs
+from codesign.validation.synapses import array_bench, currents_from_dc, ideal_currents, in_window, sweep_inputs
 
 CALIBRATION_FRAMES = 40  # training frames among the calibration vectors (their real mixes of inputs)
+CALIBRATION_SEQUENCES = 200  # the training sequences those frames and the inputs' range come from
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,18 @@ def calibration_inputs(x_train: np.ndarray, seed: int = 1) -> np.ndarray:
     return sweep_inputs(x_train, x_train.shape[-1], levels=4, n_random=CALIBRATION_FRAMES, seed=seed)
 
 
+def map_calibration_inputs(map_dir: str | Path) -> np.ndarray:
+    """The calibration vectors a chip of a map folder is trimmed on (its network's training set)."""
+    from codesign.validation.report import training_inputs
+
+    return calibration_inputs(training_inputs(map_dir, CALIBRATION_SEQUENCES))
+
+
+def supply_at_test(chip: ChipSpec, corner: str, mc_seed: int | None) -> Supply:
+    """Where a chip is trimmed: its corner and Monte Carlo draw, at 27 C and the nominal supply."""
+    return dataclasses.replace(chip.supply(corner, 27.0), mc_seed=mc_seed)
+
+
 def synapse_share(plan: NetworkPlan, x: np.ndarray) -> np.ndarray:
     """What row i's synapses carry net into its input [S, d], in I_unit, on x [S, n_in]: the part of
     its current its reference scales. Differential front end: (W x)_i / beta_i (the columns' common
@@ -75,8 +91,7 @@ def fit_row_trims(plan: NetworkPlan, x: np.ndarray, i_measured: np.ndarray, trim
     c = plan.chip
     ideal = ideal_currents(plan, x)
     error = (i_measured - ideal) / c.i_unit_a  # [S, d], units of I_unit
-    # only where the contract is linear: below the window the comparator's input diode is off
-    inside = (ideal >= c.i_in_min_a) & (ideal <= c.i_in_max_a)
+    inside = in_window(plan, ideal)  # below the window the comparator's input diode is off
     share = synapse_share(plan, x)
     scales, offsets = [], []
     for i in range(error.shape[1]):
@@ -113,7 +128,7 @@ def trim_array(plan: NetworkPlan, x_cal: np.ndarray, supply: Supply, dac: TrimDa
         raise ValueError(f"rounds: at least 1, got {rounds}")
     trims, rms = RowTrims.none(len(plan.layers[0].units)), []
     ideal = ideal_currents(plan, x_cal)
-    inside = (ideal >= plan.chip.i_in_min_a) & (ideal <= plan.chip.i_in_max_a)
+    inside = in_window(plan, ideal)
     for k in range(rounds + 1):
         res = run(array_bench(plan, x_cal, supply, trims=trims), name=f"array_trim_{k}", timeout_s=timeout_s)
         i_c = currents_from_dc(plan, res, len(x_cal))

@@ -69,7 +69,7 @@ def target_row(t: dict) -> str:
             f"{'met' if t['passed'] else 'NOT met'} |")
 
 
-def _trained_task(map_dir: str | Path):
+def trained_task(map_dir: str | Path):
     """The task (its splits as generated) the mapped network of map_dir was trained on."""
     from codesign.manifest import read_manifest
     from codesign.training.recipe import recipe_from_dict
@@ -84,7 +84,7 @@ def _trained_task(map_dir: str | Path):
 
 def test_sequences(map_dir: str | Path, n: int) -> tuple[np.ndarray, np.ndarray]:
     """The first n test sequences (x [n, T, n_in], targets) of the task the mapped network was trained on."""
-    task = _trained_task(map_dir)
+    task = trained_task(map_dir)
     if n > len(task.x_test):
         raise ValueError(f"--sequences {n}: the task has {len(task.x_test)} test sequences")
     return task.x_test[:n].double().numpy(), task.y_test[:n].numpy()
@@ -92,7 +92,7 @@ def test_sequences(map_dir: str | Path, n: int) -> tuple[np.ndarray, np.ndarray]
 
 def training_inputs(map_dir: str | Path, n: int) -> np.ndarray:
     """The first n training sequences' inputs x [n, T, n_in] (fewer if the split is smaller)."""
-    return _trained_task(map_dir).x_train[:n].double().numpy()
+    return trained_task(map_dir).x_train[:n].double().numpy()
 
 
 def unit_table(comparisons: list[Comparison]) -> str:

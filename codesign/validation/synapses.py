@@ -104,6 +104,11 @@ def ideal_currents(plan: NetworkPlan, x: np.ndarray) -> np.ndarray:
     return c.i_bias_a + (xc @ np.array(layer.weight).T + np.array(layer.bias)) / beta * c.i_unit_a
 
 
+def in_window(plan: NetworkPlan, i_a: np.ndarray) -> np.ndarray:
+    """Where currents i_a lie in the contract's window [i_in_min_a, i_in_max_a] (where it is linear)."""
+    return (i_a >= plan.chip.i_in_min_a) & (i_a <= plan.chip.i_in_max_a)
+
+
 @dataclass(frozen=True)
 class SynapseCharacterization:
     units: tuple[str, ...]

@@ -291,12 +291,9 @@ def main() -> int:
     rows.sort(key=lambda r: r["sequence"])
     seconds["cosim"] = time.monotonic() - start
 
-    from codesign.manifest import read_manifest
-    from codesign.training.recipe import recipe_from_dict
-    from codesign.training.tasks import make_task
+    from codesign.validation.report import trained_task
 
-    recipe = recipe_from_dict(read_manifest(out / "map")["recipe"])
-    task = make_task(recipe.task.name, recipe.seed, **recipe.task.params)  # the cached features
+    task = trained_task(out / "map")  # the cached features
     x = task.x_test[:mode["utterances"]].double().numpy()
     labels = task.y_test.numpy()
 

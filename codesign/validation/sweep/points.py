@@ -49,8 +49,6 @@ RETENTION_CLOCK = {"t_edge_s": 20e-6}
 RETENTION_BENCH = {"segment_steps": 1000}
 # unit_power: the activity pattern of codesign validate --power (z in units of beta), twice.
 UNIT_POWER_BENCH = {"z_beta": tuple(DEFAULT_Z), "repeats": 2}
-# mirror_trim = "rows": a chip is trimmed on calibration vectors from its map's first training sequences
-CALIBRATION_SEQUENCES = 200
 # What a job's record holds, where it changed after BENCH_VERSION: in the key of that job's points only.
 # cosim "levels-2": departures always solved down to reltol 1e-5 (a shortcut that stopped at 1e-4 let a flip through);
 # network_cosim "outputs-3": the software's and the circuit's outputs are stored (task accuracy of a sweep)
@@ -160,16 +158,17 @@ def _mapped(map_dir: str, manifest_sha256: str, sequences: int):
 
 @lru_cache(maxsize=8)
 def _calibration(map_dir: str, manifest_sha256: str):
-    """The calibration vectors a chip of this map folder is trimmed on (from its training set)."""
-    from codesign.validation.array_trim import calibration_inputs
-    from codesign.validation.report import training_inputs
+    """The calibration vectors a chip of this map folder is trimmed on, read once per process."""
+    from codesign.validation.array_trim import map_calibration_inputs
 
-    return calibration_inputs(training_inputs(map_dir, CALIBRATION_SEQUENCES))
+    return map_calibration_inputs(map_dir)
 
 
 def trim_supply(point: Point, chip: ChipSpec):
-    """Where a chip is trimmed: its corner and Monte Carlo draw, at 27 C and the nominal supply (at test)."""
-    return dataclasses.replace(chip.supply(point.corner, 27.0), mc_seed=point.mc_seed)
+    """Where the point's chip is trimmed (`array_trim.supply_at_test`)."""
+    from codesign.validation.array_trim import supply_at_test
+
+    return supply_at_test(chip, point.corner, point.mc_seed)
 
 
 def _cosim_netlists(point: Point, plan, x, mirror_array: str = "coupled", mirror_trim: str = "none",
