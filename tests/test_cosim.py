@@ -377,3 +377,27 @@ def test_transitions_are_judged_from_the_circuits_own_level():
     (row,) = latch.per_unit()  # step 1 went to -1 on z = +1.005: wrong; step 2 held it: right
     assert row["transition_agreement"] == 0.8 and row["farthest_wrong_transition"] == pytest.approx(0.005)
 
+
+
+def test_a_departure_first_made_at_a_threshold_stands_and_one_far_from_it_is_solved_again():
+    """The cascade re-solves a netlist only when some unit first leaves its expected levels on a
+    step whose input lay farther than decided_within (a fraction of beta) from a threshold."""
+    from codesign.validation.cosim import DEFAULT, TIGHT, _needs_recheck, threshold_distance
+
+    z_beta = np.array([[0.2, 1.5], [0.995, -1.2], [0.0, 0.0], [-1.3, 0.4]])  # [T, d], two units
+    dist = threshold_distance(z_beta)
+    np.testing.assert_allclose(dist, [[0.8, 0.5], [0.005, 0.2], [1.0, 1.0], [0.3, 0.6]])
+    want = np.array([[0, 1], [0, 0], [0, 0], [-1, -1]])
+    at_threshold = want.copy()
+    at_threshold[1:3, 0] = 1  # unit 0 fired at 0.995 beta, one level up until the next trip
+    far = want.copy()
+    far[2, 1] = 1  # unit 1 jumped with no input at all
+    assert DEFAULT.decided_within == TIGHT.decided_within == 0.01
+    assert not _needs_recheck([at_threshold], [want], [dist], 0.01)
+    assert _needs_recheck([at_threshold], [want], [dist], 0.001)  # tighter than the step's 0.5 %
+    assert _needs_recheck([at_threshold], [want], None, 0.01)  # no distances: every departure
+    assert _needs_recheck([far], [want], [dist], 0.01)
+    both = at_threshold.copy()
+    both[2, 1] = 1
+    assert _needs_recheck([both], [want], [dist], 0.01)  # one far departure is enough
+    assert not _needs_recheck([want], [want], [dist], 0.01)

@@ -31,7 +31,7 @@ from codesign.mapping.netlists import layer_clocks, library, shared_sources, uni
 from codesign.mru import reference
 from codesign.netlist import identifier, number
 from codesign.validation.benches import header, step_pwl, tran, unit_supply
-from codesign.validation.cosim import DEFAULT, SolverOptions, solve_cascade, step_end_levels
+from codesign.validation.cosim import DEFAULT, SolverOptions, solve_cascade, step_end_levels, threshold_distance
 from codesign.validation.unit import DEFAULT_Z, time_mean
 
 
@@ -76,7 +76,8 @@ def mapped_unit_power(plan: NetworkPlan, supply: Supply, z_beta: list[float] = D
     benches = [lambda o, u=u: power_bench(plan, u, supply, zs, o) for u in units]
     expected = [contract_levels(plan, u, zs) for u in units]
     results, levels, _ = solve_cascade(benches, lambda i, r: [step_end_levels(plan, r, [units[i]], len(zs))],
-                                       lambda i: [expected[i]], "power", DEFAULT, workers, timeout_s, None)
+                                       lambda i: [expected[i]], "power", DEFAULT, workers, timeout_s, None,
+                                       lambda i: [threshold_distance(_carried(plan, zs))[:, None]])
     c = plan.chip
     input_a = float(np.mean(c.i_bias_a + _carried(plan, zs) * c.i_unit_a))  # the synapse current it sinks
     rows = []

@@ -13,7 +13,8 @@ memory. So the array can be solved first, alone, and each unit then in a netlist
 2. each unit in its own netlist (its comparator, memory and readout), driven by its row's
    current held for each step as `unit_bench` holds the contract's (1 us edges), and solved
    through the same tolerance cascade as every co-simulation (`solve_cascade`), a departure
-   judged against the golden model on the delivered currents (`delivered_levels`).
+   judged against the golden model on the delivered currents (`delivered_levels`), the
+   delivered z's distance from a threshold deciding which departures stand (`decided_within`).
 
 Why: a unit's netlist in the coupled path carries the array's columns and its row (hundreds
 of devices per unit on the keyword-spotting map) through every time point of every clock
@@ -51,6 +52,7 @@ from codesign.validation.cosim import (
     outputs_from_units,
     solve_cascade,
     step_end_levels,
+    threshold_distance,
     unit_groups,
 )
 from codesign.validation.ngspice import Job, run_many
@@ -99,6 +101,7 @@ def cosim_network_staged(plan: NetworkPlan, x: np.ndarray, supply: Supply | None
     y_sw = software_outputs(plan, hs[-1])
     steps, ends = x.shape[1], _end_times(plan, x.shape[1])
     k_delivered = delivered_levels(plan, i_in)
+    dist = threshold_distance((i_in - plan.chip.i_bias_a) / plan.chip.i_unit_a)
     work = [(n, g) for n in range(len(x)) for g in unit_groups(layer, options)]
 
     def bench(o: SolverOptions, n: int, g: tuple) -> str:
@@ -110,7 +113,8 @@ def cosim_network_staged(plan: NetworkPlan, x: np.ndarray, supply: Supply | None
     results, levels, again = solve_cascade(
         benches, lambda i, r: [step_end_levels(plan, r, work[i][1], steps)],
         lambda i: [k_delivered[work[i][0]][:, [u.index for u in work[i][1]]]],
-        "cosim_staged", options, workers, timeout_s, "ngspice, units" if progress else None)
+        "cosim_staged", options, workers, timeout_s, "ngspice, units" if progress else None,
+        lambda i: [dist[work[i][0]][:, [u.index for u in work[i][1]]]])
     y_c = outputs_from_units(plan, work, results, ends)
     comparison = _comparison(plan, layer, zs[0], hs[0], _stack_groups(levels, len(x)), again)
     return NetworkComparison(plan.loss, plan.readout.mode, y_sw, y_c, (comparison,), i_in)
