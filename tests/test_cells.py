@@ -14,12 +14,12 @@ import pytest
 from codesign.chip import ChipSpec
 from codesign.hardware.cells import comparator, integrator_subckt
 from codesign.mru import reference
-from codesign.validation.characterize import charge_packets, hysteresis_loop, retention
+from codesign.validation.characterize import cell_clock, charge_packets, hysteresis_loop, retention
 from codesign.validation.unit import latch_sequence, unit_power
 
 CHIP = ChipSpec()
 TT = CHIP.supply()
-KHZ = dataclasses.replace(CHIP.clock(), period_s=1e-3, t_compare_s=200e-6)  # the benches' 1 kHz clock
+KHZ = cell_clock(CHIP.clock(), CHIP.integrator().t_pkt_s)  # the benches' 1 kHz clock
 
 
 def test_comparator_thresholds_within_5_percent_with_hysteresis():
@@ -152,3 +152,15 @@ def test_level_comparator_sizes_reach_the_netlist_only_where_they_leave_the_temp
     matched = ChipSpec(name="m", level_cmp_w_in_um=2.0, level_cmp_l_in_um=2.0).integrator()
     lines = [line for line in integrator_subckt(matched).splitlines() if line.startswith("XLC")]
     assert len(lines) == 4 and all(line.endswith("mru_level_cmp w_d=2 l_d=2") for line in lines)
+
+
+def test_the_cell_benches_keep_the_chips_gap_before_the_restore():
+    """1 kHz with a 200 us compare phase; a gap that does not fit lengthens the period, never the
+    gap itself (the level comparators' time to decide on a Monte Carlo chip)."""
+    assert (KHZ.period_s, KHZ.t_compare_s, KHZ.t_gap_s) == (1e-3, 200e-6, CHIP.t_gap_s)
+    slow = ChipSpec(t_gap_s=1e-3)
+    clock = cell_clock(slow.clock(), slow.integrator().t_pkt_s)
+    assert clock.t_gap_s == 1e-3 and clock.period_s == pytest.approx(2e-3)
+    t_t, t_r = clock.phases(slow.integrator().t_pkt_s)
+    assert t_r - t_t == pytest.approx(slow.integrator().t_pkt_s + 1e-3)
+    assert cell_clock(ChipSpec(t_gap_s=3e-3).clock(), 1e-4).period_s == pytest.approx(4e-3)

@@ -12,6 +12,8 @@ bench, runs it, and returns the data with a `plot(path)` method.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +31,17 @@ from codesign.hardware.params import ClockParams, ComparatorParams, IntegratorPa
 from codesign.netlist import number
 from codesign.validation.benches import header, step_pwl, supply_source, tran
 from codesign.validation.ngspice import run
+
+
+def cell_clock(clock: ClockParams, t_transfer_s: float) -> ClockParams:
+    """The cell benches' clock: 1 kHz with a 200 us compare phase (ten times fewer idle points
+    to simulate than a 100 Hz chip clock), the chip's own gap, restore and edges; the period
+    lengthened by whole milliseconds where those do not fit in one. The gap is the level
+    comparators' time to decide before the restore: a bench that shortened it would not
+    measure the chip (docs/circuits.md, "Level comparators")."""
+    fast = dataclasses.replace(clock, period_s=1e-3, t_compare_s=200e-6)
+    busy_s = fast.t_compare_s + t_transfer_s + fast.t_gap_s + fast.t_restore_s + fast.t_edge_s
+    return dataclasses.replace(fast, period_s=max(1, math.ceil(busy_s / 1e-3 - 1e-9)) * 1e-3)
 
 
 def _figure():

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from codesign.hardware.params import TEMP_RANGE_C, VDD_RANGE_V
 from codesign.pdk import corners as known_corners
-from codesign.validation.characterize import charge_packets, hysteresis_loop, retention
+from codesign.validation.characterize import cell_clock, charge_packets, hysteresis_loop, retention
 from codesign.validation.decision import decision_window
 from codesign.validation.ngspice import MAX_TIMEOUT_S, parallel_map
 from codesign.validation.settling import comparator_settling
@@ -166,9 +166,8 @@ def _one_corner(args, chip, corner: str) -> dict:
     what = WHAT if "all" in args.what else args.what
     out, tag, row = args.out, f"{corner}_{supply.temp_c:g}C", {"corner": corner, "temp_c": supply.temp_c}
     clock, timeout = chip.clock(), args.timeout
-    # The cell benches' 1 kHz clock (ten times fewer idle points to simulate), with the short
-    # compare phase a 1 ms period leaves room for; the figures in docs/circuits.md use it.
-    khz = dataclasses.replace(clock, period_s=1e-3, t_compare_s=200e-6)
+    # The cell benches' 1 kHz clock (characterize.cell_clock); the figures in docs/circuits.md use it.
+    khz = cell_clock(clock, chip.integrator().t_pkt_s)
     if "hysteresis" in what:
         h = hysteresis_loop(chip.comparator(), supply, timeout_s=timeout)
         row["hysteresis"] = {"up_on_a": h.up_on_a, "up_off_a": h.up_off_a, "dn_on_a": h.dn_on_a,
@@ -196,7 +195,8 @@ def _one_corner(args, chip, corner: str) -> dict:
                                        "integrator_w": pw.integrator_w, "readout_w": pw.readout_w,
                                        "clock_w": pw.clock_w}
     if "latch" in what:
-        la = latch_sequence(LATCH_SEQUENCE, chip.latch(), khz, supply, chip.t_latch_transfer_s, timeout_s=timeout)
+        la = latch_sequence(LATCH_SEQUENCE, chip.latch(), cell_clock(clock, chip.t_latch_transfer_s), supply,
+                            chip.t_latch_transfer_s, timeout_s=timeout)
         row["latch"] = {"c": LATCH_SEQUENCE, "h_in_alpha": la.h_in_alpha().tolist()}
         la.plot(out / f"latch_{tag}.png")
     if "settling" in what:

@@ -40,8 +40,6 @@ LEVEL_TRIPS_BENCH = {"sweep_v": 0.1, "step_v": 1e-3}
 HYSTERESIS_BENCH = {"sweep_s": 0.2}
 # On a Monte Carlo chip: montecarlo.wide_hysteresis_loop, +-4 beta*i_unit at the same slope.
 HYSTERESIS_MC_BENCH = {"span_beta": 4.0, "sweep_s": 0.4}
-# The cell benches' 1 kHz clock (as codesign characterize: ten times fewer idle points to simulate).
-PACKETS_BENCH = {"period_s": 1e-3, "t_compare_s": 200e-6}
 # retention: the chip's real clock with slow edges, as codesign characterize --what retention (between
 # edges only leakage moves, so the solver strides through the idle holds); ngspice runs of 1000 steps,
 # each started from the voltage the last one ended on (characterize.retention's default).
@@ -108,7 +106,10 @@ def point_supply(point: Point, chip: ChipSpec):
 
 
 def packets_clock(chip: ChipSpec):
-    return dataclasses.replace(chip.clock(), **PACKETS_BENCH)
+    """The cell benches' clock (as codesign characterize: 1 kHz, the chip's gap and restore)."""
+    from codesign.validation.characterize import cell_clock
+
+    return cell_clock(chip.clock(), chip.integrator().t_pkt_s)
 
 
 def retention_clock(chip: ChipSpec):
