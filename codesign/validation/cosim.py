@@ -107,12 +107,12 @@ class SolverOptions:
     iteration than a large one (network level: only where `separable`).
     `decided_within`: a departure whose first wrong step had the unit's input within this
     fraction of beta of a threshold is the circuit's decision at its resolution, not solved
-    again. Measured on the keyword-spotting chip at tt 27 C (4 utterances, 64 unit netlists,
-    2026-12-02): all 13 departures of the first pass were such steps (0.07-0.67 % of beta
-    inside a threshold: the comparator tripped a hair early), each still departed under
-    FINEST (9 at the same step, 4 at an earlier step as close to a threshold), and the two
-    tighter runs cost 3.3x and 4.8x the first: 70 s per such unit for no other verdict.
-    The numerical flips above all came with the input far from a threshold.
+    again. Measured on the keyword-spotting chip at tt 27 C (benchmarks/decided_within.py,
+    4 utterances, 64 unit netlists, 2026-12-02): all 16 departures of the first pass were
+    such steps (0.07-0.91 % of beta from a threshold), each still a departure under FINEST
+    (13 at the same step, 3 at an earlier one), which cost 4.8x the first pass: about 70 s
+    per such unit with TIGHT for no other verdict. The numerical flips above all came with
+    the input 0.35 beta or more from a threshold.
     benchmarks/cosim_speed.py checks that DEFAULT and REFERENCE give the same level on
     every step and prints the ratio."""
 
