@@ -38,7 +38,7 @@ def cell_clock(clock: ClockParams, t_transfer_s: float) -> ClockParams:
     to simulate than a 100 Hz chip clock), the chip's own gap, restore and edges; the period
     lengthened by whole milliseconds where those do not fit in one. The gap is the level
     comparators' time to decide before the restore: a bench that shortened it would not
-    measure the chip (docs/circuits.md, "Level comparators")."""
+    measure the chip (docs/circuits.md, "Decision time on Monte Carlo chips")."""
     fast = dataclasses.replace(clock, period_s=1e-3, t_compare_s=200e-6)
     busy_s = fast.t_compare_s + t_transfer_s + fast.t_gap_s + fast.t_restore_s + fast.t_edge_s
     return dataclasses.replace(fast, period_s=max(1, math.ceil(busy_s / 1e-3 - 1e-9)) * 1e-3)
