@@ -21,10 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from codesign.validation.cosim import DEFAULT, FINEST, current_bench, load_checked, step_end_levels, threshold_distance
+from codesign.mru import threshold_distance
+from codesign.validation.cosim import DEFAULT, FINEST, current_bench, load_checked, step_end_levels
 from codesign.validation.ngspice import Job, run_many
 from codesign.validation.report import test_sequences
-from codesign.validation.staged import array_input_currents, delivered_levels
+from codesign.validation.staged import array_input_currents, delivered_levels, delivered_z_beta
 
 
 def main() -> int:
@@ -38,11 +39,11 @@ def main() -> int:
     args = p.parse_args()
     plan = load_checked(args.map_dir)
     x = test_sequences(args.map_dir, args.first + args.sequences)[0][args.first:]
-    supply, layer, c = plan.chip.supply(args.corner, args.temp), plan.layers[0], plan.chip
+    supply, layer = plan.chip.supply(args.corner, args.temp), plan.layers[0]
     first_pass = dataclasses.replace(DEFAULT, recheck=None)
     i_in = array_input_currents(plan, x, supply, args.workers, progress="ngspice, array")
     k_gold, steps = delivered_levels(plan, i_in), x.shape[1]
-    dist = threshold_distance((i_in - c.i_bias_a) / c.i_unit_a)
+    dist = threshold_distance(delivered_z_beta(plan, i_in))
     work = [(n, u) for n in range(len(x)) for u in layer.units]
 
     def run(options, items, stage):

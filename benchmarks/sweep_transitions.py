@@ -20,6 +20,7 @@ from functools import lru_cache
 import numpy as np
 
 from codesign.mapping.reference import software_states
+from codesign.mru import threshold_distance
 from codesign.validation.cosim import Comparison, load_checked
 from codesign.validation.report import test_sequences
 
@@ -62,7 +63,7 @@ def main() -> int:
             total[2] += int(wrong.sum())
             if np.array_equal(k_sw, k_c):
                 continue
-            off = np.abs(np.abs(c.z[wrong] / np.broadcast_to(c.beta, c.z.shape)[wrong]) - 1)
+            off = threshold_distance(c.z[wrong] / np.broadcast_to(c.beta, c.z.shape)[wrong])
             far += [float(v) for v in off if v > args.near]
             total[3] += int(np.sum(off > args.near))
             total[4] = max([total[4], *off.tolist()])

@@ -19,6 +19,11 @@ def comparator(z, beta):
     return (z > beta).astype(np.float64) - (z < -np.asarray(beta)).astype(np.float64)
 
 
+def threshold_distance(z_beta):
+    """How far each z / beta lies from the nearest threshold (+-1), in units of beta."""
+    return np.abs(np.abs(np.asarray(z_beta, dtype=np.float64)) - 1.0)
+
+
 def reference(z, alpha, beta, eps=0.0, bound=None, h0=None):
     """Run the unit sequentially over time.
 

@@ -382,7 +382,8 @@ def test_transitions_are_judged_from_the_circuits_own_level():
 def test_a_departure_first_made_at_a_threshold_stands_and_one_far_from_it_is_solved_again():
     """The cascade re-solves a netlist only when some unit first leaves its expected levels on a
     step whose input lay farther than decided_within (a fraction of beta) from a threshold."""
-    from codesign.validation.cosim import DEFAULT, TIGHT, _needs_recheck, threshold_distance
+    from codesign.mru import threshold_distance
+    from codesign.validation.cosim import DEFAULT, TIGHT, _needs_recheck
 
     z_beta = np.array([[0.2, 1.5], [0.995, -1.2], [0.0, 0.0], [-1.3, 0.4]])  # [T, d], two units
     dist = threshold_distance(z_beta)

@@ -21,7 +21,9 @@ def near_threshold_mapped(plan: NetworkPlan, zs: list) -> dict[str, float]:
     PVT decision window (the mapped network on the test set; zs from software_states)."""
     import numpy as np
 
-    dist = np.concatenate([np.abs(np.abs(z / np.array([u.beta for u in layer.units])) - 1.0).ravel()
+    from codesign.mru import threshold_distance
+
+    dist = np.concatenate([threshold_distance(z / np.array([u.beta for u in layer.units])).ravel()
                            for z, layer in zip(zs, plan.layers)])
     return {f"{d:g}": float(np.mean(dist < d)) for d in (0.01, PVT_DECISION_WINDOW)}
 

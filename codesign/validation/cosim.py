@@ -41,7 +41,7 @@ from codesign.mapping.netlists import (
     unit_subckt,
 )
 from codesign.mapping.reference import decisions, software_outputs, software_states
-from codesign.mru import reference
+from codesign.mru import reference, threshold_distance
 from codesign.netlist import identifier, number
 from codesign.validation.benches import header, step_pwl, tran, unit_supply
 from codesign.validation.ngspice import Job, run_many
@@ -161,9 +161,9 @@ def network_groups(plan: NetworkPlan, options: SolverOptions,
     return [(u,) for u in plan.units] if split else [None]
 
 
-def threshold_distance(z_beta: np.ndarray) -> np.ndarray:
-    """How far each input z / beta lies from the nearest threshold (+-1), in units of beta."""
-    return np.abs(np.abs(z_beta) - 1.0)
+def group_columns(a: np.ndarray, n: int, g: tuple[UnitPlan, ...] | None) -> np.ndarray:
+    """Sequence n of a [N, T, d], the columns of the units of g (None: every unit)."""
+    return a[n][:, slice(None) if g is None else [u.index for u in g]]
 
 
 def _needs_recheck(levels: list, expected: list, distance: list | None, within: float) -> bool:
@@ -298,7 +298,7 @@ class Comparison:
             first = [int(np.argmax(a != b)) if np.any(a != b) else None for a, b in zip(kc, ks)]
             # Steps where the software z lies within NEAR_THRESHOLD of +-beta: where the
             # comparator's finite resolution may decide otherwise (docs/training.md).
-            near = np.abs(np.abs(self.z[..., i] / self.beta[i]) - 1) < NEAR_THRESHOLD
+            near = threshold_distance(self.z[..., i] / self.beta[i]) < NEAR_THRESHOLD
             rows.append({"unit": name, "steps": int(ks.size), "level_agreement": float(np.mean(ks == kc)),
                          "rmse": float(np.sqrt(np.mean(err**2))), "alpha": float(self.alpha[i]),
                          "first_divergence": [f for f in first],
@@ -306,7 +306,7 @@ class Comparison:
                          # the circuit against the contract from its own previous level
                          "transition_agreement": float(1 - wrong[..., i].mean()),
                          "wrong_transitions": int(z_wrong.size),
-                         "farthest_wrong_transition": (float(np.abs(np.abs(z_wrong) - 1).max()) if z_wrong.size
+                         "farthest_wrong_transition": (float(threshold_distance(z_wrong).max()) if z_wrong.size
                                                        else None)})
         return rows
 
@@ -360,20 +360,12 @@ def cosim_layer(plan: NetworkPlan, layer_index: int, z: np.ndarray, h: np.ndarra
     def levels_of(i, result) -> list[np.ndarray]:
         return [step_end_levels(plan, result, work[i][1], steps)]
 
-    def expected(i) -> list[np.ndarray]:
-        n, g = work[i]
-        return [k_software[n][:, [u.index for u in g]]]
-
     dist = threshold_distance(z / np.array([u.beta for u in layer.units]))
-
-    def distance(i) -> list[np.ndarray]:
-        n, g = work[i]
-        return [dist[n][:, [u.index for u in g]]]
-
     benches = [lambda o, n=n, g=g: unit_bench(plan, dataclasses.replace(layer, units=g), z[n], supply, o)
                for n, g in work]
-    _, levels, again = solve_cascade(benches, levels_of, expected, f"cosim_{layer.name}", options, workers,
-                                     timeout_s, progress, distance)
+    _, levels, again = solve_cascade(benches, levels_of, lambda i: [group_columns(k_software, *work[i])],
+                                     f"cosim_{layer.name}", options, workers, timeout_s, progress,
+                                     lambda i: [group_columns(dist, *work[i])])
     return _comparison(plan, layer, z, h, _stack_groups(levels, len(z)), again)
 
 
@@ -441,9 +433,7 @@ def cosim_network(plan: NetworkPlan, x: np.ndarray, supply: Supply | None = None
     dists = [threshold_distance(z / np.array([u.beta for u in layer.units])) for layer, z in zip(plan.layers, zs)]
 
     def columns(i, per_layer: list) -> list[np.ndarray]:
-        n, g = work[i]
-        cols = slice(None) if g is None else [u.index for u in g]
-        return [a[n][:, cols] for a in per_layer]
+        return [group_columns(a, *work[i]) for a in per_layer]
 
     benches = [lambda o, n=n, g=g: network_bench(plan, x[n], supply, o, g) for n, g in work]
     results, levels, again = solve_cascade(benches, lambda i, r: layer_levels(r, work[i][1]),

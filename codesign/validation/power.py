@@ -28,10 +28,10 @@ import numpy as np
 from codesign.hardware.params import Supply
 from codesign.manifest import NetworkPlan, UnitPlan
 from codesign.mapping.netlists import layer_clocks, library, shared_sources, unit_subckt
-from codesign.mru import reference
+from codesign.mru import reference, threshold_distance
 from codesign.netlist import identifier, number
 from codesign.validation.benches import header, step_pwl, tran, unit_supply
-from codesign.validation.cosim import DEFAULT, SolverOptions, solve_cascade, step_end_levels, threshold_distance
+from codesign.validation.cosim import DEFAULT, SolverOptions, solve_cascade, step_end_levels
 from codesign.validation.unit import DEFAULT_Z, time_mean
 
 

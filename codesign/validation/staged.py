@@ -40,7 +40,7 @@ from codesign.hardware.params import Supply
 from codesign.manifest import NetworkPlan
 from codesign.mapping.reference import software_outputs, software_states
 from codesign.mapping.synapses import RowTrims
-from codesign.mru import reference
+from codesign.mru import reference, threshold_distance
 from codesign.validation.cosim import (
     DEFAULT,
     NetworkComparison,
@@ -49,10 +49,10 @@ from codesign.validation.cosim import (
     _end_times,
     _stack_groups,
     current_bench,
+    group_columns,
     outputs_from_units,
     solve_cascade,
     step_end_levels,
-    threshold_distance,
     unit_groups,
 )
 from codesign.validation.ngspice import Job, run_many
@@ -77,15 +77,20 @@ def array_input_currents(plan: NetworkPlan, x: np.ndarray, supply: Supply, worke
     return np.stack([currents_from_dc(plan, r, x.shape[1]) for r in results])
 
 
+def delivered_z_beta(plan: NetworkPlan, i_in: np.ndarray) -> np.ndarray:
+    """z / beta [N, T, d] read back from the currents the array delivered (i_bias + z / beta * I_unit)."""
+    return (i_in - plan.chip.i_bias_a) / plan.chip.i_unit_a
+
+
 def delivered_levels(plan: NetworkPlan, i_in: np.ndarray) -> np.ndarray:
     """Levels k [N, T, d] the golden model takes on the currents the array delivered (z read back
     from i_bias + z / beta * I_unit): what each unit's stage-2 run is checked against. A unit
     that leaves the software because its row's current left the contract made a real departure,
     solved again by nobody; one that leaves these levels is solved down the tolerance cascade
     like any other (numerical flips: `SolverOptions`)."""
-    c, layer = plan.chip, plan.layers[0]
+    layer = plan.layers[0]
     alpha, beta = (np.array([getattr(u, k) for u in layer.units]) for k in ("alpha", "beta"))
-    z = (i_in - c.i_bias_a) / c.i_unit_a * beta
+    z = delivered_z_beta(plan, i_in) * beta
     return np.rint(reference(z, alpha, beta, plan.eps, plan.levels * alpha) / alpha).astype(np.int64)
 
 
@@ -101,7 +106,7 @@ def cosim_network_staged(plan: NetworkPlan, x: np.ndarray, supply: Supply | None
     y_sw = software_outputs(plan, hs[-1])
     steps, ends = x.shape[1], _end_times(plan, x.shape[1])
     k_delivered = delivered_levels(plan, i_in)
-    dist = threshold_distance((i_in - plan.chip.i_bias_a) / plan.chip.i_unit_a)
+    dist = threshold_distance(delivered_z_beta(plan, i_in))
     work = [(n, g) for n in range(len(x)) for g in unit_groups(layer, options)]
 
     def bench(o: SolverOptions, n: int, g: tuple) -> str:
@@ -112,9 +117,9 @@ def cosim_network_staged(plan: NetworkPlan, x: np.ndarray, supply: Supply | None
     benches = [lambda o, n=n, g=g: bench(o, n, g) for n, g in work]
     results, levels, again = solve_cascade(
         benches, lambda i, r: [step_end_levels(plan, r, work[i][1], steps)],
-        lambda i: [k_delivered[work[i][0]][:, [u.index for u in work[i][1]]]],
+        lambda i: [group_columns(k_delivered, *work[i])],
         "cosim_staged", options, workers, timeout_s, "ngspice, units" if progress else None,
-        lambda i: [dist[work[i][0]][:, [u.index for u in work[i][1]]]])
+        lambda i: [group_columns(dist, *work[i])])
     y_c = outputs_from_units(plan, work, results, ends)
     comparison = _comparison(plan, layer, zs[0], hs[0], _stack_groups(levels, len(x)), again)
     return NetworkComparison(plan.loss, plan.readout.mode, y_sw, y_c, (comparison,), i_in)
