@@ -24,6 +24,7 @@ from codesign.config import ConfigError, from_dict, limits, parse_override, read
 from codesign.hardware.kinds import HardwareKind, kind_for_eps
 from codesign.hardware.params import (
     LEVEL_CMP_TEMPLATE_SIZES,
+    PUMP_TEMPLATE_SIZES,
     ClockParams,
     ComparatorParams,
     IntegratorParams,
@@ -91,6 +92,10 @@ class ChipSpec:
     level_cmp_l_in_um: float = field(default=LEVEL_CMP_TEMPLATE_SIZES["l_d"], metadata=_SIZE_UM)
     level_cmp_w_load_um: float = field(default=LEVEL_CMP_TEMPLATE_SIZES["w_l"], metadata=_SIZE_UM)  # pfet load
     level_cmp_l_load_um: float = field(default=LEVEL_CMP_TEMPLATE_SIZES["l_l"], metadata=_SIZE_UM)
+    pump_w_p_um: float = field(default=PUMP_TEMPLATE_SIZES["w_p"], metadata=_SIZE_UM)  # charge pump's pfet source
+    pump_l_p_um: float = field(default=PUMP_TEMPLATE_SIZES["l_p"], metadata=_SIZE_UM)
+    pump_w_n_um: float = field(default=PUMP_TEMPLATE_SIZES["w_n"], metadata=_SIZE_UM)  # its nfet source
+    pump_l_n_um: float = field(default=PUMP_TEMPLATE_SIZES["l_n"], metadata=_SIZE_UM)
     packet_trim: float = field(default=1.0, metadata=limits(0.5, 2.0))  # packet time x this (IntegratorParams)
     # ---- readout
     i_step_min_a: float = field(default=10e-12, metadata=limits(0, 1e-7, lo_open=True))  # alpha * I_unit
@@ -208,7 +213,9 @@ class ChipSpec:
                                 i_step_a=alpha * self.i_unit_a * self.readout_trim,
                                 level_cmp_w_in_um=self.level_cmp_w_in_um, level_cmp_l_in_um=self.level_cmp_l_in_um,
                                 level_cmp_w_load_um=self.level_cmp_w_load_um,
-                                level_cmp_l_load_um=self.level_cmp_l_load_um, packet_trim=self.packet_trim)
+                                level_cmp_l_load_um=self.level_cmp_l_load_um, pump_w_p_um=self.pump_w_p_um,
+                                pump_l_p_um=self.pump_l_p_um, pump_w_n_um=self.pump_w_n_um,
+                                pump_l_n_um=self.pump_l_n_um, packet_trim=self.packet_trim)
 
     def latch(self, alpha: float = 1.0) -> LatchParams:
         return LatchParams(i_step_a=alpha * self.i_unit_a * self.readout_trim)

@@ -11,7 +11,8 @@ import math
 import numpy as np
 import pytest
 
-from codesign.chip import ChipSpec
+from codesign.chip import ChipSpec, chip_from_dict
+from codesign.config import ConfigError
 from codesign.hardware.cells import comparator, integrator_subckt
 from codesign.mru import reference
 from codesign.validation.characterize import cell_clock, charge_packets, hysteresis_loop, retention
@@ -152,6 +153,25 @@ def test_level_comparator_sizes_reach_the_netlist_only_where_they_leave_the_temp
     matched = ChipSpec(name="m", level_cmp_w_in_um=2.0, level_cmp_l_in_um=2.0).integrator()
     lines = [line for line in integrator_subckt(matched).splitlines() if line.startswith("XLC")]
     assert len(lines) == 4 and all(line.endswith("mru_level_cmp w_d=2 l_d=2") for line in lines)
+
+
+def test_charge_pump_source_sizes_reach_the_netlist_only_where_they_leave_the_template():
+    import re
+    from pathlib import Path
+
+    from codesign.hardware.params import PUMP_TEMPLATE_SIZES
+
+    subckt = next(line for line in (Path(__file__).parents[1] / "netlists" / "integrator.spice").read_text()
+                  .splitlines() if line.startswith(".subckt mru_charge_pump"))
+    template = {k: float(v) for k, v in re.findall(r"(\w+)=([\d.]+)", subckt)}
+    assert {k: template[k] for k in PUMP_TEMPLATE_SIZES} == PUMP_TEMPLATE_SIZES
+    pump = next(line for line in integrator_subckt(CHIP.integrator()).splitlines() if line.startswith("XCP"))
+    assert pump.endswith("mru_charge_pump")
+    larger = ChipSpec(name="m", pump_w_p_um=4.0, pump_l_p_um=16.0, pump_l_n_um=8.0).integrator()
+    pump = next(line for line in integrator_subckt(larger).splitlines() if line.startswith("XCP"))
+    assert pump.endswith("mru_charge_pump w_p=4 l_p=16")
+    with pytest.raises(ConfigError, match="pump_l_n_um"):
+        chip_from_dict({"pump_l_n_um": 0.01})
 
 
 def test_the_cell_benches_keep_the_chips_gap_before_the_restore():

@@ -28,6 +28,17 @@ def test_missing_models_name_the_kept_netlist():
     assert "Could not find include file" in str(err.value)
 
 
+def test_a_transistor_size_outside_every_model_bin_is_named_as_such():
+    """sky130's nfet_01v8 bins end at L = 20 um: ngspice says only 'could not find a valid modelname'."""
+    from codesign.hardware.params import Supply
+    from codesign.validation.benches import header
+
+    net = header("longl", Supply(vdd_v=1.8, corner="tt", temp_c=27.0)) + [
+        "V1 d 0 0.6", "XM1 d d 0 0 sky130_fd_pr__nfet_01v8 w=1 l=32", ".op", ".end"]
+    with pytest.raises(ngspice.ModelsMissing, match=r"no model bin for \S*xm1\S* \(W 1 um, L 32 um\).*longl\.cir"):
+        run("\n".join(net) + "\n", name="longl")
+
+
 def test_no_convergence_is_reported():
     with pytest.raises(ngspice.NoConvergence, match="singular"):
         run("* loop\nV1 a 0 1\nV2 a 0 2\n.op\n.end\n", name="loop")

@@ -55,9 +55,13 @@ def latched_comparator(p: ComparatorParams, name: str, inp: str, up: str, dn: st
     ])
 
 
+def instance_sizes(sizes: dict[str, float], what: str) -> str:
+    """` w_d=... l_d=...`: an instance's sizes (those that leave its template's defaults)."""
+    return "".join(f" {k}={number(v, f'{what} size', positive=True)}" for k, v in sizes.items())
+
+
 def level_cmp_sizes(p: IntegratorParams) -> str:
-    """` w_d=... l_d=...`: a level comparator instance's sizes where they leave the template's."""
-    return "".join(f" {k}={number(v, 'level_cmp size', positive=True)}" for k, v in p.level_cmp_sizes().items())
+    return instance_sizes(p.level_cmp_sizes(), "level_cmp")
 
 
 def integrator_subckt(p: IntegratorParams) -> str:
@@ -72,7 +76,8 @@ def integrator_subckt(p: IntegratorParams) -> str:
     lines = [
         f"* {n + 1}-level cumulative integrator, C_hold = {number(p.c_hold_f, 'c_hold_f')} F",
         f".subckt {name} up dn phi_t phi_r vc ipu ipd icmp ir out {' '.join(levels + bounds)} vdd vss",
-        f"XCP up dn phi_t vc lvl{p.levels_per_side} ipu ipd vdd vss mru_charge_pump",
+        f"XCP up dn phi_t vc lvl{p.levels_per_side} ipu ipd vdd vss mru_charge_pump"
+        + instance_sizes(p.pump_sizes(), "charge pump"),
         f"XCH vc vss sky130_fd_pr__cap_mim_m3_1 w={side} l={side}",
         "XMB icmp icmp vss vss sky130_fd_pr__nfet_01v8 w=1 l=4",
         "XMR ir ir vss vss sky130_fd_pr__nfet_01v8 w=1 l=4",

@@ -77,8 +77,16 @@ class ComparatorParams:
             raise ValueError("comparator.beta: i_bias_a - beta*i_unit_a must stay > 0")
 
 
-# mru_level_cmp's own defaults in netlists/integrator.spice (tests/test_cells.py reads them back)
+# mru_level_cmp's and mru_charge_pump's own defaults in netlists/integrator.spice (tests/test_cells.py
+# reads them back)
 LEVEL_CMP_TEMPLATE_SIZES = {"w_d": 0.42, "l_d": 0.5, "w_l": 4.0, "l_l": 0.5}
+PUMP_TEMPLATE_SIZES = {"w_p": 1.0, "l_p": 4.0, "w_n": 1.0, "l_n": 8.0}
+
+
+def _changed(sizes: dict[str, float], template: dict[str, float]) -> dict[str, float]:
+    """Instance parameters where they leave the template's defaults (a netlist at the defaults
+    reads as it always did)."""
+    return {k: v for k, v in sizes.items() if v != template[k]}
 
 
 @dataclass(frozen=True)
@@ -101,16 +109,25 @@ class IntegratorParams:
     level_cmp_l_in_um: float = field(default=LEVEL_CMP_TEMPLATE_SIZES["l_d"], metadata=_SIZE_UM)
     level_cmp_w_load_um: float = field(default=LEVEL_CMP_TEMPLATE_SIZES["w_l"], metadata=_SIZE_UM)
     level_cmp_l_load_um: float = field(default=LEVEL_CMP_TEMPLATE_SIZES["l_l"], metadata=_SIZE_UM)
+    # the charge pump's packet sources (pfet mirror up, nfet mirror down): their mismatch is the
+    # packets' own spread on a Monte Carlo chip
+    pump_w_p_um: float = field(default=PUMP_TEMPLATE_SIZES["w_p"], metadata=_SIZE_UM)
+    pump_l_p_um: float = field(default=PUMP_TEMPLATE_SIZES["l_p"], metadata=_SIZE_UM)
+    pump_w_n_um: float = field(default=PUMP_TEMPLATE_SIZES["w_n"], metadata=_SIZE_UM)
+    pump_l_n_um: float = field(default=PUMP_TEMPLATE_SIZES["l_n"], metadata=_SIZE_UM)
     # The packet time over c_hold_f * dv / i_pkt: the level comparators' gates on the hold node
     # add to c_hold_f, so larger ones need a longer packet (chosen once, at tt 27 C)
     packet_trim: float = field(default=1.0, metadata=limits(0.5, 2.0))
 
     def level_cmp_sizes(self) -> dict[str, float]:
-        """The level comparator's instance parameters where they leave the template's defaults
-        (a netlist at the defaults reads as it always did)."""
-        sizes = {"w_d": self.level_cmp_w_in_um, "l_d": self.level_cmp_l_in_um,
-                 "w_l": self.level_cmp_w_load_um, "l_l": self.level_cmp_l_load_um}
-        return {k: v for k, v in sizes.items() if v != LEVEL_CMP_TEMPLATE_SIZES[k]}
+        """The level comparator's instance parameters where they leave the template's defaults."""
+        return _changed({"w_d": self.level_cmp_w_in_um, "l_d": self.level_cmp_l_in_um,
+                         "w_l": self.level_cmp_w_load_um, "l_l": self.level_cmp_l_load_um}, LEVEL_CMP_TEMPLATE_SIZES)
+
+    def pump_sizes(self) -> dict[str, float]:
+        """The charge pump's instance parameters where they leave the template's defaults."""
+        return _changed({"w_p": self.pump_w_p_um, "l_p": self.pump_l_p_um,
+                         "w_n": self.pump_w_n_um, "l_n": self.pump_l_n_um}, PUMP_TEMPLATE_SIZES)
 
     @property
     def dv_level_v(self) -> float:

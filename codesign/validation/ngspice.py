@@ -60,7 +60,23 @@ class NoConvergence(NgspiceError):
 
 
 _MISSING_MODELS = re.compile(
-    r"could not find include file|can't find model|unknown subckt|could not find a valid modelname", re.I)
+    r"could not find include file|can't find model|unknown subckt", re.I)
+# ngspice's echo of the device it found no bin for: `m.<path> d g s b <path>:<model> l= 3.2e+01 w= 4e+00 ...`
+_UNBINNED = re.compile(r"error on line:\s*(\S+)\s.*?\bl=\s*(\S+)\s+w=\s*(\S+)", re.I | re.S)
+
+
+def _unbinned_device(log: str) -> str:
+    """`m.xu.xcp.xmnd (W 4 um, L 32 um)`: the transistor ngspice found no model bin for."""
+    found = _UNBINNED.search(log)
+    if not found:
+        return "a transistor's W and L"
+    name, l_um, w_um = found.groups()
+    try:
+        return f"{name} (W {float(w_um):g} um, L {float(l_um):g} um)"
+    except ValueError:
+        return name
+
+
 _NO_CONVERGENCE = re.compile(r"timestep too small|no convergence|singular matrix|gmin stepping failed|"
                              r"source stepping failed|iteration limit reached", re.I)
 _FATAL = re.compile(r"^\s*error\b|fatal error|simulation\(s\) aborted", re.I | re.M)
@@ -195,6 +211,9 @@ def run(netlist: str, *, name: str = "run", timeout_s: float = 120.0, keep: bool
     failed = (proc.returncode != 0 or _FATAL.search(log) or "timestep too small" in log.lower()
               or not raw.exists() or raw.stat().st_size == 0)
     if failed:
+        if "could not find a valid modelname" in log.lower():
+            raise ModelsMissing(f"ngspice found no model bin for {_unbinned_device(log)}: a size outside the "
+                                "PDK's bins", cir, tail)
         if _MISSING_MODELS.search(log):
             raise ModelsMissing("ngspice could not load the device models or a subcircuit", cir, tail)
         if _NO_CONVERGENCE.search(log):
