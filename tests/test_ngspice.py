@@ -44,6 +44,42 @@ def test_no_convergence_is_reported():
         run("* loop\nV1 a 0 1\nV2 a 0 2\n.op\n.end\n", name="loop")
 
 
+@pytest.mark.skipif(not ngspice._SETPRIV, reason="util-linux's setpriv is not installed")
+def test_ngspice_dies_with_the_process_that_started_it():
+    """A sweep worker killed by its cluster must not leave its ngspice running to the timeout."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    name = f"orphan{os.getpid()}"
+    slow = "* slow\\nV1 a 0 SIN(0 1 1e6)\\nR1 a 0 1k\\n.tran 1e-12 1\\n.end\\n"
+    child = subprocess.Popen([sys.executable, "-c", "from codesign.validation.ngspice import run; "
+                              f"run('{slow}', name='{name}', timeout_s=120)"])
+
+    def running() -> bool:
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                if f"{name}.cir".encode() in cmdline.read_bytes():
+                    return True
+            except OSError:
+                pass
+        return False
+
+    deadline = time.monotonic() + 30
+    while not running():
+        assert child.poll() is None and time.monotonic() < deadline, "ngspice never started"
+        time.sleep(0.1)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    deadline = time.monotonic() + 10
+    while running() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not running()
+
+
 def test_timeout_kills_and_keeps_netlist():
     with pytest.raises(ngspice.NgspiceTimeout, match=r"within 0.5 s .*slow\.cir"):
         run("* slow\nV1 a 0 SIN(0 1 1e6)\nR1 a 0 1k\n.tran 1e-12 1\n.end\n", name="slow", timeout_s=0.5)

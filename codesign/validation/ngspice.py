@@ -169,6 +169,12 @@ def _spiceinit() -> str:
     return "\n".join(lines) + "\n"
 
 
+# ngspice killed with the process that started it: a sweep worker stopped by its cluster (or a
+# killed job) would otherwise leave its ngspice running up to the run's timeout. util-linux's
+# setpriv sets the parent-death signal and execs ngspice (no preexec_fn: runs start from threads).
+_SETPRIV = shutil.which("setpriv")
+_DIES_WITH_PARENT = [_SETPRIV, "--pdeathsig", "KILL"] if _SETPRIV else []
+
 _EVERY_BIN = threading.Event()
 
 
@@ -198,7 +204,8 @@ def run(netlist: str, *, name: str = "run", timeout_s: float = 120.0, keep: bool
     raw, log_path = folder / "out.raw", folder / "ngspice.log"
     started = time.perf_counter()
     try:
-        proc = subprocess.run([binary, "-b", "-r", raw.name, "-o", log_path.name, cir.name], cwd=folder,
+        proc = subprocess.run([*_DIES_WITH_PARENT, binary, "-b", "-r", raw.name, "-o", log_path.name, cir.name],
+                              cwd=folder,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout_s,
                               env={**os.environ, "HOME": str(folder)})  # only our .spiceinit
     except subprocess.TimeoutExpired:
