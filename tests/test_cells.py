@@ -139,15 +139,20 @@ def test_level_comparators_trip_at_their_boundaries_at_the_corners(corner, temp_
     assert errors.shape == (4,) and np.all(np.abs(errors) < 0.01), errors
 
 
-def test_level_comparator_sizes_reach_the_netlist_only_where_they_leave_the_template():
+def integrator_template_defaults(cell: str) -> dict[str, float]:
+    """A subcircuit's own parameter defaults as netlists/integrator.spice writes them."""
     import re
     from pathlib import Path
 
+    subckt = next(line for line in (Path(__file__).parents[1] / "netlists" / "integrator.spice").read_text()
+                  .splitlines() if line.startswith(f".subckt {cell} "))
+    return {k: float(v) for k, v in re.findall(r"(\w+)=([\d.]+)", subckt)}
+
+
+def test_level_comparator_sizes_reach_the_netlist_only_where_they_leave_the_template():
     from codesign.hardware.params import LEVEL_CMP_TEMPLATE_SIZES
 
-    subckt = next(line for line in (Path(__file__).parents[1] / "netlists" / "integrator.spice").read_text()
-                  .splitlines() if line.startswith(".subckt mru_level_cmp"))
-    template = {k: float(v) for k, v in re.findall(r"(\w+)=([\d.]+)", subckt)}
+    template = integrator_template_defaults("mru_level_cmp")
     assert {k: template[k] for k in LEVEL_CMP_TEMPLATE_SIZES} == LEVEL_CMP_TEMPLATE_SIZES
     assert "mru_level_cmp\n" in integrator_subckt(CHIP.integrator()) + "\n"  # the default chip: as always
     matched = ChipSpec(name="m", level_cmp_w_in_um=2.0, level_cmp_l_in_um=2.0).integrator()
@@ -156,14 +161,9 @@ def test_level_comparator_sizes_reach_the_netlist_only_where_they_leave_the_temp
 
 
 def test_charge_pump_source_sizes_reach_the_netlist_only_where_they_leave_the_template():
-    import re
-    from pathlib import Path
-
     from codesign.hardware.params import PUMP_TEMPLATE_SIZES
 
-    subckt = next(line for line in (Path(__file__).parents[1] / "netlists" / "integrator.spice").read_text()
-                  .splitlines() if line.startswith(".subckt mru_charge_pump"))
-    template = {k: float(v) for k, v in re.findall(r"(\w+)=([\d.]+)", subckt)}
+    template = integrator_template_defaults("mru_charge_pump")
     assert {k: template[k] for k in PUMP_TEMPLATE_SIZES} == PUMP_TEMPLATE_SIZES
     pump = next(line for line in integrator_subckt(CHIP.integrator()).splitlines() if line.startswith("XCP"))
     assert pump.endswith("mru_charge_pump")

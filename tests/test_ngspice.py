@@ -7,6 +7,7 @@ from codesign.validation import ngspice
 from codesign.validation.ngspice import Job, run, run_many
 
 DIVIDER = "* divider\nV1 a 0 {v}\nR1 a b 1k\nR2 b 0 3k\n.tran 1e-6 1e-5\n.end\n"
+SLOW = "* slow\nV1 a 0 SIN(0 1 1e6)\nR1 a 0 1k\n.tran 1e-12 1\n.end\n"  # ngspice busy for minutes
 
 
 def test_runs_and_reads_vectors():
@@ -55,9 +56,8 @@ def test_ngspice_dies_with_the_process_that_started_it():
     from pathlib import Path
 
     name = f"orphan{os.getpid()}"
-    slow = "* slow\\nV1 a 0 SIN(0 1 1e6)\\nR1 a 0 1k\\n.tran 1e-12 1\\n.end\\n"
     child = subprocess.Popen([sys.executable, "-c", "from codesign.validation.ngspice import run; "
-                              f"run('{slow}', name='{name}', timeout_s=120)"])
+                              f"run({SLOW!r}, name={name!r}, timeout_s=120)"])
 
     def running() -> bool:
         for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
@@ -82,7 +82,7 @@ def test_ngspice_dies_with_the_process_that_started_it():
 
 def test_timeout_kills_and_keeps_netlist():
     with pytest.raises(ngspice.NgspiceTimeout, match=r"within 0.5 s .*slow\.cir"):
-        run("* slow\nV1 a 0 SIN(0 1 1e6)\nR1 a 0 1k\n.tran 1e-12 1\n.end\n", name="slow", timeout_s=0.5)
+        run(SLOW, name="slow", timeout_s=0.5)
 
 
 def test_missing_binary_is_reported(monkeypatch):
