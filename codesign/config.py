@@ -45,6 +45,18 @@ def parse_override(assignment: str, option: str = "--set") -> tuple[str, Any]:
     return key.strip(), value
 
 
+def path_inside(name: str, key: str, folder: str | Path, whose: str) -> Path:
+    """The path a config file names, resolved inside that file's folder (its subfolders included) or
+    refused: a file copied from elsewhere cannot make a run read outside the tree it sits in."""
+    try:
+        path = (Path(folder) / name).resolve()
+    except (ValueError, OSError):  # a NUL byte, a name the system cannot hold
+        path = None
+    if path is None or not path.is_relative_to(Path(folder).resolve()):
+        raise ConfigError(f"{key}: {name!r} must be a path inside the {whose} folder {folder}")
+    return path
+
+
 def read_file(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():

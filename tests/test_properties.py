@@ -199,3 +199,6 @@ def test_a_recipe_cannot_name_a_noise_profile_outside_its_folder(tmp_path):
     (folder / "r.json").write_text(json.dumps(recipe))
     with pytest.raises(ConfigError, match="noise.profile: '../elsewhere.toml' must be a path inside"):
         load_recipe(folder / "r.json")
+    (folder / "r.json").write_text(json.dumps(dict(RECIPE, noise={"profile": "a\x00.toml"})))
+    with pytest.raises(ConfigError, match=r"noise.profile: 'a\\x00.toml' must be a path inside"):
+        load_recipe(folder / "r.json")

@@ -290,6 +290,8 @@ def test_a_worker_that_dies_fails_its_point_and_the_sweep_goes_on(tmp_path, monk
     ('job = "network_cosim"\nmap_dirs = ["/etc"]\n', "map_dirs[0]: '/etc' must be a path inside"),
     ('job = "level_trips"\nchip = "/etc/passwd"\n', "chip: '/etc/passwd' must be a path inside"),
     ('job = "level_trips"\nchip = ""\n', "chip: '' must be a path inside"),
+    ('job = "level_trips"\nchip = "a\\u0000b"\n', "chip: 'a\\x00b' must be a path inside"),
+    ('job = "network_cosim"\nmap_dirs = ["\\u0000"]\n', "map_dirs[0]: '\\x00' must be a path inside"),
 ])
 def test_paths_in_a_plan_stay_inside_its_folder(tmp_path, text, message):
     with pytest.raises(ConfigError, match=re.escape(message)):

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from codesign.config import ConfigError, from_dict, limits, read_file
+from codesign.config import ConfigError, from_dict, limits, path_inside, read_file
 
 
 @dataclass(frozen=True)
@@ -74,9 +74,8 @@ def load_noise_profile(source: str | Path = "ideal", overrides: dict | None = No
         preset = source
     else:
         path = Path(source) if base_dir is None else base_dir / source
-        if base_dir is not None and not path.resolve().is_relative_to(Path(base_dir).resolve()):
-            # a recipe names files next to it: one copied from elsewhere cannot reach outside its tree
-            raise ConfigError(f"noise.profile: {source!r} must be a path inside the recipe's folder {base_dir}")
+        if base_dir is not None:  # a recipe names files next to it
+            path_inside(source, "noise.profile", base_dir, "recipe's")
         if not path.suffix:
             raise ConfigError(f"noise.profile: {source!r} is neither a preset "
                               f"({', '.join(PRESETS)}) nor a .toml/.json file")

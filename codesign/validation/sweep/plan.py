@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from codesign.chip import DEFAULT_PRESET, PRESETS, ChipSpec, chip_from_dict
-from codesign.config import ConfigError, from_dict, limits, read_file
+from codesign.config import ConfigError, from_dict, limits, path_inside, read_file
 from codesign.hardware.params import MC_SEED_MAX, TEMP_RANGE_C, VDD_RANGE_V
 from codesign.pdk import corners as known_corners
 from codesign.validation.commands import MAX_STEPS as MAX_RETENTION_STEPS
@@ -166,12 +166,10 @@ class Plan:
 
 
 def _inside(name: str, key: str, folder: Path) -> Path:
-    """A path named by the plan, resolved inside the plan's folder (its subfolders included) or refused:
-    a plan copied from elsewhere cannot make the sweep read files outside the tree it sits in."""
-    path = (folder / name).resolve()
-    if not name or not path.is_relative_to(folder.resolve()):
-        raise ConfigError(f"{key}: {name!r} must be a path inside the plan's folder {folder}")
-    return path
+    """A path the plan names (a chip file, a map folder), never the plan's folder itself."""
+    if not name:
+        raise ConfigError(f"{key}: '' must be a path inside the plan's folder {folder}")
+    return path_inside(name, key, folder, "plan's")
 
 
 def _resolve_chip(settings: PlanFile, folder: Path) -> ChipSpec:
