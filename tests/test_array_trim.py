@@ -104,19 +104,53 @@ def test_the_trim_key_is_refused_where_it_cannot_apply(tmp_path, text, message):
 def test_a_trimmed_monte_carlo_point_records_its_trims_and_is_its_own_point(tmp_path):
     """ngspice: the golden mirror map's Monte Carlo chip 1, staged, trimmed at test, one test sequence."""
     from codesign.validation.sweep.plan import load_plan
-    from codesign.validation.sweep.points import build_tasks, compute
+    from codesign.validation.sweep.points import build_tasks, compute, trim_chip
 
     shutil.copytree(MIRROR, tmp_path / "map")
     head = 'job = "network_cosim"\nmirror_array = "staged"\npoints = [{ map_dir = "map", sequence = 0, mc_seed = 1 }]\n'
     (tmp_path / "trimmed.toml").write_text(head + 'mirror_trim = "rows"\n')
     (tmp_path / "as_drawn.toml").write_text(head)
     trimmed, as_drawn = (build_tasks(load_plan(tmp_path / f"{n}.toml"), 600)[0] for n in ("trimmed", "as_drawn"))
-    assert trimmed.key != as_drawn.key
-    record = compute(trimmed)
+    assert trimmed.key != as_drawn.key and as_drawn.trim_key is None
+    trims = trim_chip(trimmed)  # as a sweep does: the chip trimmed once, its points handed the trims
+    record = compute(trimmed, trims)
     figures = record["figures"]
     assert record["status"] == "done" and figures["mirror_trim"] == "rows"
+    assert figures["trims"] == trims["trims"] and figures["trim_key"] == trimmed.trim_key
     rms = figures["trims"]["calibration_rms_error_i_unit"]
     assert len(rms) == 3 and rms[-1] < 0.5 * rms[0]
     assert len(figures["trims"]["ref_scale"]) == len(figures["units"])
     # the array as co-simulated is the trimmed one: near its contract on the test sequence too
     assert figures["array"]["rms_error"] < rms[0]
+
+
+def test_every_point_of_one_chip_shares_its_trims_and_a_failed_trim_fails_its_points(tmp_path):
+    """A chip is its corner and Monte Carlo draw, trimmed at 27 C: its points at other temperatures,
+    supplies and sequences share one trim key; another draw or corner has its own. A trim that
+    failed is each of its points' failure, with the reason, and nothing is simulated."""
+    from codesign.validation.sweep.plan import load_plan
+    from codesign.validation.sweep.points import build_tasks, compute
+
+    shutil.copytree(MIRROR, tmp_path / "map")
+    rows = [("tt", 27, 0, 0, 1), ("tt", 85, 0.1, 1, 1), ("tt", -40, 0, 0, None), ("ss", 27, 0, 0, 1),
+            ("tt", 27, 0, 0, 2)]  # corner, temp_c, supply, sequence, mc_seed
+    points = ", ".join(f'{{ map_dir = "map", corner = "{c}", temp_c = {t}, supply = {v}, sequence = {n}'
+                       + (f", mc_seed = {k} }}" if k else " }") for c, t, v, n, k in rows)
+    (tmp_path / "plan.toml").write_text(f'job = "network_cosim"\nmirror_array = "staged"\nmirror_trim = "rows"\n'
+                                        f"points = [{points}]\n")
+    keys = [t.trim_key for t in build_tasks(load_plan(tmp_path / "plan.toml"), 600)]
+    assert keys[0] == keys[1] and len(set(keys)) == 4 and None not in keys
+    task = build_tasks(load_plan(tmp_path / "plan.toml"), 600)[0]
+    record = compute(task, {"error": "NgspiceError", "reason": "trimming the chip at test: timed out"})
+    assert record["status"] == "failed" and record["reason"] == "trimming the chip at test: timed out"
+    assert record["key"] == task.key and "figures" not in record
+
+
+def test_a_sweep_started_again_takes_a_chips_trims_from_its_stored_points():
+    from codesign.validation.sweep.engine import _known_trims
+
+    trims = {"ref_scale": [1.01], "offset_a": [-2e-12], "calibration_rms_error_i_unit": [0.2, 0.01, 0.01]}
+    stored = {"a": {"status": "done", "figures": {"mirror_trim": "rows", "trim_key": "k1", "trims": trims}},
+              "b": None, "c": {"status": "failed", "reason": "timed out"},
+              "d": {"status": "done", "figures": {"mirror_array": "staged"}}}  # a chip as drawn
+    assert _known_trims(stored) == {"k1": {"trims": trims}}

@@ -66,6 +66,8 @@ def cluster():
     ('job = "dance"\n', "job: must be one of"),
     ('corners = ["tt"]\n', "job: missing"),
     ('job = "level_trips"\nsequences = 2\n', "sequences: only for the jobs unit_cosim, network_cosim"),
+    ('job = "hysteresis"\nsolver = "first_pass"\n', "solver: only for the jobs unit_cosim, network_cosim"),
+    ('job = "network_cosim"\nmap_dirs = ["map"]\nsolver = "fast"\n', "solver: must be one of"),
     ('job = "network_cosim"\nmap_dirs = ["nowhere"]\n', "map_dirs[0]: "),
     ('job = "network_cosim"\n', "map_dirs: list at least one map folder"),
     ('job = "level_trips"\ncorners = ["tt"]\npoints = [{ corner = "ss" }]\n', "points: give either the axes"),
@@ -252,6 +254,26 @@ def test_cosim_points_are_keyed_by_their_netlists_and_run(tmp_path, cluster):
         _sweep(one, "--out", out, "--quiet")
 
 
+def test_a_first_pass_point_is_its_own_point_and_names_its_solver_options(tmp_path):
+    """solver = "first_pass": the same netlists, solved once (no recheck), keyed apart from the cascade's."""
+    from codesign.validation.cosim import DEFAULT, FIRST_PASS, SOLVERS
+    from codesign.validation.sweep.plan import SOLVER
+    from codesign.validation.sweep.points import build_tasks
+
+    assert tuple(SOLVERS) == SOLVER and SOLVERS["cascade"] is DEFAULT
+    assert FIRST_PASS.recheck is None and FIRST_PASS.lines() == DEFAULT.lines()  # the first pass as it is
+    _one_unit_map(tmp_path / "map")
+    tasks = {}
+    for solver in SOLVER:
+        for job in ("network_cosim", "unit_cosim"):
+            path = _plan(tmp_path, f'job = "{job}"\nmap_dirs = ["map"]\nsolver = "{solver}"\n', f"{solver}-{job}.toml")
+            (tasks[solver, job],) = build_tasks(load_plan(path), 60)
+            assert tasks[solver, job].solver == solver
+    assert len({t.key for t in tasks.values()}) == 4
+    default = build_tasks(load_plan(_plan(tmp_path, 'job = "network_cosim"\nmap_dirs = ["map"]\n', "d.toml")), 60)
+    assert default[0].key == tasks["cascade", "network_cosim"].key  # the default: cached points keep their keys
+
+
 def test_points_fewer_than_local_workers_share_the_idle_cores(tmp_path):
     from codesign.validation.sweep.engine import share_cores
     from codesign.validation.sweep.points import build_tasks
@@ -272,7 +294,7 @@ def test_a_worker_that_dies_fails_its_point_and_the_sweep_goes_on(tmp_path, monk
     from codesign.validation.sweep import engine
     from codesign.validation.sweep.points import build_tasks
 
-    def die(task):  # local: pickled by value, so the worker runs it as written here
+    def die(task, trims=None):  # local: pickled by value, so the worker runs it as written here
         os._exit(3)
 
     tasks = build_tasks(load_plan(_plan(tmp_path, FAST + 'corners = ["tt"]\n')), 60)

@@ -119,6 +119,12 @@ class TrimResult:
         return {"ref_scale": list(self.trims.ref_scale), "offset_a": list(self.trims.offset_a),
                 "calibration_rms_error_i_unit": list(self.rms_error_i_unit)}
 
+    @staticmethod
+    def from_summary(summary: dict) -> "TrimResult":
+        """summary() read back (a sweep sets a chip's trims once and hands them to its points)."""
+        return TrimResult(RowTrims(tuple(summary["ref_scale"]), tuple(summary["offset_a"])),
+                          tuple(summary["calibration_rms_error_i_unit"]))
+
 
 def trim_array(plan: NetworkPlan, x_cal: np.ndarray, supply: Supply, dac: TrimDac = TrimDac(), rounds: int = 2,
                timeout_s: float = 3600) -> TrimResult:

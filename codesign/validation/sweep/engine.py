@@ -9,6 +9,9 @@ submit the rest, store each record as it arrives (a verified entry,
 and started again recomputes nothing that finished. A failed point is stored
 too, with its reason and the netlist ngspice failed on (copied to
 `<out>/failed/<key>.cir`); it is run again only with `retry_failed`.
+A chip trimmed at test (`mirror_trim = "rows"`) is trimmed once, in a task
+its points wait for (`trim_chip`), or not at all when a stored point of that
+chip holds its trims.
 
 Workers of an existing cluster must see the model files and map folders at
 the same paths (a shared file system); records travel back to this process,
@@ -28,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from codesign.fsio import atomic_write_text, read_entry, write_entry
-from codesign.validation.sweep.points import Task, compute
+from codesign.validation.sweep.points import Task, compute, trim_chip
 
 CONNECT_TIMEOUT_S = 10  # a scheduler that does not answer within this is taken as absent
 
@@ -153,6 +156,16 @@ def share_cores(todo: list[Task], workers: int | None, scheduler: str | None) ->
     return [dataclasses.replace(t, ngspice_workers=cores // len(todo)) for t in todo]
 
 
+def _known_trims(stored: dict) -> dict:
+    """trim_key -> {"trims": ...} of the chips whose trims a stored point already holds."""
+    known = {}
+    for r in stored.values():
+        figures = (r or {}).get("figures") or {}
+        if r and r["status"] == "done" and figures.get("trim_key"):
+            known[figures["trim_key"]] = {"trims": figures["trims"]}
+    return known
+
+
 def _compute(todo: list[Task], out: Path, stored: dict, bar: _Bar, workers, scheduler) -> None:
     from distributed import as_completed
 
@@ -161,8 +174,13 @@ def _compute(todo: list[Task], out: Path, stored: dict, bar: _Bar, workers, sche
     with dask_client(workers, scheduler) as client:
         # A fresh Dask key per submission: a shared scheduler never hands back another
         # client's result; the cache in <out>/points decides what is recomputed.
-        futures = {client.submit(compute, t, pure=False, key=f"sweep-point-{t.key[:16]}-{os.urandom(4).hex()}"): t
-                   for t in todo}
+        trims = _known_trims(stored)
+        for t in todo:  # each chip trimmed once, as on a tester; its points wait for the trims
+            if t.trim_key is not None and t.trim_key not in trims:
+                trims[t.trim_key] = client.submit(trim_chip, t, pure=False,
+                                                  key=f"sweep-trim-{t.trim_key[:16]}-{os.urandom(4).hex()}")
+        futures = {client.submit(compute, t, trims.get(t.trim_key), pure=False,
+                                 key=f"sweep-point-{t.key[:16]}-{os.urandom(4).hex()}"): t for t in todo}
         for future in as_completed(futures):
             task = futures[future]
             try:

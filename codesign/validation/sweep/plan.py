@@ -15,6 +15,9 @@ range is a ConfigError naming the key), and the points it names.
                                      # each unit alone (codesign.validation.staged); default "coupled"
     mirror_trim = "rows"             # staged: each chip's array trimmed at test first, two DACs per
                                      # row (codesign.validation.array_trim); default "none"
+    solver = "first_pass"            # cosim jobs: the first ngspice run is the verdict, departures
+                                     # not solved again (codesign.validation.cosim.SOLVERS); default
+                                     # "cascade", each departure solved down the tolerance cascade
     retention_steps = 1000           # retention: idle clock steps at the chip's clock (integrator hardware)
     monte_carlo = { samples = 200, seed = 1 }  # Monte Carlo chips seed..seed+199 at every point
     [targets]                        # thresholds a finished point is judged against
@@ -58,9 +61,10 @@ JOBS = MAP_JOBS + CELL_JOBS
 # Keys only some jobs read: given for another job they are refused, so a plan never looks like it set
 # something the job ignores.
 JOB_KEYS = {"map_dirs": MAP_JOBS, "sequences": COSIM_JOBS, "retention_steps": ("retention",),
-            "mirror_array": ("network_cosim",), "mirror_trim": ("network_cosim",)}
+            "mirror_array": ("network_cosim",), "mirror_trim": ("network_cosim",), "solver": COSIM_JOBS}
 MIRROR_ARRAY = ("coupled", "staged")  # network_cosim on a mirror-array chip: codesign.validation.staged
 MIRROR_TRIM = ("none", "rows")  # staged: the chip's array as drawn, or trimmed per row at test (array_trim)
+SOLVER = ("cascade", "first_pass")  # cosim jobs: codesign.validation.cosim.SOLVERS
 AXES = ("corners", "temperatures_c", "supplies", "map_dirs", "sequences", "monte_carlo")
 MAX_POINTS = 10_000
 MAX_AXIS_VALUES = 1_000
@@ -129,6 +133,7 @@ class PlanFile:
     retention_steps: int = field(default=1000, metadata=limits(1, MAX_RETENTION_STEPS))
     mirror_array: str = field(default="coupled", metadata=limits(choices=MIRROR_ARRAY))
     mirror_trim: str = field(default="none", metadata=limits(choices=MIRROR_TRIM))
+    solver: str = field(default="cascade", metadata=limits(choices=SOLVER))
     points: tuple[PointEntry, ...] = ()
     monte_carlo: MonteCarlo | None = None
     targets: SweepTargets = field(default_factory=SweepTargets)

@@ -72,6 +72,11 @@ class Task:
     ngspice_workers: int = 1
     mirror_array: str = "coupled"  # network_cosim: "staged" solves a mirror array apart (codesign.validation.staged)
     mirror_trim: str = "none"  # staged: "rows" trims each chip's array at test first (codesign.validation.array_trim)
+    solver: str = "cascade"  # cosim jobs: codesign.validation.cosim.SOLVERS
+    # mirror_trim "rows": the content hash of the chip's trimming (its calibration netlist and DACs),
+    # the same for every point of one chip, whose trims are set once per sweep (`trim_chip`)
+    trim_key: str | None = None
+    trims: dict | None = None  # that chip's trims (TrimResult.summary) once set; not in the key
 
 
 def _sha256(text: str | bytes) -> str:
@@ -172,33 +177,38 @@ def trim_supply(point: Point, chip: ChipSpec):
     return supply_at_test(chip, point.corner, point.mc_seed)
 
 
+def _trim_content(point: Point, plan, manifest: str) -> list[str]:
+    """What a chip's row trims follow from: its calibration netlist (the chip, where it is trimmed,
+    the calibration vectors) and the DACs."""
+    from codesign.validation.array_trim import TrimDac
+    from codesign.validation.synapses import array_bench
+
+    x_cal = _calibration(point.map_dir, manifest)
+    return [array_bench(plan, x_cal, trim_supply(point, plan.chip)), repr(TrimDac()), "trim-rows-1"]
+
+
 def _cosim_netlists(point: Point, plan, x, mirror_array: str = "coupled", mirror_trim: str = "none",
-                    manifest: str = "") -> list[str]:
-    """The netlists the point's co-simulation runs first (with the default solver options, DEFAULT,
-    which also name the tolerances a departure is solved again with). Staged: the array's netlist
-    (the units' follow from its currents, the manifest and the options); trimmed, the calibration
+                    manifest: str = "", solver: str = "cascade") -> list[str]:
+    """The netlists the point's co-simulation runs first (with the solver's options, which also
+    name the tolerances a departure is solved again with). Staged: the array's netlist (the
+    units' follow from its currents, the manifest and the options); trimmed, the calibration
     netlist before it (the trims follow from its currents and the DACs)."""
     from codesign.mapping.reference import software_states
-    from codesign.validation.cosim import DEFAULT, network_bench, network_groups, unit_bench, unit_groups
+    from codesign.validation.cosim import SOLVERS, network_bench, network_groups, unit_bench, unit_groups
     from codesign.validation.staged import array_benches
 
+    options = SOLVERS[solver]
     supply = point_supply(point, plan.chip)
     xs = x[point.sequence:point.sequence + 1]
     if mirror_array == "staged":
-        trim = []
-        if mirror_trim == "rows":
-            from codesign.validation.array_trim import TrimDac
-            from codesign.validation.synapses import array_bench
-
-            x_cal = _calibration(point.map_dir, manifest)
-            trim = [array_bench(plan, x_cal, trim_supply(point, plan.chip)), repr(TrimDac()), "trim-rows-1"]
-        return trim + array_benches(plan, xs, supply) + [repr(DEFAULT), "staged-3"]  # 3: the array's errors kept
+        trim = _trim_content(point, plan, manifest) if mirror_trim == "rows" else []
+        return trim + array_benches(plan, xs, supply) + [repr(options), "staged-3"]  # 3: the array's errors kept
     if point.job == "network_cosim":
-        groups = network_groups(plan, DEFAULT, supply)
-        return [network_bench(plan, xs[0], supply, DEFAULT, g) for g in groups] + [repr(DEFAULT)]
+        groups = network_groups(plan, options, supply)
+        return [network_bench(plan, xs[0], supply, options, g) for g in groups] + [repr(options)]
     zs, _ = software_states(plan, xs)
-    return [unit_bench(plan, dataclasses.replace(layer, units=g), zs[li][0], supply, DEFAULT)
-            for li, layer in enumerate(plan.layers) for g in unit_groups(layer, DEFAULT)] + [repr(DEFAULT)]
+    return [unit_bench(plan, dataclasses.replace(layer, units=g), zs[li][0], supply, options)
+            for li, layer in enumerate(plan.layers) for g in unit_groups(layer, options)] + [repr(options)]
 
 
 def _power_netlists(point: Point, plan) -> list[str]:
@@ -223,15 +233,19 @@ def _cell_task(p: Point, plan: Plan, timeout_s: float) -> Task:
 
 
 def _cosim_task(p: Point, timeout_s: float, manifest: str, sequences: int, mirror_array: str,
-                mirror_trim: str = "none") -> Task:
+                mirror_trim: str = "none", solver: str = "cascade") -> Task:
     try:
         mapped = _mapped(p.map_dir, manifest, sequences)
     except ValueError as err:  # fewer test sequences than asked, no training recipe
         raise ConfigError(f"sequences: {sequences} asked of {p.map_dir}: {err}") from None
-    content = {**_common(p), "manifest": manifest, "sequence": p.sequence,
-               "netlists": [_sha256(t) for t in _cosim_netlists(p, *mapped, mirror_array, mirror_trim, manifest)]}
+    netlists = _cosim_netlists(p, *mapped, mirror_array, mirror_trim, manifest, solver)
+    content = {**_common(p), "manifest": manifest, "sequence": p.sequence, "netlists": [_sha256(t) for t in netlists]}
+    trim_key = None
+    if mirror_trim == "rows":  # the chip, not where it runs: every point of one chip shares its trims
+        chip = {k: v for k, v in _common(p).items() if k not in ("job", "temp_c", "vdd_v")}
+        trim_key = _key({**chip, "trim": [_sha256(t) for t in _trim_content(p, mapped[0], manifest)]})
     return Task(p, _key(content), timeout_s, manifest_sha256=manifest, map_sequences=sequences,
-                mirror_array=mirror_array, mirror_trim=mirror_trim)
+                mirror_array=mirror_array, mirror_trim=mirror_trim, solver=solver, trim_key=trim_key)
 
 
 def _unit_power_task(p: Point, timeout_s: float, manifest: str) -> Task:
@@ -259,7 +273,7 @@ def build_tasks(plan: Plan, timeout_s: float) -> list[Task]:
             tasks.append(_cell_task(p, plan, timeout_s))
         elif p.job in COSIM_JOBS:
             tasks.append(_cosim_task(p, timeout_s, manifests[p.map_dir], sequences[p.map_dir],
-                                     plan.settings.mirror_array, plan.settings.mirror_trim))
+                                     plan.settings.mirror_array, plan.settings.mirror_trim, plan.settings.solver))
         else:
             tasks.append(_unit_power_task(p, timeout_s, manifests[p.map_dir]))
     return tasks
@@ -366,31 +380,51 @@ def _unit_power(task: Task, supply) -> dict:
             "units_off_contract": sum(not u["follows_contract"] for u in units)}
 
 
-def _cosim(task: Task, supply) -> dict:
-    from codesign.validation.cosim import cosim_network, cosim_units
-    from codesign.validation.staged import cosim_network_staged
+def _trim(task: Task) -> dict:
+    """The point's chip trimmed at test (codesign.validation.array_trim): TrimResult.summary()."""
+    from codesign.validation.array_trim import trim_array
 
     p = task.point
+    plan = _map_plan(p.map_dir, task.manifest_sha256)
+    return trim_array(plan, _calibration(p.map_dir, task.manifest_sha256), trim_supply(p, plan.chip),
+                      timeout_s=task.timeout_s).summary()
+
+
+def trim_chip(task: Task) -> dict:
+    """A chip's trims for every point of it (run once per chip on a worker): {"trims": summary}, or
+    {"error", "reason"} for the points to record as failed."""
+    try:
+        return {"trims": _trim(task)}
+    except Exception as err:  # the same failures a point records (an ngspice error names its netlist)
+        return {"error": type(err).__name__, "reason": f"trimming the chip at test: {err}"}
+
+
+def _cosim(task: Task, supply) -> dict:
+    from codesign.validation.cosim import SOLVERS, cosim_network, cosim_units
+    from codesign.validation.staged import cosim_network_staged
+
+    p, options = task.point, SOLVERS[task.solver]
     plan, x = _mapped(p.map_dir, task.manifest_sha256, task.map_sequences)
     xs = x[p.sequence:p.sequence + 1]
     if p.job == "unit_cosim":
-        layers = cosim_units(plan, xs, supply, workers=task.ngspice_workers, timeout_s=task.timeout_s)
-        out = {"netlists_solved_tight": sum(c.solved_tight for c in layers)}
+        layers = cosim_units(plan, xs, supply, workers=task.ngspice_workers, timeout_s=task.timeout_s, options=options)
+        out = {"solver": task.solver, "netlists_solved_tight": sum(c.solved_tight for c in layers)}
     else:
         trimmed = {}
         if task.mirror_trim == "rows":  # the chip trimmed at test, then co-simulated with its trims
-            from codesign.validation.array_trim import trim_array
+            from codesign.validation.array_trim import TrimResult
 
-            t = trim_array(plan, _calibration(p.map_dir, task.manifest_sha256), trim_supply(p, plan.chip),
-                           timeout_s=task.timeout_s)
-            trimmed = {"trims": t.trims, "record": {"mirror_trim": "rows", "trims": t.summary()}}
+            t = TrimResult.from_summary(task.trims or _trim(task))
+            trimmed = {"trims": t.trims, "record": {"mirror_trim": "rows", "trims": t.summary(),
+                                                    "trim_key": task.trim_key}}
         if task.mirror_array == "staged":
             n = cosim_network_staged(plan, xs, supply, workers=task.ngspice_workers, timeout_s=task.timeout_s,
-                                     trims=trimmed.get("trims"))
+                                     options=options, trims=trimmed.get("trims"))
         else:
-            n = cosim_network(plan, xs, supply, workers=task.ngspice_workers, timeout_s=task.timeout_s)
+            n = cosim_network(plan, xs, supply, workers=task.ngspice_workers, timeout_s=task.timeout_s,
+                              options=options)
         s, layers = n.summary(), n.layers
-        out = {"mirror_array": task.mirror_array, **trimmed.get("record", {}),
+        out = {"solver": task.solver, "mirror_array": task.mirror_array, **trimmed.get("record", {}),
                "decision_agreement": s["decision_agreement"],
                "output_rmse": s["output_rmse"],
                "netlists_solved_tight": s["netlists_solved_tight"],
@@ -422,14 +456,19 @@ def _cpu_s() -> tuple[float, float]:
     return t.user + t.system, t.children_user + t.children_system
 
 
-def compute(task: Task) -> dict:
+def compute(task: Task, trims: dict | None = None) -> dict:
     """The point's record: status "done" with its figures, or "failed" with the reason (and, for a
-    simulator failure, the kept netlist's path and text). Runs on a worker, one point at a time."""
+    simulator failure, the kept netlist's path and text). Runs on a worker, one point at a time.
+    trims: what `trim_chip` returned for the point's chip (the chip is trimmed here without it)."""
     from codesign.validation.ngspice import NgspiceError
 
     p = task.point
     started, (own0, cpu0) = time.perf_counter(), _cpu_s()
     record = {"key": task.key, "axes": p.axes()}
+    if trims is not None and "error" in trims:
+        return {**record, "status": "failed", **trims, "seconds": None}
+    if trims is not None:
+        task = dataclasses.replace(task, trims=trims["trims"])
     try:
         supply = point_supply(p, task.chip or _map_plan(p.map_dir, task.manifest_sha256).chip)
         record.update(status="done", figures=JOB_FUNCTIONS[p.job](task, supply))
