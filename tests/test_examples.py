@@ -40,10 +40,13 @@ def test_run_writes_plans_of_tt_pvt_and_trimmed_monte_carlo_points(tmp_path):
     assert plan.settings.job == "network_cosim" and plan.settings.mirror_array == "staged"
     assert plan.settings.mirror_trim == "none"
     assert [(p.corner, p.temp_c, p.sequence, p.mc_seed) for p in plan.points] == [("tt", 27, n, None) for n in range(3)]
-    nominal, drawn = (load_plan(p) for p in run.write_plans(tmp_path, 2, chips=3, chip_utterances=2, pvt=True))
-    assert nominal.settings.mirror_trim == "none" and drawn.settings.mirror_trim == "rows"
-    assert all(p.mc_seed is None for p in nominal.points) and all(p.mc_seed for p in drawn.points)
-    full = nominal.points + drawn.points
+    nominal, hot_cold, drawn = (load_plan(p) for p in run.write_plans(tmp_path, 2, chips=3, chip_utterances=2,
+                                                                     pvt=True))
+    assert nominal.settings.mirror_trim == "none"
+    assert hot_cold.settings.mirror_trim == "rows" and drawn.settings.mirror_trim == "rows"  # trimmed at test
+    assert all(p.mc_seed is None for p in nominal.points + hot_cold.points) and all(p.mc_seed for p in drawn.points)
+    assert [(p.sequence, p.corner) for p in hot_cold.points] == [(0, "sf"), (0, "ff"), (1, "sf"), (1, "ff")]
+    full = nominal.points + hot_cold.points + drawn.points
     assert len(full) == 2 + 2 * 2 + 3 * 2
     assert {(p.corner, p.temp_c) for p in full if p.mc_seed is None} == {("tt", 27), *run.PVT_POINTS}
     assert [(p.sequence, p.mc_seed) for p in full if p.mc_seed][:4] == [(0, 1), (0, 2), (0, 3), (1, 1)]

@@ -8,6 +8,7 @@ The stages are the toolkit's own commands, so each can be re-run by hand:
     codesign train examples/kws/recipe.toml --out OUT/train ...   clips generated, CMRU trained
     codesign map OUT/train --chip examples/kws/chip.toml          mirror synapse array, 16 units
     codesign sweep OUT/cosim.toml --out OUT/sweep                 ngspice, one utterance per point
+    codesign sweep OUT/pvt.toml --out OUT/sweep_pvt               (--full) worst PVT points, trimmed at test
     codesign sweep OUT/montecarlo.toml --out OUT/sweep_montecarlo (--chips) each chip trimmed at test
     (here)                                                        unit power as mapped + the array's
 
@@ -53,16 +54,19 @@ def run(args: list[str], ok=(0,)) -> int:
 def write_plans(out: Path, utterances: int, chips: int = 0, chip_utterances: int = 0,
                 pvt: bool = False) -> list[Path]:
     """The sweep plans of every co-simulation, the array and the units solved apart (mirror_array):
-    cosim.toml, the first `utterances` held-out utterances at tt 27 C and the same at PVT_POINTS
-    (pvt), the chip as mapped; with chips, montecarlo.toml, Monte Carlo chips 1..chips on their
-    first `chip_utterances` (tt 27 C, utterance by utterance over the chips), each chip's array
-    trimmed at test first as a chip off the line would be (mirror_trim, docs/mapping.md)."""
+    cosim.toml, the first `utterances` held-out utterances at tt 27 C, the chip as mapped; with pvt,
+    pvt.toml, the same at PVT_POINTS (utterance by utterance over the points); with chips,
+    montecarlo.toml, Monte Carlo chips 1..chips on their first `chip_utterances` (tt 27 C,
+    utterance by utterance over the chips). A chip at a PVT point or drawn by Monte Carlo has its
+    array trimmed at test first (at 27 C on its corner), as a chip off the line would
+    (mirror_trim, docs/mapping.md)."""
     nominal = [("tt", 27.0, n, None) for n in range(utterances)]
-    nominal += [(c, t, n, None) for c, t in (PVT_POINTS if pvt else ()) for n in range(utterances)]
+    hot_cold = [(c, t, n, None) for n in range(utterances) for c, t in (PVT_POINTS if pvt else ())]
     drawn = [("tt", 27.0, n, k) for n in range(chip_utterances) for k in range(1, chips + 1)]
+    trimmed = 'trimmed at test\nmirror_trim = "rows"'
     plans = []
-    for name, points, head in [("cosim", nominal, "the chip as mapped"),
-                               ("montecarlo", drawn, 'Monte Carlo chips, trimmed at test\nmirror_trim = "rows"')]:
+    for name, points, head in [("cosim", nominal, "the chip as mapped"), ("pvt", hot_cold, f"PVT points, {trimmed}"),
+                               ("montecarlo", drawn, f"Monte Carlo chips, {trimmed}")]:
         if not points:
             continue
         rows = [f'  {{ corner = "{c}", temp_c = {t:g}, map_dir = "map", sequence = {n}'
