@@ -187,12 +187,11 @@ def _trim_content(point: Point, plan, manifest: str) -> list[str]:
     return [array_bench(plan, x_cal, trim_supply(point, plan.chip)), repr(TrimDac()), "trim-rows-1"]
 
 
-def _cosim_netlists(point: Point, plan, x, mirror_array: str = "coupled", mirror_trim: str = "none",
-                    manifest: str = "", solver: str = "cascade") -> list[str]:
+def _cosim_netlists(point: Point, plan, x, mirror_array: str, trim: list[str], solver: str) -> list[str]:
     """The netlists the point's co-simulation runs first (with the solver's options, which also
     name the tolerances a departure is solved again with). Staged: the array's netlist (the
-    units' follow from its currents, the manifest and the options); trimmed, the calibration
-    netlist before it (the trims follow from its currents and the DACs)."""
+    units' follow from its currents, the manifest and the options); trimmed, `trim` before it
+    (`_trim_content`: the trims follow from it)."""
     from codesign.mapping.reference import software_states
     from codesign.validation.cosim import SOLVERS, network_bench, network_groups, unit_bench, unit_groups
     from codesign.validation.staged import array_benches
@@ -201,7 +200,6 @@ def _cosim_netlists(point: Point, plan, x, mirror_array: str = "coupled", mirror
     supply = point_supply(point, plan.chip)
     xs = x[point.sequence:point.sequence + 1]
     if mirror_array == "staged":
-        trim = _trim_content(point, plan, manifest) if mirror_trim == "rows" else []
         return trim + array_benches(plan, xs, supply) + [repr(options), "staged-3"]  # 3: the array's errors kept
     if point.job == "network_cosim":
         groups = network_groups(plan, options, supply)
@@ -238,12 +236,13 @@ def _cosim_task(p: Point, timeout_s: float, manifest: str, sequences: int, mirro
         mapped = _mapped(p.map_dir, manifest, sequences)
     except ValueError as err:  # fewer test sequences than asked, no training recipe
         raise ConfigError(f"sequences: {sequences} asked of {p.map_dir}: {err}") from None
-    netlists = _cosim_netlists(p, *mapped, mirror_array, mirror_trim, manifest, solver)
+    trim = _trim_content(p, mapped[0], manifest) if mirror_trim == "rows" else []
+    netlists = _cosim_netlists(p, *mapped, mirror_array, trim, solver)
     content = {**_common(p), "manifest": manifest, "sequence": p.sequence, "netlists": [_sha256(t) for t in netlists]}
     trim_key = None
-    if mirror_trim == "rows":  # the chip, not where it runs: every point of one chip shares its trims
+    if trim:  # the chip, not where it runs: every point of one chip shares its trims
         chip = {k: v for k, v in _common(p).items() if k not in ("job", "temp_c", "vdd_v")}
-        trim_key = _key({**chip, "trim": [_sha256(t) for t in _trim_content(p, mapped[0], manifest)]})
+        trim_key = _key({**chip, "trim": [_sha256(t) for t in trim]})
     return Task(p, _key(content), timeout_s, manifest_sha256=manifest, map_sequences=sequences,
                 mirror_array=mirror_array, mirror_trim=mirror_trim, solver=solver, trim_key=trim_key)
 
