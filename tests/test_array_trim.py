@@ -154,3 +154,44 @@ def test_a_sweep_started_again_takes_a_chips_trims_from_its_stored_points():
               "b": None, "c": {"status": "failed", "reason": "timed out"},
               "d": {"status": "done", "figures": {"mirror_array": "staged"}}}  # a chip as drawn
     assert _known_trims(stored) == {"k1": {"trims": trims}}
+
+
+def test_a_sweep_trims_each_chip_once_and_hands_its_points_the_trims(tmp_path, monkeypatch):
+    """The engine alone (an in-process cluster, trimming and co-simulation stubbed): one trim per
+    chip however many points it has, each point run with its own chip's trims, and a sweep started
+    again with a new point of a trimmed chip takes that chip's trims from the stored points."""
+    from distributed import LocalCluster
+
+    from codesign.validation.sweep import engine, points
+    from codesign.validation.sweep.plan import load_plan
+
+    shutil.copytree(MIRROR, tmp_path / "map")
+    d = len(load_checked(MIRROR).layers[0].units)
+    trimmed = []
+
+    def trim(task):
+        trimmed.append(task.point.mc_seed)
+        return {"ref_scale": [1.0] * d, "offset_a": [0.0] * d,
+                "calibration_rms_error_i_unit": [float(task.point.mc_seed)]}
+
+    def cosim(task, supply):
+        return {"trims": task.trims, "trim_key": task.trim_key, "chip_seen": task.trims["calibration_rms_error_i_unit"]}
+
+    monkeypatch.setattr(points, "_trim", trim)
+    monkeypatch.setitem(points.JOB_FUNCTIONS, "network_cosim", cosim)
+    head = 'job = "network_cosim"\nmirror_array = "staged"\nmirror_trim = "rows"\npoints = ['
+    chips = [(0, 27, 1), (1, 85, 1), (0, 27, 2), (1, -40, 2)]  # sequence, temp_c, mc_seed
+
+    def sweep(listed):
+        text = head + ", ".join(f'{{ map_dir = "map", sequence = {n}, temp_c = {t}, mc_seed = {k} }}'
+                                for n, t, k in listed)
+        (tmp_path / "plan.toml").write_text(text + "]\n")
+        tasks = points.build_tasks(load_plan(tmp_path / "plan.toml"), 60)
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0") as c:
+            return engine.run_sweep(tasks, tmp_path / "out", scheduler=c.scheduler_address, quiet=True)
+
+    outcome = sweep(chips)
+    assert sorted(trimmed) == [1, 2]
+    assert [r["figures"]["chip_seen"] for r in outcome.records] == [[1.0], [1.0], [2.0], [2.0]]
+    outcome = sweep(chips + [(2, 27, 1)])
+    assert sorted(trimmed) == [1, 2] and outcome.computed == 1 and outcome.records[-1]["figures"]["chip_seen"] == [1.0]
