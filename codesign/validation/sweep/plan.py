@@ -29,8 +29,9 @@ comparator's loop; packets: charge packets at the 1 kHz cell clock; retention:
 The map-folder jobs run on each map folder's netlists with its manifest's chip
 (unit_cosim, network_cosim: one test sequence per point; unit_power: every
 unit's power as mapped, `codesign.validation.power`, no sequences). A key only
-some jobs read (map_dirs, sequences, retention_steps; chip and chip_set for
-the map-folder jobs) is refused, naming it, when given for another.
+some jobs read (map_dirs, sequences, solver, mirror_array, mirror_trim,
+retention_steps; chip and chip_set for the map-folder jobs) is refused,
+naming it, when given for another.
 
 Points are the product of the axes, or an explicit list:
 
