@@ -158,12 +158,8 @@ def share_cores(todo: list[Task], workers: int | None, scheduler: str | None) ->
 
 def _known_trims(stored: dict) -> dict:
     """trim_key -> {"trims": ...} of the chips whose trims a stored point already holds."""
-    known = {}
-    for r in stored.values():
-        figures = (r or {}).get("figures") or {}
-        if r and r["status"] == "done" and figures.get("trim_key"):
-            known[figures["trim_key"]] = {"trims": figures["trims"]}
-    return known
+    return {r["figures"]["trim_key"]: {"trims": r["figures"]["trims"]} for r in stored.values()
+            if r and r["status"] == "done" and r["figures"].get("trim_key")}
 
 
 def _compute(todo: list[Task], out: Path, stored: dict, bar: _Bar, workers, scheduler) -> None:

@@ -391,11 +391,12 @@ def _trim(task: Task) -> dict:
 
 def trim_chip(task: Task) -> dict:
     """A chip's trims for every point of it (run once per chip on a worker): {"trims": summary}, or
-    {"error", "reason"} for the points to record as failed."""
+    the failure each of its points records (`_failure`)."""
     try:
         return {"trims": _trim(task)}
-    except Exception as err:  # the same failures a point records (an ngspice error names its netlist)
-        return {"error": type(err).__name__, "reason": f"trimming the chip at test: {err}"}
+    except Exception as err:
+        failure = _failure(err)
+        return {**failure, "reason": f"trimming the chip at test: {failure['reason']}"}
 
 
 def _cosim(task: Task, supply) -> dict:
@@ -455,12 +456,24 @@ def _cpu_s() -> tuple[float, float]:
     return t.user + t.system, t.children_user + t.children_system
 
 
+def _failure(err: Exception) -> dict:
+    """A failed point's fields: the reason, and for a simulator failure the kept netlist's path and
+    text; for another error (e.g. a comparator that never switched), the traceback."""
+    from codesign.validation.ngspice import NgspiceError
+
+    if isinstance(err, NgspiceError):
+        netlist = Path(err.netlist) if err.netlist else None
+        return {"status": "failed", "error": type(err).__name__, "reason": str(err).split("\n--- ngspice log")[0],
+                "kept_netlist": str(netlist) if netlist else None,
+                "netlist_text": netlist.read_text() if netlist and netlist.is_file() else None}
+    return {"status": "failed", "error": type(err).__name__, "reason": str(err),
+            "traceback": traceback.format_exc(limit=6)}
+
+
 def compute(task: Task, trims: dict | None = None) -> dict:
     """The point's record: status "done" with its figures, or "failed" with the reason (and, for a
     simulator failure, the kept netlist's path and text). Runs on a worker, one point at a time.
     trims: what `trim_chip` returned for the point's chip (the chip is trimmed here without it)."""
-    from codesign.validation.ngspice import NgspiceError
-
     p = task.point
     started, (own0, cpu0) = time.perf_counter(), _cpu_s()
     record = {"key": task.key, "axes": p.axes()}
@@ -471,14 +484,8 @@ def compute(task: Task, trims: dict | None = None) -> dict:
     try:
         supply = point_supply(p, task.chip or _map_plan(p.map_dir, task.manifest_sha256).chip)
         record.update(status="done", figures=JOB_FUNCTIONS[p.job](task, supply))
-    except NgspiceError as err:
-        netlist = Path(err.netlist) if err.netlist else None
-        record.update(status="failed", error=type(err).__name__, reason=str(err).split("\n--- ngspice log")[0],
-                      kept_netlist=str(netlist) if netlist else None,
-                      netlist_text=netlist.read_text() if netlist and netlist.is_file() else None)
-    except Exception as err:  # a bench that could not measure (e.g. a comparator that never switched)
-        record.update(status="failed", error=type(err).__name__, reason=str(err),
-                      traceback=traceback.format_exc(limit=6))
+    except Exception as err:  # a simulator failure, or a bench that could not measure
+        record.update(_failure(err))
     # ngspice runs in child processes this worker waits for: their CPU time is ngspice's, the
     # worker's own is the Python side of the point (bench, parsing, figures), whatever the load
     own, children = _cpu_s()
