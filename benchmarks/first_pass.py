@@ -24,6 +24,7 @@ import numpy as np
 
 from codesign.mru import threshold_distance
 from codesign.validation.array_trim import TrimResult
+from codesign.validation.comparator_trim import ComparatorTrim
 from codesign.validation.cosim import FIRST_PASS, load_checked
 from codesign.validation.report import test_sequences
 from codesign.validation.staged import cosim_network_staged, delivered_levels, delivered_z_beta
@@ -50,6 +51,8 @@ def replay(record: dict, options, workers: int) -> dict:
     x = test_sequences(a["map_dir"], n + 1)[0][n:n + 1]
     supply = point_supply(Point(**a), plan.chip)  # as the sweep ran it
     trims = TrimResult.from_summary(figures["trims"]).trims if "trims" in figures else None
+    if "comparator_trims" in figures:
+        plan = ComparatorTrim.from_summary(figures["comparator_trims"]).apply(plan)
     start = time.perf_counter()
     c = cosim_network_staged(plan, x, supply, workers=workers, options=options, trims=trims)
     seconds = time.perf_counter() - start

@@ -154,6 +154,10 @@ def test_a_sweep_started_again_takes_a_chips_trims_from_its_stored_points():
               "b": None, "c": {"status": "failed", "reason": "timed out"},
               "d": {"status": "done", "figures": {"mirror_array": "staged"}}}  # a chip as drawn
     assert _known_trims(stored) == {"k1": {"trims": trims}}
+    comparators = {"up_trim_a": 1e-12, "dn_trim_a": 2e-12, "trips_before_in_beta": [0.05, 0.04],
+                   "trips_after_in_beta": [0.0, 0.001]}
+    stored["e"] = {"status": "done", "figures": {"trim_key": "k2", "comparator_trims": comparators}}
+    assert _known_trims(stored) == {"k1": {"trims": trims}, "k2": {"comparator_trims": comparators}}
 
 
 def test_a_sweep_trims_each_chip_once_and_hands_its_points_the_trims(tmp_path, monkeypatch):
@@ -171,11 +175,12 @@ def test_a_sweep_trims_each_chip_once_and_hands_its_points_the_trims(tmp_path, m
 
     def trim(task):
         trimmed.append(task.point.mc_seed)
-        return {"ref_scale": [1.0] * d, "offset_a": [0.0] * d,
-                "calibration_rms_error_i_unit": [float(task.point.mc_seed)]}
+        return {"trims": {"ref_scale": [1.0] * d, "offset_a": [0.0] * d,
+                          "calibration_rms_error_i_unit": [float(task.point.mc_seed)]}}
 
     def cosim(task, supply):
-        return {"trims": task.trims, "trim_key": task.trim_key, "chip_seen": task.trims["calibration_rms_error_i_unit"]}
+        seen = task.trims["trims"]["calibration_rms_error_i_unit"]
+        return {**task.trims, "trim_key": task.trim_key, "chip_seen": seen}
 
     monkeypatch.setattr(points, "_trim", trim)
     monkeypatch.setitem(points.JOB_FUNCTIONS, "network_cosim", cosim)

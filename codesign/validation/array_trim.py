@@ -67,9 +67,10 @@ def map_calibration_inputs(map_dir: str | Path) -> np.ndarray:
     return calibration_inputs(training_inputs(map_dir, CALIBRATION_SEQUENCES))
 
 
-def supply_at_test(chip: ChipSpec, corner: str, mc_seed: int | None) -> Supply:
-    """Where a chip is trimmed: its corner and Monte Carlo draw, at 27 C and the nominal supply."""
-    return dataclasses.replace(chip.supply(corner, 27.0), mc_seed=mc_seed)
+def supply_at_test(chip: ChipSpec, corner: str, mc_seed: int | None, temp_c: float = 27.0) -> Supply:
+    """Where a chip is trimmed: its corner and Monte Carlo draw, at 27 C (or the temperature of a
+    table's entry) and the nominal supply."""
+    return dataclasses.replace(chip.supply(corner, temp_c), mc_seed=mc_seed)
 
 
 def synapse_share(plan: NetworkPlan, x: np.ndarray) -> np.ndarray:

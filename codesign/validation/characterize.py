@@ -104,12 +104,16 @@ class HysteresisResult:
         return path
 
 
-def hysteresis_loop(p: ComparatorParams, supply: Supply, sweep_s: float = 0.2, timeout_s: float = 3600,
-                    span_beta: float = 2.0, title: str = "hysteresis") -> HysteresisResult:
-    """Sweep I_in from I_bias - span_beta beta I_unit up to I_bias + span_beta beta I_unit and back
-    (below, the sweep stops at a tenth of the dn threshold)."""
-    lo = max(p.i_bias_a - span_beta * p.beta * p.i_unit_a, 0.1 * p.i_dn_threshold_a)
-    hi = p.i_bias_a + span_beta * p.beta * p.i_unit_a
+def _loop_range(p: ComparatorParams, span_beta: float) -> tuple[float, float]:
+    """The swept input: I_bias -+ span_beta beta I_unit (below, at least a tenth of the dn threshold)."""
+    return (max(p.i_bias_a - span_beta * p.beta * p.i_unit_a, 0.1 * p.i_dn_threshold_a),
+            p.i_bias_a + span_beta * p.beta * p.i_unit_a)
+
+
+def hysteresis_bench(p: ComparatorParams, supply: Supply, sweep_s: float = 0.2, span_beta: float = 2.0,
+                     title: str = "hysteresis") -> str:
+    """The netlist of `hysteresis_loop`: I_in ramped up over sweep_s, then down."""
+    lo, hi = _loop_range(p, span_beta)
     s = number(sweep_s, "sweep_s", positive=True)
     net = header(title, supply, "logic", "comparator") + [
         supply_source("dd", "vdd", supply),
@@ -119,7 +123,15 @@ def hysteresis_loop(p: ComparatorParams, supply: Supply, sweep_s: float = 0.2, t
         tran(2 * sweep_s, sweep_s / 2000),
         ".end",
     ]
-    res = run("\n".join(net) + "\n", name=title, timeout_s=timeout_s)
+    return "\n".join(net) + "\n"
+
+
+def hysteresis_loop(p: ComparatorParams, supply: Supply, sweep_s: float = 0.2, timeout_s: float = 3600,
+                    span_beta: float = 2.0, title: str = "hysteresis") -> HysteresisResult:
+    """Sweep I_in from I_bias - span_beta beta I_unit up to I_bias + span_beta beta I_unit and back
+    (below, the sweep stops at a tenth of the dn threshold)."""
+    lo, hi = _loop_range(p, span_beta)
+    res = run(hysteresis_bench(p, supply, sweep_s, span_beta, title), name=title, timeout_s=timeout_s)
     t = res["time"]
     i_in = np.interp(t, [0, sweep_s, 2 * sweep_s], [lo, hi, lo])
     half = supply.vdd_v / 2

@@ -9,7 +9,7 @@ submit the rest, store each record as it arrives (a verified entry,
 and started again recomputes nothing that finished. A failed point is stored
 too, with its reason and the netlist ngspice failed on (copied to
 `<out>/failed/<key>.cir`); it is run again only with `retry_failed`.
-A chip trimmed at test (`mirror_trim = "rows"`) is trimmed once, in a task
+A chip trimmed at test (`mirror_trim = "rows"`, `comparator_trim = "test"`) is trimmed once, in a task
 its points wait for (`trim_chip`), or not at all when a stored point of that
 chip holds its trims.
 
@@ -157,9 +157,9 @@ def share_cores(todo: list[Task], workers: int | None, scheduler: str | None) ->
 
 
 def _known_trims(stored: dict) -> dict:
-    """trim_key -> {"trims": ...} of the chips whose trims a stored point already holds."""
-    return {r["figures"]["trim_key"]: {"trims": r["figures"]["trims"]} for r in stored.values()
-            if r and r["status"] == "done" and r["figures"].get("trim_key")}
+    """trim_key -> the trims (as `trim_chip` returns them) of the chips a stored point already holds."""
+    return {r["figures"]["trim_key"]: {k: r["figures"][k] for k in ("trims", "comparator_trims") if k in r["figures"]}
+            for r in stored.values() if r and r["status"] == "done" and r["figures"].get("trim_key")}
 
 
 def _compute(todo: list[Task], out: Path, stored: dict, bar: _Bar, workers, scheduler) -> None:

@@ -15,6 +15,11 @@ range is a ConfigError naming the key), and the points it names.
                                      # each unit alone (codesign.validation.staged); default "coupled"
     mirror_trim = "rows"             # staged: each chip's array trimmed at test first, two DACs per
                                      # row (codesign.validation.array_trim); default "none"
+    comparator_trim = "test"         # network_cosim: the comparators' threshold trims set at test on
+                                     # each chip (codesign.validation.comparator_trim); default "chip",
+                                     # the chip file's
+    trim_table = "temperature"       # trims set at test at each point's temperature (a sensor and a
+                                     # table on the chip); default "none": set at 27 C
     solver = "first_pass"            # cosim jobs: the first ngspice run is the verdict, departures
                                      # not solved again (codesign.validation.cosim.SOLVERS); default
                                      # "cascade", each departure solved down the tolerance cascade
@@ -30,7 +35,7 @@ The map-folder jobs run on each map folder's netlists with its manifest's chip
 (unit_cosim, network_cosim: one test sequence per point; unit_power: every
 unit's power as mapped, `codesign.validation.power`, no sequences). A key only
 some jobs read (map_dirs, sequences, solver, mirror_array, mirror_trim,
-retention_steps; chip and chip_set for the map-folder jobs) is refused,
+comparator_trim, trim_table, retention_steps; chip and chip_set for the map-folder jobs) is refused,
 naming it, when given for another.
 
 Points are the product of the axes, or an explicit list:
@@ -62,9 +67,12 @@ JOBS = MAP_JOBS + CELL_JOBS
 # Keys only some jobs read: given for another job they are refused, so a plan never looks like it set
 # something the job ignores.
 JOB_KEYS = {"map_dirs": MAP_JOBS, "sequences": COSIM_JOBS, "retention_steps": ("retention",),
-            "mirror_array": ("network_cosim",), "mirror_trim": ("network_cosim",), "solver": COSIM_JOBS}
+            "mirror_array": ("network_cosim",), "mirror_trim": ("network_cosim",),
+            "comparator_trim": ("network_cosim",), "trim_table": ("network_cosim",), "solver": COSIM_JOBS}
 MIRROR_ARRAY = ("coupled", "staged")  # network_cosim on a mirror-array chip: codesign.validation.staged
 MIRROR_TRIM = ("none", "rows")  # staged: the chip's array as drawn, or trimmed per row at test (array_trim)
+COMPARATOR_TRIM = ("chip", "test")  # the chip file's threshold trims, or set at test (comparator_trim)
+TRIM_TABLE = ("none", "temperature")  # trims set at 27 C, or at each point's temperature
 SOLVER = ("cascade", "first_pass")  # cosim jobs: codesign.validation.cosim.SOLVERS
 AXES = ("corners", "temperatures_c", "supplies", "map_dirs", "sequences", "monte_carlo")
 MAX_POINTS = 10_000
@@ -134,6 +142,8 @@ class PlanFile:
     retention_steps: int = field(default=1000, metadata=limits(1, MAX_RETENTION_STEPS))
     mirror_array: str = field(default="coupled", metadata=limits(choices=MIRROR_ARRAY))
     mirror_trim: str = field(default="none", metadata=limits(choices=MIRROR_TRIM))
+    comparator_trim: str = field(default="chip", metadata=limits(choices=COMPARATOR_TRIM))
+    trim_table: str = field(default="none", metadata=limits(choices=TRIM_TABLE))
     solver: str = field(default="cascade", metadata=limits(choices=SOLVER))
     points: tuple[PointEntry, ...] = ()
     monte_carlo: MonteCarlo | None = None
@@ -344,6 +354,9 @@ def load_plan(path: str | Path) -> Plan:
         elif settings.mirror_trim != "none":
             raise ConfigError("mirror_trim: trims a mirror array solved apart from its units; set "
                               "mirror_array = 'staged'")
+        if settings.trim_table != "none" and settings.mirror_trim == "none" and settings.comparator_trim == "chip":
+            raise ConfigError("trim_table: nothing is trimmed at test; set mirror_trim = 'rows' or "
+                              "comparator_trim = 'test'")
     except ConfigError as err:
         raise ConfigError(f"{path}: {err}") from None
     return Plan(path, path.read_text(), settings, tuple(points), chip)

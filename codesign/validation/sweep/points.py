@@ -72,11 +72,15 @@ class Task:
     ngspice_workers: int = 1
     mirror_array: str = "coupled"  # network_cosim: "staged" solves a mirror array apart (codesign.validation.staged)
     mirror_trim: str = "none"  # staged: "rows" trims each chip's array at test first (codesign.validation.array_trim)
+    comparator_trim: str = "chip"  # "test": the comparators' thresholds trimmed at test (comparator_trim)
+    trim_table: str = "none"  # "temperature": trims set at test at the point's temperature, not at 27 C
     solver: str = "cascade"  # cosim jobs: codesign.validation.cosim.SOLVERS
-    # mirror_trim "rows": the content hash of the chip's trimming (its calibration netlist and DACs),
-    # the same for every point of one chip, whose trims are set once per sweep (`trim_chip`)
+    # a chip trimmed at test: the content hash of its trimming (the netlists the trims follow from, the
+    # DACs), the same for every point of one chip, whose trims are set once per sweep (`trim_chip`)
     trim_key: str | None = None
-    trims: dict | None = None  # that chip's trims (TrimResult.summary) once set; not in the key
+    # that chip's trims once set, not in the key: {"trims": TrimResult.summary (rows),
+    # "comparator_trims": ComparatorTrim.summary}, each present when trimmed
+    trims: dict | None = None
 
 
 def _sha256(text: str | bytes) -> str:
@@ -170,21 +174,29 @@ def _calibration(map_dir: str, manifest_sha256: str):
     return map_calibration_inputs(map_dir)
 
 
-def trim_supply(point: Point, chip: ChipSpec):
-    """Where the point's chip is trimmed (`array_trim.supply_at_test`)."""
+def trim_supply(point: Point, chip: ChipSpec, trim_table: str = "none"):
+    """Where the point's chip is trimmed (`array_trim.supply_at_test`): at 27 C, or with a table
+    of trims per temperature at the point's own temperature (the nominal supply either way)."""
     from codesign.validation.array_trim import supply_at_test
 
-    return supply_at_test(chip, point.corner, point.mc_seed)
+    return supply_at_test(chip, point.corner, point.mc_seed, point.temp_c if trim_table == "temperature" else 27.0)
 
 
-def _trim_content(point: Point, plan, manifest: str) -> list[str]:
-    """What a chip's row trims follow from: its calibration netlist (the chip, where it is trimmed,
-    the calibration vectors) and the DACs."""
+def _trim_content(point: Point, plan, manifest: str, mirror_trim: str, comparator_trim: str,
+                  trim_table: str) -> list[str]:
+    """What a chip's trims follow from: the row trims' calibration netlist (the chip, where it is
+    trimmed, the calibration vectors) and DACs; the comparator trims' first loop and DAC step."""
+    from codesign.validation import comparator_trim as ct
     from codesign.validation.array_trim import TrimDac
     from codesign.validation.synapses import array_bench
 
-    x_cal = _calibration(point.map_dir, manifest)
-    return [array_bench(plan, x_cal, trim_supply(point, plan.chip)), repr(TrimDac()), "trim-rows-1"]
+    supply, out = trim_supply(point, plan.chip, trim_table), []
+    if mirror_trim == "rows":
+        x_cal = _calibration(point.map_dir, manifest)
+        out += [array_bench(plan, x_cal, supply), repr(TrimDac()), "trim-rows-1"]
+    if comparator_trim == "test":
+        out += [ct.trim_bench(plan.chip, supply), repr(ct.STEP_BETA), ct.VERSION]
+    return out
 
 
 def _cosim_netlists(point: Point, plan, x, mirror_array: str, trim: list[str], solver: str) -> list[str]:
@@ -230,13 +242,13 @@ def _cell_task(p: Point, plan: Plan, timeout_s: float) -> Task:
     return Task(p, _key(content), timeout_s, chip=plan.chip, retention_steps=steps)
 
 
-def _cosim_task(p: Point, timeout_s: float, manifest: str, sequences: int, mirror_array: str,
-                mirror_trim: str = "none", solver: str = "cascade") -> Task:
+def _cosim_task(p: Point, timeout_s: float, manifest: str, sequences: int, settings) -> Task:
     try:
         mapped = _mapped(p.map_dir, manifest, sequences)
     except ValueError as err:  # fewer test sequences than asked, no training recipe
         raise ConfigError(f"sequences: {sequences} asked of {p.map_dir}: {err}") from None
-    trim = _trim_content(p, mapped[0], manifest) if mirror_trim == "rows" else []
+    trim = _trim_content(p, mapped[0], manifest, settings.mirror_trim, settings.comparator_trim, settings.trim_table)
+    mirror_array, solver = settings.mirror_array, settings.solver
     netlists = _cosim_netlists(p, *mapped, mirror_array, trim, solver)
     content = {**_common(p), "manifest": manifest, "sequence": p.sequence, "netlists": [_sha256(t) for t in netlists]}
     trim_key = None
@@ -244,7 +256,8 @@ def _cosim_task(p: Point, timeout_s: float, manifest: str, sequences: int, mirro
         chip = {k: v for k, v in _common(p).items() if k not in ("job", "temp_c", "vdd_v")}
         trim_key = _key({**chip, "trim": [_sha256(t) for t in trim]})
     return Task(p, _key(content), timeout_s, manifest_sha256=manifest, map_sequences=sequences,
-                mirror_array=mirror_array, mirror_trim=mirror_trim, solver=solver, trim_key=trim_key)
+                mirror_array=mirror_array, mirror_trim=settings.mirror_trim, comparator_trim=settings.comparator_trim,
+                trim_table=settings.trim_table, solver=solver, trim_key=trim_key)
 
 
 def _unit_power_task(p: Point, timeout_s: float, manifest: str) -> Task:
@@ -271,8 +284,7 @@ def build_tasks(plan: Plan, timeout_s: float) -> list[Task]:
         if p.job in CELL_JOBS:
             tasks.append(_cell_task(p, plan, timeout_s))
         elif p.job in COSIM_JOBS:
-            tasks.append(_cosim_task(p, timeout_s, manifests[p.map_dir], sequences[p.map_dir],
-                                     plan.settings.mirror_array, plan.settings.mirror_trim, plan.settings.solver))
+            tasks.append(_cosim_task(p, timeout_s, manifests[p.map_dir], sequences[p.map_dir], plan.settings))
         else:
             tasks.append(_unit_power_task(p, timeout_s, manifests[p.map_dir]))
     return tasks
@@ -380,20 +392,27 @@ def _unit_power(task: Task, supply) -> dict:
 
 
 def _trim(task: Task) -> dict:
-    """The point's chip trimmed at test (codesign.validation.array_trim): TrimResult.summary()."""
+    """The point's chip trimmed at test: {"trims": the rows' (array_trim.TrimResult.summary),
+    "comparator_trims": the comparators' (comparator_trim.ComparatorTrim.summary)}, each if asked."""
     from codesign.validation.array_trim import trim_array
+    from codesign.validation.comparator_trim import trim_comparators
 
     p = task.point
     plan = _map_plan(p.map_dir, task.manifest_sha256)
-    return trim_array(plan, _calibration(p.map_dir, task.manifest_sha256), trim_supply(p, plan.chip),
-                      timeout_s=task.timeout_s).summary()
+    supply, out = trim_supply(p, plan.chip, task.trim_table), {}
+    if task.mirror_trim == "rows":
+        out["trims"] = trim_array(plan, _calibration(p.map_dir, task.manifest_sha256), supply,
+                                  timeout_s=task.timeout_s).summary()
+    if task.comparator_trim == "test":
+        out["comparator_trims"] = trim_comparators(plan.chip, supply, timeout_s=task.timeout_s).summary()
+    return out
 
 
 def trim_chip(task: Task) -> dict:
-    """A chip's trims for every point of it (run once per chip on a worker): {"trims": summary}, or
-    the failure each of its points records (`_failure`)."""
+    """A chip's trims for every point of it (run once per chip on a worker): what `_trim` returns,
+    or the failure each of its points records (`_failure`)."""
     try:
-        return {"trims": _trim(task)}
+        return _trim(task)
     except Exception as err:
         failure = _failure(err)
         return {**failure, "reason": f"trimming the chip at test: {failure['reason']}"}
@@ -410,21 +429,26 @@ def _cosim(task: Task, supply) -> dict:
         layers = cosim_units(plan, xs, supply, workers=task.ngspice_workers, timeout_s=task.timeout_s, options=options)
         out = {"solver": task.solver, "netlists_solved_tight": sum(c.solved_tight for c in layers)}
     else:
-        trimmed = {}
-        if task.mirror_trim == "rows":  # the chip trimmed at test, then co-simulated with its trims
+        row_trims, record = None, {}
+        if task.trim_key is not None:  # the chip trimmed at test, then co-simulated with its trims
             from codesign.validation.array_trim import TrimResult
+            from codesign.validation.comparator_trim import ComparatorTrim
 
-            t = TrimResult.from_summary(task.trims or _trim(task))
-            trimmed = {"trims": t.trims, "record": {"mirror_trim": "rows", "trims": t.summary(),
-                                                    "trim_key": task.trim_key}}
+            trims = task.trims or _trim(task)
+            record = {**trims, "trim_key": task.trim_key, "trim_table": task.trim_table}
+            if "trims" in trims:
+                row_trims, record["mirror_trim"] = TrimResult.from_summary(trims["trims"]).trims, "rows"
+            if "comparator_trims" in trims:
+                plan = ComparatorTrim.from_summary(trims["comparator_trims"]).apply(plan)
+                record["comparator_trim"] = "test"
         if task.mirror_array == "staged":
             n = cosim_network_staged(plan, xs, supply, workers=task.ngspice_workers, timeout_s=task.timeout_s,
-                                     options=options, trims=trimmed.get("trims"))
+                                     options=options, trims=row_trims)
         else:
             n = cosim_network(plan, xs, supply, workers=task.ngspice_workers, timeout_s=task.timeout_s,
                               options=options)
         s, layers = n.summary(), n.layers
-        out = {"solver": task.solver, "mirror_array": task.mirror_array, **trimmed.get("record", {}),
+        out = {"solver": task.solver, "mirror_array": task.mirror_array, **record,
                "decision_agreement": s["decision_agreement"],
                "output_rmse": s["output_rmse"],
                "netlists_solved_tight": s["netlists_solved_tight"],
@@ -480,7 +504,7 @@ def compute(task: Task, trims: dict | None = None) -> dict:
     if trims is not None and "error" in trims:
         return {**record, "status": "failed", **trims, "seconds": None}
     if trims is not None:
-        task = dataclasses.replace(task, trims=trims["trims"])
+        task = dataclasses.replace(task, trims=trims)
     try:
         supply = point_supply(p, task.chip or _map_plan(p.map_dir, task.manifest_sha256).chip)
         record.update(status="done", figures=JOB_FUNCTIONS[p.job](task, supply))
