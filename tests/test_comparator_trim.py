@@ -114,3 +114,20 @@ def test_a_point_trimmed_at_its_temperature_runs_its_units_on_the_comparator_tri
     assert {(u.comparator.i_up_trim_a, u.comparator.i_dn_trim_a) for u in seen["plan"].units} == \
         {(cmp["up_trim_a"], cmp["dn_trim_a"])}
     assert list(seen["trims"].ref_scale) == trims["trims"]["ref_scale"] and seen["supply"].temp_c == 85
+
+
+def test_a_monte_carlo_chips_comparator_trims_come_from_a_replica_without_mismatch(tmp_path):
+    """The replica's own draw would hand its offset to every unit: it is measured without mismatch,
+    so chips of one corner and temperature share the comparator part of their trimming."""
+    from codesign.validation.sweep.plan import Point
+    from codesign.validation.sweep.points import _manifest_sha256, _trim_content
+
+    shutil.copytree(MIRROR, tmp_path / "map")
+    map_dir = str(tmp_path / "map")
+    plan, manifest = load_checked(map_dir), _manifest_sha256(map_dir)
+    drawn, plain = (Point("network_cosim", "tt", 85.0, 0.0, plan.chip.vdd_v, map_dir=map_dir, sequence=0, mc_seed=k)
+                    for k in (3, None))
+    assert _trim_content(drawn, plan, manifest, "none", "test", "temperature") == \
+        _trim_content(plain, plan, manifest, "none", "test", "temperature")
+    rows = [_trim_content(p, plan, manifest, "rows", "test", "temperature") for p in (drawn, plain)]
+    assert rows[0][0] != rows[1][0] and rows[0][3:] == rows[1][3:]  # the array's rows: each chip its own

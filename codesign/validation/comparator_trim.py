@@ -9,7 +9,9 @@ senses in units of beta, so one pair of trims serves all units) and set the two 
 bias generator; with a temperature sensor and a table of such trims, filled at test at each of the
 table's temperatures, the chip carries the trims of the temperature it runs at. The replica and the
 test mode that reads its trip points are modelled ideally: ngspice's loop on the chip's comparator
-at its corner, Monte Carlo draw and temperature.
+at its corner and temperature, without mismatch (`replica_supply`): a replica drawn like one unit's
+comparator would hand its own offset (0.1 beta sigma on the matched comparators) to every unit, so
+a chip would make it larger or average several; the units' own offsets stay untrimmed.
 """
 
 from __future__ import annotations
@@ -57,6 +59,11 @@ def _with_trims(chip: ChipSpec, up_a: float, dn_a: float) -> ChipSpec:
     fields = {f.name: getattr(chip, f.name) for f in dataclasses.fields(chip)}
     return from_dict(ChipSpec, {**fields, "comparator_up_trim_a": up_a, "comparator_dn_trim_a": dn_a},
                      "comparator trim")
+
+
+def replica_supply(supply: Supply) -> Supply:
+    """Where the replica is measured: the chip's corner, temperature and supply, without mismatch."""
+    return dataclasses.replace(supply, mc_seed=None)
 
 
 def trim_bench(chip: ChipSpec, supply: Supply) -> str:

@@ -195,7 +195,7 @@ def _trim_content(point: Point, plan, manifest: str, mirror_trim: str, comparato
         x_cal = _calibration(point.map_dir, manifest)
         out += [array_bench(plan, x_cal, supply), repr(TrimDac()), "trim-rows-1"]
     if comparator_trim == "test":
-        out += [ct.trim_bench(plan.chip, supply), repr(ct.STEP_BETA), ct.VERSION]
+        out += [ct.trim_bench(plan.chip, ct.replica_supply(supply)), repr(ct.STEP_BETA), ct.VERSION]
     return out
 
 
@@ -395,7 +395,7 @@ def _trim(task: Task) -> dict:
     """The point's chip trimmed at test: {"trims": the rows' (array_trim.TrimResult.summary),
     "comparator_trims": the comparators' (comparator_trim.ComparatorTrim.summary)}, each if asked."""
     from codesign.validation.array_trim import trim_array
-    from codesign.validation.comparator_trim import trim_comparators
+    from codesign.validation.comparator_trim import replica_supply, trim_comparators
 
     p = task.point
     plan = _map_plan(p.map_dir, task.manifest_sha256)
@@ -404,7 +404,8 @@ def _trim(task: Task) -> dict:
         out["trims"] = trim_array(plan, _calibration(p.map_dir, task.manifest_sha256), supply,
                                   timeout_s=task.timeout_s).summary()
     if task.comparator_trim == "test":
-        out["comparator_trims"] = trim_comparators(plan.chip, supply, timeout_s=task.timeout_s).summary()
+        replica = trim_comparators(plan.chip, replica_supply(supply), timeout_s=task.timeout_s)
+        out["comparator_trims"] = replica.summary()
     return out
 
 
