@@ -44,6 +44,9 @@ def test_run_writes_plans_of_tt_pvt_and_trimmed_monte_carlo_points(tmp_path):
                                                                      pvt=True))
     assert nominal.settings.mirror_trim == "none"
     assert hot_cold.settings.mirror_trim == "rows" and drawn.settings.mirror_trim == "rows"  # trimmed at test
+    # at a PVT point the comparators too, at the point's temperature; a Monte Carlo chip at 27 C as mapped
+    assert (hot_cold.settings.comparator_trim, hot_cold.settings.trim_table) == ("test", "temperature")
+    assert (drawn.settings.comparator_trim, drawn.settings.trim_table) == ("chip", "none")
     assert all(p.mc_seed is None for p in nominal.points + hot_cold.points) and all(p.mc_seed for p in drawn.points)
     assert [(p.sequence, p.corner) for p in hot_cold.points] == [(0, "sf"), (0, "ff"), (1, "sf"), (1, "ff")]
     full = nominal.points + hot_cold.points + drawn.points
