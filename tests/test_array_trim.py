@@ -90,8 +90,12 @@ def test_a_monte_carlo_chip_trimmed_at_test_is_closer_to_its_contract():
     ('job = "network_cosim"\nmap_dirs = ["map"]\nmirror_trim = "rows"\n', "set mirror_array = 'staged'"),
     ('job = "unit_cosim"\nmap_dirs = ["map"]\nmirror_trim = "rows"\n', "mirror_trim: only for the job"),
     ('job = "network_cosim"\nmap_dirs = ["map"]\nmirror_array = "staged"\nmirror_trim = "all"\n', "mirror_trim"),
+    ('job = "network_cosim"\nmap_dirs = ["map"]\ntrim_table = "temperature"\n', "trim_table: nothing is trimmed"),
+    ('job = "unit_cosim"\nmap_dirs = ["map"]\ncomparator_trim = "test"\n', "comparator_trim: only for the job"),
+    ('job = "network_cosim"\nmap_dirs = ["map"]\ncomparator_trim = "tt"\n', "comparator_trim"),
+    ('job = "network_cosim"\nmap_dirs = ["map"]\ncomparator_trim = "test"\ntrim_table = "supply"\n', "trim_table"),
 ])
-def test_the_trim_key_is_refused_where_it_cannot_apply(tmp_path, text, message):
+def test_trim_keys_are_refused_where_they_cannot_apply(tmp_path, text, message):
     from codesign.config import ConfigError
     from codesign.validation.sweep.plan import load_plan
 

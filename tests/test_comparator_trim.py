@@ -70,21 +70,6 @@ def test_a_trim_table_trims_each_temperature_apart_and_comparator_trims_are_thei
     assert (only_cmp[0].mirror_trim, only_cmp[0].comparator_trim) == ("none", "test")
 
 
-@pytest.mark.parametrize("text, message", [
-    ('job = "network_cosim"\nmap_dirs = ["map"]\ntrim_table = "temperature"\n', "trim_table: nothing is trimmed"),
-    ('job = "unit_cosim"\nmap_dirs = ["map"]\ncomparator_trim = "test"\n', "comparator_trim: only for the job"),
-    ('job = "network_cosim"\nmap_dirs = ["map"]\ncomparator_trim = "tt"\n', "comparator_trim"),
-    ('job = "network_cosim"\nmap_dirs = ["map"]\ncomparator_trim = "test"\ntrim_table = "supply"\n', "trim_table"),
-])
-def test_trim_keys_are_refused_where_they_cannot_apply(tmp_path, text, message):
-    from codesign.validation.sweep.plan import load_plan
-
-    shutil.copytree(MIRROR, tmp_path / "map")
-    (tmp_path / "plan.toml").write_text(text)
-    with pytest.raises(ConfigError, match=message):
-        load_plan(tmp_path / "plan.toml")
-
-
 def test_a_point_trimmed_at_its_temperature_runs_its_units_on_the_comparator_trims_set_there(tmp_path, monkeypatch):
     """ngspice: the golden mirror map at ss 85 C, its rows and comparators trimmed at 85 C, one
     test sequence, staged; the co-simulation is watched (not replaced) to see the plan it runs."""

@@ -27,6 +27,7 @@ from codesign.validation.characterize import hysteresis_bench, hysteresis_loop
 
 STEP_BETA = 1 / 256  # the trim DACs' step, in beta I_unit (0.39 pA at the KWS chip's 100 pA)
 VERSION = "trim-comparator-1"  # bump when the procedure changes: it is in the sweep's keys
+TITLE = "comparator_trim"  # the loops' netlist title: trim_bench (a sweep's key) is the first loop as run
 
 
 @dataclass(frozen=True)
@@ -68,11 +69,11 @@ def replica_supply(supply: Supply) -> Supply:
 
 def trim_bench(chip: ChipSpec, supply: Supply) -> str:
     """The netlist the trims follow from (the first loop, on the chip file's trims)."""
-    return hysteresis_bench(chip.comparator(), supply, title="comparator_trim")
+    return hysteresis_bench(chip.comparator(), supply, title=TITLE)
 
 
 def _errors_in_beta(chip: ChipSpec, supply: Supply, timeout_s: float) -> tuple[float, float]:
-    e = hysteresis_loop(chip.comparator(), supply, timeout_s=timeout_s, title="comparator_trim").errors()
+    e = hysteresis_loop(chip.comparator(), supply, timeout_s=timeout_s, title=TITLE).errors()
     return e["up_on_in_beta"], e["dn_on_in_beta"]
 
 
