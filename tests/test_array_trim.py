@@ -93,6 +93,7 @@ def test_a_monte_carlo_chip_trimmed_at_test_is_closer_to_its_contract():
     ('job = "network_cosim"\nmap_dirs = ["map"]\ntrim_table = "temperature"\n', "trim_table: nothing is trimmed"),
     ('job = "unit_cosim"\nmap_dirs = ["map"]\ncomparator_trim = "test"\n', "comparator_trim: only for the job"),
     ('job = "network_cosim"\nmap_dirs = ["map"]\ncomparator_trim = "tt"\n', "comparator_trim"),
+    ('job = "network_cosim"\nmap_dirs = ["map"]\ncomparator_trim = "units"\n', "comparator_trim: 'units'.*staged"),
     ('job = "network_cosim"\nmap_dirs = ["map"]\ncomparator_trim = "test"\ntrim_table = "supply"\n', "trim_table"),
 ])
 def test_trim_keys_are_refused_where_they_cannot_apply(tmp_path, text, message):

@@ -2,18 +2,29 @@
 sky130 comparator away from tt 27 C the trims bring the trip points back onto their targets, a
 mapped network carries them in every unit, and a sweep sets them per chip and temperature."""
 
+import dataclasses
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from codesign.chip import load_chip
 from codesign.config import ConfigError
 from codesign.hardware.cells import comparator
-from codesign.validation.comparator_trim import STEP_BETA, ComparatorTrim, trim_comparators
-from codesign.validation.cosim import load_checked
+from codesign.validation.comparator_trim import (
+    STEP_BETA,
+    ComparatorTrim,
+    UnitComparatorTrims,
+    UnitTrim,
+    trim_comparators,
+    trim_unit_comparators,
+    unit_trim_bench,
+)
+from codesign.validation.cosim import current_bench, load_checked
 
 MIRROR = Path(__file__).parent / "golden" / "maps" / "mirror"
+CMRU = Path(__file__).parent / "golden" / "maps" / "cmru"
 
 
 def test_trims_set_at_a_cold_slow_corner_put_the_trip_points_back_on_target():
@@ -116,3 +127,76 @@ def test_a_monte_carlo_chips_comparator_trims_come_from_a_replica_without_mismat
         _trim_content(plain, plan, manifest, "none", "test", "temperature")
     rows = [_trim_content(p, plan, manifest, "rows", "test", "temperature") for p in (drawn, plain)]
     assert rows[0][0] != rows[1][0] and rows[0][3:] == rows[1][3:]  # the array's rows: each chip its own
+
+
+def test_each_units_comparator_is_trimmed_on_its_own_monte_carlo_draw():
+    """ngspice: the golden CMRU map's four units on Monte Carlo chip 3 at tt 27 C, whose comparators
+    trip up to half a beta off target (their own mismatch, which a replica cannot see)."""
+    plan = load_checked(CMRU)
+    supply = dataclasses.replace(plan.chip.supply(), mc_seed=3)
+    trims = trim_unit_comparators(plan, supply)
+    assert [t.unit for t in trims.units] == [u.name for u in plan.units]
+    assert trims.summary()["worst_before_in_beta"] > 0.3
+    assert trims.summary()["worst_after_in_beta"] < STEP_BETA + 0.003  # a DAC step and the loop's resolution
+    assert len({(t.up_trim_a, t.dn_trim_a) for t in trims.units}) == len(plan.units)  # each its own
+    assert UnitComparatorTrims.from_summary(trims.summary()) == trims
+    trimmed = trims.apply(plan)
+    for u, t in zip(trimmed.units, trims.units):
+        assert (u.comparator.i_up_trim_a, u.comparator.i_dn_trim_a) == (t.up_trim_a, t.dn_trim_a)
+    assert trimmed.chip == plan.chip
+
+
+def test_a_units_trim_bench_is_its_co_simulation_netlist_but_for_the_input_and_the_analysis():
+    """The same devices in the same order under the same seed: the trims are measured on the draw
+    the staged co-simulation simulates."""
+    plan = load_checked(CMRU)
+    supply = dataclasses.replace(plan.chip.supply(), mc_seed=5)
+    u = plan.units[1]
+    layer = dataclasses.replace(plan.layers[0], units=(u,))
+    cosim = current_bench(plan, layer, np.full((3, 1), plan.chip.i_bias_a), supply)
+    trim = unit_trim_bench(plan, u, supply)
+    differ = [(a, b) for a, b in zip(cosim.splitlines(), trim.splitlines(), strict=True) if a != b]
+    assert [a.split()[0] for a, _ in differ] == ["*", "Iin_layer0_u1", ".save", ".tran"]
+    assert "x" + u.name.lower() + ".cmp_up" in differ[2][1]
+    assert ".option seed=" in trim and trim != unit_trim_bench(plan, plan.units[2], supply)
+
+
+def test_unit_trims_refuse_a_missing_unit_and_one_out_of_range():
+    plan = load_checked(CMRU)
+    some = [UnitTrim(u.name, 1e-12, -1e-12, (0.1, 0.1), (0.0, 0.0)) for u in plan.units]
+    with pytest.raises(ValueError, match=plan.units[-1].name):
+        UnitComparatorTrims(tuple(some[:-1])).apply(plan)
+    far = UnitTrim(plan.units[2].name, 2e-9, 0.0, (0.1, 0.1), (0.0, 0.0))
+    with pytest.raises(ConfigError, match=f"unit {plan.units[2].name} comparator trim.*i_up_trim_a"):
+        UnitComparatorTrims((*some[:2], far, *some[3:])).apply(plan)
+
+
+def test_a_sweep_trims_each_unit_of_each_chip_and_runs_the_point_on_those_trims(tmp_path, monkeypatch):
+    """Every unit's trims follow from its own draw (chips differ, unlike the replica's); a point
+    runs on the plan with each unit's own trims (the co-simulation watched, then stopped)."""
+    from codesign.validation import staged
+    from codesign.validation.sweep import points
+    from codesign.validation.sweep.plan import Point
+
+    shutil.copytree(MIRROR, tmp_path / "map")
+    map_dir = str(tmp_path / "map")
+    plan, manifest = load_checked(map_dir), points._manifest_sha256(map_dir)
+    chips = [Point("network_cosim", "tt", 27.0, 0.0, plan.chip.vdd_v, map_dir=map_dir, sequence=0, mc_seed=k)
+             for k in (3, 4)]
+    content = [points._trim_content(p, plan, manifest, "none", "units", "none") for p in chips]
+    assert content[0] != content[1] and len(content[0]) == len(plan.units) + 2
+    task = _plan(tmp_path, 'comparator_trim = "units"', [("tt", 27, 0)])[0]
+    assert task.comparator_trim == "units" and task.trim_key != _plan(tmp_path, 'comparator_trim = "test"',
+                                                                      [("tt", 27, 0)])[0].trim_key
+    own = UnitComparatorTrims(tuple(UnitTrim(u.name, k * 1e-12, -k * 1e-12, (0.1, 0.1), (0.0, 0.0))
+                                    for k, u in enumerate(plan.units)))
+    seen = {}
+
+    def watched(plan, xs, supply, **kw):
+        seen["plan"] = plan
+        raise RuntimeError("watched")
+
+    monkeypatch.setattr(staged, "cosim_network_staged", watched)
+    points.compute(task, {"comparator_trims": own.summary()})
+    assert [(u.comparator.i_up_trim_a, u.comparator.i_dn_trim_a) for u in seen["plan"].units] == \
+        [(t.up_trim_a, t.dn_trim_a) for t in own.units]

@@ -110,14 +110,38 @@ def _loop_range(p: ComparatorParams, span_beta: float) -> tuple[float, float]:
             p.i_bias_a + span_beta * p.beta * p.i_unit_a)
 
 
+def loop_ramp(p: ComparatorParams, sweep_s: float = 0.2, span_beta: float = 2.0) -> str:
+    """The loop's input current: I_bias - span_beta beta I_unit up to + span_beta over sweep_s, then
+    back down (below, the sweep stops at a tenth of the dn threshold); an ngspice waveform."""
+    lo, hi = _loop_range(p, span_beta)
+    s = number(sweep_s, "sweep_s", positive=True)
+    return f"PWL(0 {number(lo, 'i')} {s} {number(hi, 'i')} {number(2 * sweep_s, 't')} {number(lo, 'i')})"
+
+
+def read_loop(p: ComparatorParams, supply: Supply, t: np.ndarray, up_v: np.ndarray, dn_v: np.ndarray,
+              sweep_s: float = 0.2, span_beta: float = 2.0) -> HysteresisResult:
+    """The trip points of a comparator whose input followed `loop_ramp` and whose outputs are up_v, dn_v."""
+    lo, hi = _loop_range(p, span_beta)
+    i_in = np.interp(t, [0, sweep_s, 2 * sweep_s], [lo, hi, lo])
+    half = supply.vdd_v / 2
+    up, dn = _edges(t, up_v, half), _edges(t, dn_v, half)
+    ramp = lambda tt: float(np.interp(tt, [0, sweep_s, 2 * sweep_s], [lo, hi, lo]))  # noqa: E731
+    try:
+        up_on = next(ramp(tt) for tt, r in up if r and tt < sweep_s)
+        up_off = next(ramp(tt) for tt, r in up if not r and tt > sweep_s)
+        dn_off = next(ramp(tt) for tt, r in dn if not r and tt < sweep_s)
+        dn_on = next(ramp(tt) for tt, r in dn if r and tt > sweep_s)
+    except StopIteration:
+        raise RuntimeError(f"comparator did not switch both ways: up edges {up}, dn edges {dn}") from None
+    return HysteresisResult(p, supply, i_in, up_v, dn_v, up_on, up_off, dn_on, dn_off)
+
+
 def hysteresis_bench(p: ComparatorParams, supply: Supply, sweep_s: float = 0.2, span_beta: float = 2.0,
                      title: str = "hysteresis") -> str:
     """The netlist of `hysteresis_loop`: I_in ramped up over sweep_s, then down."""
-    lo, hi = _loop_range(p, span_beta)
-    s = number(sweep_s, "sweep_s", positive=True)
     net = header(title, supply, "logic", "comparator") + [
         supply_source("dd", "vdd", supply),
-        f"Iin vdd in PWL(0 {number(lo, 'i')} {s} {number(hi, 'i')} {number(2 * sweep_s, 't')} {number(lo, 'i')})",
+        f"Iin vdd in {loop_ramp(p, sweep_s, span_beta)}",
         comparator(p, "cmp", "in", "up", "dn"),
         ".save v(up) v(dn)",
         tran(2 * sweep_s, sweep_s / 2000),
@@ -130,21 +154,8 @@ def hysteresis_loop(p: ComparatorParams, supply: Supply, sweep_s: float = 0.2, t
                     span_beta: float = 2.0, title: str = "hysteresis") -> HysteresisResult:
     """Sweep I_in from I_bias - span_beta beta I_unit up to I_bias + span_beta beta I_unit and back
     (below, the sweep stops at a tenth of the dn threshold)."""
-    lo, hi = _loop_range(p, span_beta)
     res = run(hysteresis_bench(p, supply, sweep_s, span_beta, title), name=title, timeout_s=timeout_s)
-    t = res["time"]
-    i_in = np.interp(t, [0, sweep_s, 2 * sweep_s], [lo, hi, lo])
-    half = supply.vdd_v / 2
-    up, dn = _edges(t, res.v("up"), half), _edges(t, res.v("dn"), half)
-    ramp = lambda tt: float(np.interp(tt, [0, sweep_s, 2 * sweep_s], [lo, hi, lo]))  # noqa: E731
-    try:
-        up_on = next(ramp(tt) for tt, r in up if r and tt < sweep_s)
-        up_off = next(ramp(tt) for tt, r in up if not r and tt > sweep_s)
-        dn_off = next(ramp(tt) for tt, r in dn if not r and tt < sweep_s)
-        dn_on = next(ramp(tt) for tt, r in dn if r and tt > sweep_s)
-    except StopIteration:
-        raise RuntimeError(f"comparator did not switch both ways: up edges {up}, dn edges {dn}") from None
-    return HysteresisResult(p, supply, i_in, res.v("up"), res.v("dn"), up_on, up_off, dn_on, dn_off)
+    return read_loop(p, supply, res["time"], res.v("up"), res.v("dn"), sweep_s, span_beta)
 
 
 def _integrator_bench(title: str, ip: IntegratorParams, clock: ClockParams, supply: Supply,

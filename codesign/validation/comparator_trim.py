@@ -11,7 +11,13 @@ table's temperatures, the chip carries the trims of the temperature it runs at. 
 test mode that reads its trip points are modelled ideally: ngspice's loop on the chip's comparator
 at its corner and temperature, without mismatch (`replica_supply`): a replica drawn like one unit's
 comparator would hand its own offset (0.1 beta sigma on the matched comparators) to every unit, so
-a chip would make it larger or average several; the units' own offsets stay untrimmed.
+a chip would make it larger or average several; the units' own offsets stay untrimmed there.
+
+`trim_unit_comparators` trims those too: each unit's comparator carries its own two trim DACs,
+set from its own trip points, read with the same loop on the unit's own netlist (its draw on a
+Monte Carlo chip, the chip's clocks running). The tester's access to one unit's input and
+comparator outputs (a test current into the input node, the raw outputs read before the
+decision latch) is modelled ideally: a current source and the comparator's own nodes.
 """
 
 from __future__ import annotations
@@ -21,13 +27,18 @@ from dataclasses import dataclass
 
 from codesign.chip import ChipSpec
 from codesign.config import from_dict
-from codesign.hardware.params import Supply
-from codesign.manifest import NetworkPlan
-from codesign.validation.characterize import hysteresis_bench, hysteresis_loop
+from codesign.hardware.params import ComparatorParams, Supply
+from codesign.manifest import NetworkPlan, UnitPlan
+from codesign.netlist import identifier
+from codesign.validation.characterize import hysteresis_bench, hysteresis_loop, loop_ramp, read_loop
+from codesign.validation.cosim import REFERENCE, driven_bench
+from codesign.validation.ngspice import Job, run_many
 
 STEP_BETA = 1 / 256  # the trim DACs' step, in beta I_unit (0.39 pA at the KWS chip's 100 pA)
-VERSION = "trim-comparator-1"  # bump when the procedure changes: it is in the sweep's keys
+VERSION = "trim-comparator-1"
+UNITS_VERSION = "trim-unit-comparators-1"  # bump when the procedure changes: it is in the sweep's keys
 TITLE = "comparator_trim"  # the loops' netlist title: trim_bench (a sweep's key) is the first loop as run
+SWEEP_S = 0.2  # the loop: up over SWEEP_S, down over SWEEP_S, +-2 beta I_unit (hysteresis_loop's defaults)
 
 
 @dataclass(frozen=True)
@@ -88,3 +99,111 @@ def trim_comparators(chip: ChipSpec, supply: Supply, timeout_s: float = 600) -> 
     dn = round((chip.comparator_dn_trim_a - before[1] * beta_a) / step_a) * step_a
     trimmed = _with_trims(chip, up, dn)
     return ComparatorTrim(up, dn, before, _errors_in_beta(trimmed, supply, timeout_s))
+
+
+@dataclass(frozen=True)
+class UnitTrim:
+    unit: str
+    up_trim_a: float  # the unit comparator's i_up_trim_a after the trim
+    dn_trim_a: float
+    trips_before_in_beta: tuple[float, float]  # (up, dn) trip-point errors on the plan's trims
+    trips_after_in_beta: tuple[float, float]  # and with these, measured again
+
+
+@dataclass(frozen=True)
+class UnitComparatorTrims:
+    """Every unit's comparator trimmed on its own trip points (`trim_unit_comparators`)."""
+
+    units: tuple[UnitTrim, ...]
+
+    def summary(self) -> dict:
+        return {"units": [dataclasses.asdict(u) for u in self.units],
+                "worst_before_in_beta": max(abs(e) for u in self.units for e in u.trips_before_in_beta),
+                "worst_after_in_beta": max(abs(e) for u in self.units for e in u.trips_after_in_beta)}
+
+    @staticmethod
+    def from_summary(summary: dict) -> "UnitComparatorTrims":
+        return UnitComparatorTrims(tuple(UnitTrim(u["unit"], u["up_trim_a"], u["dn_trim_a"],
+                                                  tuple(u["trips_before_in_beta"]), tuple(u["trips_after_in_beta"]))
+                                         for u in summary["units"]))
+
+    def apply(self, plan: NetworkPlan) -> NetworkPlan:
+        """The mapped network with each unit's comparator on its trims (checked against the
+        comparator's limits); a unit of the plan without a trim here is a ValueError."""
+        trims = {t.unit: (t.up_trim_a, t.dn_trim_a) for t in self.units}
+        missing = [u.name for u in plan.units if u.name not in trims]
+        if missing:
+            raise ValueError(f"comparator trims: none for units {missing}")
+        return _with_unit_trims(plan, trims)
+
+
+def _with_unit_trims(plan: NetworkPlan, trims: dict[str, tuple[float, float]]) -> NetworkPlan:
+    def trimmed(u: UnitPlan) -> UnitPlan:
+        if u.name not in trims:
+            return u
+        fields = {**dataclasses.asdict(u.comparator), "i_up_trim_a": trims[u.name][0], "i_dn_trim_a": trims[u.name][1]}
+        return dataclasses.replace(u, comparator=from_dict(ComparatorParams, fields, f"unit {u.name} comparator trim"))
+
+    layers = tuple(dataclasses.replace(layer, units=tuple(map(trimmed, layer.units))) for layer in plan.layers)
+    return dataclasses.replace(plan, layers=layers)
+
+
+def unit_trim_bench(plan: NetworkPlan, u: UnitPlan, supply: Supply) -> str:
+    """Unit u's own netlist, as a co-simulation cuts it (its Monte Carlo draw included), its input
+    the replica's loop, its comparator's raw outputs saved."""
+    layer = next(layer for layer in plan.layers if u in layer.units)
+    n = identifier(u.name, "unit name").lower()
+    return driven_bench(plan, dataclasses.replace(layer, units=(u,)), [loop_ramp(u.comparator, SWEEP_S)], supply,
+                        REFERENCE, [f"v(x{n}.cmp_up)", f"v(x{n}.cmp_dn)"], 2 * SWEEP_S, SWEEP_S / 2000,
+                        title="unit_comparator_trim")
+
+
+def _unit_errors(plan: NetworkPlan, units: list[UnitPlan], supply: Supply, workers: int, timeout_s: float,
+                 progress: str | None) -> dict[str, tuple[float, float]]:
+    jobs = [Job(unit_trim_bench(plan, u, supply), f"unit_comparator_trim_{i}", timeout_s) for i, u in enumerate(units)]
+    out = {}
+    for u, r in zip(units, run_many(jobs, workers, progress), strict=True):
+        n = identifier(u.name, "unit name").lower()
+        e = read_loop(u.comparator, supply, r["time"], r.v(f"x{n}.cmp_up"), r.v(f"x{n}.cmp_dn"), SWEEP_S).errors()
+        out[u.name] = (e["up_on_in_beta"], e["dn_on_in_beta"])
+    return out
+
+
+def _next_trim(trim_a: float, error: float, before: tuple[float, float] | None, beta_a: float) -> float:
+    """The trim that should put the trip point on its target, on the DAC's grid: one for one at
+    first, then along the line through the last two (trim, error) pairs (a copy's gain error makes
+    the trip move by more or less than the trim; the mismatch of a Monte Carlo unit, measured:
+    0.88 of it on an offset of half a beta)."""
+    slope = 1.0
+    if before is not None and before[0] != trim_a:
+        measured = (error - before[1]) / ((trim_a - before[0]) / beta_a)
+        slope = measured if 0.25 <= measured <= 4 else 1.0
+    step = STEP_BETA * beta_a
+    return round((trim_a - error / slope * beta_a) / step) * step
+
+
+def trim_unit_comparators(plan: NetworkPlan, supply: Supply, workers: int = 1, timeout_s: float = 600,
+                          rounds: int = 3, progress: bool = False) -> UnitComparatorTrims:
+    """Each unit's comparator trip points measured on its own netlist at `supply` (Monte Carlo
+    draw included), its trims moved onto them on DACs of STEP_BETA and measured again, up to
+    `rounds` times while a trip point is off by more than a DAC step. A trim outside the
+    comparator's limits is a ConfigError naming the unit."""
+    trims = {u.name: (u.comparator.i_up_trim_a, u.comparator.i_dn_trim_a) for u in plan.units}
+    label = "ngspice, unit comparators" if progress else None
+    errors = _unit_errors(plan, plan.units, supply, workers, timeout_s, label)
+    before, last = dict(errors), {}
+    for r in range(rounds):
+        off = [u for u in plan.units if r == 0 or max(map(abs, errors[u.name])) > STEP_BETA]
+        if not off:
+            break
+        for u in off:
+            beta_a = u.comparator.beta * u.comparator.i_unit_a
+            pairs = list(zip(trims[u.name], errors[u.name]))
+            new = tuple(_next_trim(t, e, last.get(u.name, (None, None))[side], beta_a)
+                        for side, (t, e) in enumerate(pairs))
+            last[u.name], trims[u.name] = tuple(pairs), new
+        trimmed = _with_unit_trims(plan, trims)
+        errors |= _unit_errors(trimmed, [u for u in trimmed.units if u.name in {o.name for o in off}], supply,
+                               workers, timeout_s, label and f"{label}, trim {r + 1}")
+    return UnitComparatorTrims(tuple(UnitTrim(u.name, *trims[u.name], before[u.name], errors[u.name])
+                                     for u in plan.units))

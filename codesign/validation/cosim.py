@@ -232,20 +232,28 @@ def current_bench(plan: NetworkPlan, layer: LayerPlan, i_in_a: np.ndarray, suppl
                   options: SolverOptions = REFERENCE, save_outputs: bool = False) -> str:
     """All units of `layer`, unit j driven by the input current i_in_a[:, j] (A, one value per
     step); save_outputs: their readout currents i(vo_<unit>) saved too."""
-    c, steps = plan.chip, len(i_in_a)
+    c = plan.chip
+    sources = [step_pwl([float(v) for v in i_in_a[:, j]], c.clock_period_s, 1e-6, "z") for j in range(len(layer.units))]
+    saves = [f"i(vo_{identifier(u.name, 'unit name')})" for u in layer.units] if save_outputs else []
+    return driven_bench(plan, layer, sources, supply, options, saves, len(i_in_a) * c.clock_period_s, _max_step_s(plan))
+
+
+def driven_bench(plan: NetworkPlan, layer: LayerPlan, sources: list[str], supply: Supply, options: SolverOptions,
+                 saves: list[str], stop_s: float, max_step_s: float, title: str = "cosim_units") -> str:
+    """All units of `layer` on the chip's clocks, unit j's input current the waveform sources[j]
+    (built from numbers by our code), run to stop_s. Units cut out of their layer draw under a
+    seed of their own (`unit_supply`): the same netlist with other sources draws the same chip."""
+    c = plan.chip
     if layer.units != next(whole for whole in plan.layers if whole.name == layer.name).units:  # units cut out
         supply = unit_supply(supply, [u.name for u in layer.units])
-    lines = header("cosim_units", supply) + options.lines() + [library(plan)]
+    lines = header(title, supply) + options.lines() + [library(plan)]
     lines += [unit_subckt(plan, u) for u in layer.units] + shared_sources(plan, supply.vdd_v)
-    for j, u in enumerate(layer.units):
-        i_in = step_pwl([float(v) for v in i_in_a[:, j]], c.clock_period_s, 1e-6, "z")
+    for u, i_in in zip(layer.units, sources, strict=True):
         n = identifier(u.name, "unit name")
         lines += [f"Iin_{n} vdd in_{n} {i_in}", unit_instance(plan, u, f"in_{n}", f"out_{n}"),
                   f"Vo_{n} out_{n} 0 {number(c.v_out_v, 'v_out_v')}"]
     lines += c.kind.initial_states(plan, layer.units)
-    saves = [f"i(vo_{identifier(u.name, 'unit name')})" for u in layer.units] if save_outputs else []
-    lines += [".save " + " ".join(saves + c.kind.state_saves(plan, layer.units)),
-              tran(steps * c.clock_period_s, _max_step_s(plan)), ".end"]
+    lines += [".save " + " ".join(saves + c.kind.state_saves(plan, layer.units)), tran(stop_s, max_step_s), ".end"]
     return "\n".join(lines) + "\n"
 
 

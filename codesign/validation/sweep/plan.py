@@ -17,7 +17,8 @@ range is a ConfigError naming the key), and the points it names.
                                      # row (codesign.validation.array_trim); default "none"
     comparator_trim = "test"         # network_cosim: the comparators' threshold trims set at test on
                                      # each chip (codesign.validation.comparator_trim); default "chip",
-                                     # the chip file's
+                                     # the chip file's; "units": each unit's own, on its own trip
+                                     # points (staged only)
     trim_table = "temperature"       # trims set at test at each point's temperature (a sensor and a
                                      # table on the chip); default "none": set at 27 C
     solver = "first_pass"            # cosim jobs: the first ngspice run is the verdict, departures
@@ -71,7 +72,8 @@ JOB_KEYS = {"map_dirs": MAP_JOBS, "sequences": COSIM_JOBS, "retention_steps": ("
             "comparator_trim": ("network_cosim",), "trim_table": ("network_cosim",), "solver": COSIM_JOBS}
 MIRROR_ARRAY = ("coupled", "staged")  # network_cosim on a mirror-array chip: codesign.validation.staged
 MIRROR_TRIM = ("none", "rows")  # staged: the chip's array as drawn, or trimmed per row at test (array_trim)
-COMPARATOR_TRIM = ("chip", "test")  # the chip file's threshold trims, or set at test (comparator_trim)
+# the chip file's threshold trims, set at test on a replica, or on each unit's own comparator (comparator_trim)
+COMPARATOR_TRIM = ("chip", "test", "units")
 TRIM_TABLE = ("none", "temperature")  # trims set at 27 C, or at each point's temperature
 SOLVER = ("cascade", "first_pass")  # cosim jobs: codesign.validation.cosim.SOLVERS
 AXES = ("corners", "temperatures_c", "supplies", "map_dirs", "sequences", "monte_carlo")
@@ -354,9 +356,12 @@ def load_plan(path: str | Path) -> Plan:
         elif settings.mirror_trim != "none":
             raise ConfigError("mirror_trim: trims a mirror array solved apart from its units; set "
                               "mirror_array = 'staged'")
+        elif settings.comparator_trim == "units":
+            raise ConfigError("comparator_trim: 'units' trims each unit on its own netlist as the staged "
+                              "co-simulation cuts it (its own Monte Carlo draw); set mirror_array = 'staged'")
         if settings.trim_table != "none" and settings.mirror_trim == "none" and settings.comparator_trim == "chip":
             raise ConfigError("trim_table: nothing is trimmed at test; set mirror_trim = 'rows' or "
-                              "comparator_trim = 'test'")
+                              "comparator_trim = 'test' or 'units'")
     except ConfigError as err:
         raise ConfigError(f"{path}: {err}") from None
     return Plan(path, path.read_text(), settings, tuple(points), chip)

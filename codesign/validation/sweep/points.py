@@ -72,14 +72,14 @@ class Task:
     ngspice_workers: int = 1
     mirror_array: str = "coupled"  # network_cosim: "staged" solves a mirror array apart (codesign.validation.staged)
     mirror_trim: str = "none"  # staged: "rows" trims each chip's array at test first (codesign.validation.array_trim)
-    comparator_trim: str = "chip"  # "test": the comparators' thresholds trimmed at test (comparator_trim)
+    comparator_trim: str = "chip"  # "test" / "units": the comparators' thresholds trimmed at test (comparator_trim)
     trim_table: str = "none"  # "temperature": trims set at test at the point's temperature, not at 27 C
     solver: str = "cascade"  # cosim jobs: codesign.validation.cosim.SOLVERS
     # a chip trimmed at test: the content hash of its trimming (the netlists the trims follow from, the
     # DACs), the same for every point of one chip, whose trims are set once per sweep (`trim_chip`)
     trim_key: str | None = None
     # that chip's trims once set, not in the key: {"trims": TrimResult.summary (rows),
-    # "comparator_trims": ComparatorTrim.summary}, each present when trimmed
+    # "comparator_trims": ComparatorTrim.summary or UnitComparatorTrims.summary}, each present when trimmed
     trims: dict | None = None
 
 
@@ -185,7 +185,8 @@ def trim_supply(point: Point, chip: ChipSpec, trim_table: str = "none"):
 def _trim_content(point: Point, plan, manifest: str, mirror_trim: str, comparator_trim: str,
                   trim_table: str) -> list[str]:
     """What a chip's trims follow from: the row trims' calibration netlist (the chip, where it is
-    trimmed, the calibration vectors) and DACs; the comparator trims' first loop and DAC step."""
+    trimmed, the calibration vectors) and DACs; the comparator trims' first loops (the replica's,
+    or every unit's on its own draw) and DAC step."""
     from codesign.validation import comparator_trim as ct
     from codesign.validation.array_trim import TrimDac
     from codesign.validation.synapses import array_bench
@@ -196,6 +197,8 @@ def _trim_content(point: Point, plan, manifest: str, mirror_trim: str, comparato
         out += [array_bench(plan, x_cal, supply), repr(TrimDac()), "trim-rows-1"]
     if comparator_trim == "test":
         out += [ct.trim_bench(plan.chip, ct.replica_supply(supply)), repr(ct.STEP_BETA), ct.VERSION]
+    elif comparator_trim == "units":
+        out += [ct.unit_trim_bench(plan, u, supply) for u in plan.units] + [repr(ct.STEP_BETA), ct.UNITS_VERSION]
     return out
 
 
@@ -393,9 +396,10 @@ def _unit_power(task: Task, supply) -> dict:
 
 def _trim(task: Task) -> dict:
     """The point's chip trimmed at test: {"trims": the rows' (array_trim.TrimResult.summary),
-    "comparator_trims": the comparators' (comparator_trim.ComparatorTrim.summary)}, each if asked."""
+    "comparator_trims": the comparators' (comparator_trim.ComparatorTrim.summary, or
+    UnitComparatorTrims.summary for each unit's own)}, each if asked."""
     from codesign.validation.array_trim import trim_array
-    from codesign.validation.comparator_trim import replica_supply, trim_comparators
+    from codesign.validation.comparator_trim import replica_supply, trim_comparators, trim_unit_comparators
 
     p = task.point
     plan = _map_plan(p.map_dir, task.manifest_sha256)
@@ -406,6 +410,9 @@ def _trim(task: Task) -> dict:
     if task.comparator_trim == "test":
         replica = trim_comparators(plan.chip, replica_supply(supply), timeout_s=task.timeout_s)
         out["comparator_trims"] = replica.summary()
+    elif task.comparator_trim == "units":
+        out["comparator_trims"] = trim_unit_comparators(plan, supply, workers=task.ngspice_workers,
+                                                        timeout_s=task.timeout_s).summary()
     return out
 
 
@@ -433,15 +440,16 @@ def _cosim(task: Task, supply) -> dict:
         row_trims, record = None, {}
         if task.trim_key is not None:  # the chip trimmed at test, then co-simulated with its trims
             from codesign.validation.array_trim import TrimResult
-            from codesign.validation.comparator_trim import ComparatorTrim
+            from codesign.validation.comparator_trim import ComparatorTrim, UnitComparatorTrims
 
             trims = task.trims or _trim(task)
             record = {**trims, "trim_key": task.trim_key, "trim_table": task.trim_table}
             if "trims" in trims:
                 row_trims, record["mirror_trim"] = TrimResult.from_summary(trims["trims"]).trims, "rows"
             if "comparator_trims" in trims:
-                plan = ComparatorTrim.from_summary(trims["comparator_trims"]).apply(plan)
-                record["comparator_trim"] = "test"
+                kind = UnitComparatorTrims if task.comparator_trim == "units" else ComparatorTrim
+                plan = kind.from_summary(trims["comparator_trims"]).apply(plan)
+                record["comparator_trim"] = task.comparator_trim
         if task.mirror_array == "staged":
             n = cosim_network_staged(plan, xs, supply, workers=task.ngspice_workers, timeout_s=task.timeout_s,
                                      options=options, trims=row_trims)
