@@ -38,15 +38,16 @@ def test_run_writes_plans_of_tt_pvt_and_trimmed_monte_carlo_points(tmp_path):
     (path,) = run.write_plans(tmp_path, 3)
     plan = load_plan(path)
     assert plan.settings.job == "network_cosim" and plan.settings.mirror_array == "staged"
-    assert plan.settings.mirror_trim == "none"
+    assert (plan.settings.mirror_trim, plan.settings.comparator_trim) == ("rows", "test")  # trimmed at test
     assert [(p.corner, p.temp_c, p.sequence, p.mc_seed) for p in plan.points] == [("tt", 27, n, None) for n in range(3)]
     nominal, hot_cold, drawn = (load_plan(p) for p in run.write_plans(tmp_path, 2, chips=3, chip_utterances=2,
                                                                      pvt=True))
-    assert nominal.settings.mirror_trim == "none"
-    assert hot_cold.settings.mirror_trim == "rows" and drawn.settings.mirror_trim == "rows"  # trimmed at test
-    # at a PVT point the comparators too, at the point's temperature; a Monte Carlo chip at 27 C as mapped
-    assert (hot_cold.settings.comparator_trim, hot_cold.settings.trim_table) == ("test", "temperature")
-    assert (drawn.settings.comparator_trim, drawn.settings.trim_table) == ("chip", "none")
+    for trimmed in (nominal, hot_cold):  # rows and comparators at the point's temperature
+        assert (trimmed.settings.mirror_trim, trimmed.settings.comparator_trim) == ("rows", "test")
+        assert trimmed.settings.trim_table == "temperature"
+    # a Monte Carlo chip: each unit's comparator on its own trip points, at 27 C
+    assert (drawn.settings.mirror_trim, drawn.settings.comparator_trim, drawn.settings.trim_table) == \
+        ("rows", "units", "none")
     assert all(p.mc_seed is None for p in nominal.points + hot_cold.points) and all(p.mc_seed for p in drawn.points)
     assert [(p.sequence, p.corner) for p in hot_cold.points] == [(0, "sf"), (0, "ff"), (1, "sf"), (1, "ff")]
     full = nominal.points + hot_cold.points + drawn.points

@@ -7,9 +7,9 @@ The stages are the toolkit's own commands, so each can be re-run by hand:
 
     codesign train examples/kws/recipe.toml --out OUT/train ...   clips generated, CMRU trained
     codesign map OUT/train --chip examples/kws/chip.toml          mirror synapse array, 16 units
-    codesign sweep OUT/cosim.toml --out OUT/sweep                 ngspice, one utterance per point
+    codesign sweep OUT/cosim.toml --out OUT/sweep                 ngspice, one utterance per point, trimmed at test
     codesign sweep OUT/pvt.toml --out OUT/sweep_pvt               (--full) worst PVT points, trimmed per temperature
-    codesign sweep OUT/montecarlo.toml --out OUT/sweep_montecarlo (--chips) each chip trimmed at test
+    codesign sweep OUT/montecarlo.toml --out OUT/sweep_montecarlo (--chips) each chip and unit trimmed at test
     (here)                                                        unit power as mapped + the array's
 
 then OUT/report.md: software and circuit accuracy on the same held-out utterances (festival,
@@ -54,22 +54,22 @@ def run(args: list[str], ok=(0,)) -> int:
 def write_plans(out: Path, utterances: int, chips: int = 0, chip_utterances: int = 0,
                 pvt: bool = False) -> list[Path]:
     """The sweep plans of every co-simulation, the array and the units solved apart (mirror_array):
-    cosim.toml, the first `utterances` held-out utterances at tt 27 C, the chip as mapped; with pvt,
-    pvt.toml, the same at PVT_POINTS (utterance by utterance over the points); with chips,
-    montecarlo.toml, Monte Carlo chips 1..chips on their first `chip_utterances` (tt 27 C,
-    utterance by utterance over the chips). A chip drawn by Monte Carlo has its array trimmed at
-    test first (at 27 C), as a chip off the line would; a chip at a PVT point has its array and its
-    comparators' thresholds trimmed at the point's temperature, as a chip with a temperature sensor
-    and a table of trims would (mirror_trim, comparator_trim, trim_table; docs/mapping.md)."""
+    cosim.toml, the first `utterances` held-out utterances at tt 27 C; with pvt, pvt.toml, the same
+    at PVT_POINTS (utterance by utterance over the points); with chips, montecarlo.toml, Monte
+    Carlo chips 1..chips on their first `chip_utterances` (tt 27 C, utterance by utterance over the
+    chips). Every chip is trimmed at test first, as a chip off the line would be: its array's rows
+    and its comparators' thresholds, at the point's temperature (a temperature sensor and a table
+    of trims); a chip drawn by Monte Carlo has each unit's comparator trimmed on its own trip
+    points (mirror_trim, comparator_trim, trim_table; docs/mapping.md)."""
     nominal = [("tt", 27.0, n, None) for n in range(utterances)]
     hot_cold = [(c, t, n, None) for n in range(utterances) for c, t in (PVT_POINTS if pvt else ())]
     drawn = [("tt", 27.0, n, k) for n in range(chip_utterances) for k in range(1, chips + 1)]
-    trimmed = 'trimmed at test\nmirror_trim = "rows"'
     table = ('rows and comparators trimmed at test at the point\'s temperature\nmirror_trim = "rows"\n'
              'comparator_trim = "test"\ntrim_table = "temperature"')
+    units = 'rows and each unit\'s comparator trimmed at test\nmirror_trim = "rows"\ncomparator_trim = "units"'
     plans = []
-    for name, points, head in [("cosim", nominal, "the chip as mapped"), ("pvt", hot_cold, f"PVT points, {table}"),
-                               ("montecarlo", drawn, f"Monte Carlo chips, {trimmed}")]:
+    for name, points, head in [("cosim", nominal, f"tt 27 C, {table}"), ("pvt", hot_cold, f"PVT points, {table}"),
+                               ("montecarlo", drawn, f"Monte Carlo chips, {units}")]:
         if not points:
             continue
         rows = [f'  {{ corner = "{c}", temp_c = {t:g}, map_dir = "map", sequence = {n}'
