@@ -109,6 +109,12 @@ def test_a_staged_sweep_point_keeps_the_arrays_errors(tmp_path):
     figures = record["figures"]
     assert record["status"] == "done" and figures["mirror_array"] == "staged"
     assert 0 < figures["array"]["rms_error"] < 0.1 and figures["array"]["near_threshold_points"] > 0
+    # the levels the golden model takes on the delivered currents, and who each departure is down to
+    k = {name: np.array([t[name] for t in figures["traces"]]) for name in ("k_software", "k_circuit", "k_delivered")}
+    assert k["k_delivered"].shape == k["k_software"].shape
+    assert figures["delivered_level_agreement"] == pytest.approx(np.mean(k["k_delivered"] == k["k_software"]))
+    assert figures["units_on_delivered_level_agreement"] == pytest.approx(np.mean(k["k_delivered"] == k["k_circuit"]))
+    assert figures["delivered_level_agreement"] > 0.9  # the plain chip's array keeps the software's levels
     coupled = tmp_path / "coupled.toml"
     coupled.write_text('job = "network_cosim"\nmap_dirs = ["map"]\nsequences = 1\n')
     assert build_tasks(load_plan(coupled), 600)[0].key != build_tasks(plan, 600)[0].key

@@ -432,7 +432,7 @@ def _cosim(task: Task, supply) -> dict:
 
     p, options = task.point, SOLVERS[task.solver]
     plan, x = _mapped(p.map_dir, task.manifest_sha256, task.map_sequences)
-    xs = x[p.sequence:p.sequence + 1]
+    xs, delivered = x[p.sequence:p.sequence + 1], None
     if p.job == "unit_cosim":
         layers = cosim_units(plan, xs, supply, workers=task.ngspice_workers, timeout_s=task.timeout_s, options=options)
         out = {"solver": task.solver, "netlists_solved_tight": sum(c.solved_tight for c in layers)}
@@ -463,15 +463,22 @@ def _cosim(task: Task, supply) -> dict:
                "netlists_solved_tight": s["netlists_solved_tight"],
                "y_software": n.y_software[0].tolist(), "y_circuit": n.y_circuit[0].tolist()}
         if n.row_currents_a is not None:  # staged: the array's currents against the contract (units of I_unit)
+            from codesign.validation.staged import delivered_levels
             from codesign.validation.synapses import against_contract
 
             array = against_contract(plan, xs[0], n.row_currents_a[0]).summary()
             out["array"] = {k: v for k, v in array.items() if k != "units"}
+            # what the array and the units each did: the golden model's levels on the delivered currents
+            # against the software's (the array's share of a departure), the circuit's against those
+            delivered = delivered_levels(plan, n.row_currents_a)[0]  # [T, d]
+            out["delivered_level_agreement"] = float((delivered == layers[0].k_software[0]).mean())
+            out["units_on_delivered_level_agreement"] = float((delivered == layers[0].k_circuit[0]).mean())
     rows = [r for c in layers for r in c.per_unit()]
     # software and circuit levels of every unit on this sequence: the report overlays the worst points'
     traces = [{"layer": c.layer, "unit": name, "alpha": float(c.alpha[i]),
                "k_software": [int(k) for k in c.k_software[0, :, i]],
                "k_circuit": [int(k) for k in c.k_circuit[0, :, i]]}
+              | ({} if delivered is None else {"k_delivered": [int(k) for k in delivered[:, i]]})
               for c in layers for i, name in enumerate(c.units)]
     return {**out, "worst_level_agreement": min(r["level_agreement"] for r in rows),
             "units": [{k: r[k] for k in ("unit", "level_agreement", "mismatched_steps", "first_divergence",
