@@ -168,7 +168,8 @@ def test_a_sweep_started_again_takes_a_chips_trims_from_its_stored_points():
 def test_a_sweep_trims_each_chip_once_and_hands_its_points_the_trims(tmp_path, monkeypatch):
     """The engine alone (an in-process cluster, trimming and co-simulation stubbed): one trim per
     chip however many points it has, each point run with its own chip's trims, and a sweep started
-    again with a new point of a trimmed chip takes that chip's trims from the stored points."""
+    again with a new point of a trimmed chip takes that chip's trims from the stored points, or,
+    with no point stored, from the trims the out folder kept."""
     from distributed import LocalCluster
 
     from codesign.validation.sweep import engine, points
@@ -205,3 +206,9 @@ def test_a_sweep_trims_each_chip_once_and_hands_its_points_the_trims(tmp_path, m
     assert [r["figures"]["chip_seen"] for r in outcome.records] == [[1.0], [1.0], [2.0], [2.0]]
     outcome = sweep(chips + [(2, 27, 1)])
     assert sorted(trimmed) == [1, 2] and outcome.computed == 1 and outcome.records[-1]["figures"]["chip_seen"] == [1.0]
+    # killed after trimming, before any point was stored: the trims stored as they came are taken
+    assert len(list((tmp_path / "out" / "trims").glob("*.json"))) == 2
+    shutil.rmtree(tmp_path / "out" / "points")
+    outcome = sweep(chips)
+    assert sorted(trimmed) == [1, 2] and outcome.computed == 4
+    assert [r["figures"]["chip_seen"] for r in outcome.records] == [[1.0], [1.0], [2.0], [2.0]]

@@ -9,9 +9,11 @@ submit the rest, store each record as it arrives (a verified entry,
 and started again recomputes nothing that finished. A failed point is stored
 too, with its reason and the netlist ngspice failed on (copied to
 `<out>/failed/<key>.cir`); it is run again only with `retry_failed`.
-A chip trimmed at test (`mirror_trim = "rows"`, `comparator_trim = "test"`) is trimmed once, in a task
-its points wait for (`trim_chip`), or not at all when a stored point of that
-chip holds its trims.
+A chip trimmed at test (`mirror_trim = "rows"`, `comparator_trim = "test"` or `"units"`) is trimmed
+once, in a task its points wait for (`trim_chip`), its trims stored as they arrive
+(`<out>/trims/<trim key>.json`, a verified entry), or not at all when the out folder or a
+stored point of that chip holds them: a sweep killed after trimming chips, before any of
+their points finished, does not trim them again.
 
 Workers of an existing cluster must see the model files and map folders at
 the same paths (a shared file system); records travel back to this process,
@@ -162,6 +164,27 @@ def _known_trims(stored: dict) -> dict:
             for r in stored.values() if r and r["status"] == "done" and r["figures"].get("trim_key")}
 
 
+def _trims_path(out: Path, trim_key: str) -> Path:
+    return out / "trims" / f"{trim_key}.json"
+
+
+def _saved_trims(out: Path) -> dict:
+    """trim_key -> the trims of the chips trimmed into this out folder before (`_save_trims`)."""
+    entries = {f.stem: read_entry(f) for f in sorted((out / "trims").glob("*.json"))}
+    return {key: json.loads(data) for key, data in entries.items() if data is not None}
+
+
+def _save_trims(out: Path, trim_key: str, future) -> None:
+    """A chip's trims as they arrive (a failed trim is not kept: its points record the failure)."""
+    try:
+        trims = future.result()
+    except Exception:  # a lost worker: the points waiting for it record that
+        return
+    if trims.get("status") != "failed":
+        _trims_path(out, trim_key).parent.mkdir(parents=True, exist_ok=True)
+        write_entry(_trims_path(out, trim_key), json.dumps(trims).encode())
+
+
 def _compute(todo: list[Task], out: Path, stored: dict, bar: _Bar, workers, scheduler) -> None:
     from distributed import as_completed
 
@@ -170,14 +193,18 @@ def _compute(todo: list[Task], out: Path, stored: dict, bar: _Bar, workers, sche
     with dask_client(workers, scheduler) as client:
         # A fresh Dask key per submission: a shared scheduler never hands back another
         # client's result; the cache in <out>/points decides what is recomputed.
-        trims = _known_trims(stored)
+        trims, trimming = {**_saved_trims(out), **_known_trims(stored)}, {}
         for t in todo:  # each chip trimmed once, as on a tester; its points wait for the trims
             if t.trim_key is not None and t.trim_key not in trims:
                 trims[t.trim_key] = client.submit(trim_chip, t, pure=False,
                                                   key=f"sweep-trim-{t.trim_key[:16]}-{os.urandom(4).hex()}")
+                trimming[trims[t.trim_key]] = t.trim_key
         futures = {client.submit(compute, t, trims.get(t.trim_key), pure=False,
                                  key=f"sweep-point-{t.key[:16]}-{os.urandom(4).hex()}"): t for t in todo}
-        for future in as_completed(futures):
+        for future in as_completed([*trimming, *futures]):
+            if future in trimming:
+                _save_trims(out, trimming[future], future)
+                continue
             task = futures[future]
             try:
                 record = future.result()
