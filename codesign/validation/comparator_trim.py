@@ -35,8 +35,9 @@ from codesign.validation.cosim import REFERENCE, driven_bench
 from codesign.validation.ngspice import Job, run_many
 
 STEP_BETA = 1 / 256  # the trim DACs' step, in beta I_unit (0.39 pA at the KWS chip's 100 pA)
-VERSION = "trim-comparator-1"
-UNITS_VERSION = "trim-unit-comparators-1"  # bump when the procedure changes: it is in the sweep's keys
+# bump when a procedure changes: they are in the sweep's keys
+VERSION = "trim-comparator-1"  # the replica's
+UNITS_VERSION = "trim-unit-comparators-1"  # each unit's
 TITLE = "comparator_trim"  # the loops' netlist title: trim_bench (a sweep's key) is the first loop as run
 SWEEP_S = 0.2  # the loop: up over SWEEP_S, down over SWEEP_S, +-2 beta I_unit (hysteresis_loop's defaults)
 
@@ -93,10 +94,9 @@ def trim_comparators(chip: ChipSpec, supply: Supply, timeout_s: float = 600) -> 
     its error (a trim current adds to its threshold one for one), quantized to STEP_BETA, and measure
     again. A trim outside the chip's limits for it is a ConfigError naming it."""
     beta_a = chip.comparator().beta * chip.i_unit_a
-    step_a = STEP_BETA * beta_a
     before = _errors_in_beta(chip, supply, timeout_s)
-    up = round((chip.comparator_up_trim_a - before[0] * beta_a) / step_a) * step_a
-    dn = round((chip.comparator_dn_trim_a - before[1] * beta_a) / step_a) * step_a
+    up = _next_trim(chip.comparator_up_trim_a, before[0], None, beta_a)
+    dn = _next_trim(chip.comparator_dn_trim_a, before[1], None, beta_a)
     trimmed = _with_trims(chip, up, dn)
     return ComparatorTrim(up, dn, before, _errors_in_beta(trimmed, supply, timeout_s))
 
@@ -138,9 +138,8 @@ class UnitComparatorTrims:
 
 
 def _with_unit_trims(plan: NetworkPlan, trims: dict[str, tuple[float, float]]) -> NetworkPlan:
+    """The plan with every unit's comparator on trims[unit name] = (up, dn) (each unit named)."""
     def trimmed(u: UnitPlan) -> UnitPlan:
-        if u.name not in trims:
-            return u
         fields = {**dataclasses.asdict(u.comparator), "i_up_trim_a": trims[u.name][0], "i_dn_trim_a": trims[u.name][1]}
         return dataclasses.replace(u, comparator=from_dict(ComparatorParams, fields, f"unit {u.name} comparator trim"))
 
@@ -148,13 +147,18 @@ def _with_unit_trims(plan: NetworkPlan, trims: dict[str, tuple[float, float]]) -
     return dataclasses.replace(plan, layers=layers)
 
 
+def _raw_outputs(u: UnitPlan) -> tuple[str, str]:
+    """Unit u's comparator outputs ahead of its decision latch, as ngspice names them."""
+    n = identifier(u.name, "unit name").lower()
+    return f"x{n}.cmp_up", f"x{n}.cmp_dn"
+
+
 def unit_trim_bench(plan: NetworkPlan, u: UnitPlan, supply: Supply) -> str:
     """Unit u's own netlist, as a co-simulation cuts it (its Monte Carlo draw included), its input
     the replica's loop, its comparator's raw outputs saved."""
     layer = next(layer for layer in plan.layers if u in layer.units)
-    n = identifier(u.name, "unit name").lower()
     return driven_bench(plan, dataclasses.replace(layer, units=(u,)), [loop_ramp(u.comparator, SWEEP_S)], supply,
-                        REFERENCE, [f"v(x{n}.cmp_up)", f"v(x{n}.cmp_dn)"], 2 * SWEEP_S, SWEEP_S / 2000,
+                        REFERENCE, [f"v({node})" for node in _raw_outputs(u)], 2 * SWEEP_S, SWEEP_S / 2000,
                         title="unit_comparator_trim")
 
 
@@ -163,8 +167,8 @@ def _unit_errors(plan: NetworkPlan, units: list[UnitPlan], supply: Supply, worke
     jobs = [Job(unit_trim_bench(plan, u, supply), f"unit_comparator_trim_{i}", timeout_s) for i, u in enumerate(units)]
     out = {}
     for u, r in zip(units, run_many(jobs, workers, progress), strict=True):
-        n = identifier(u.name, "unit name").lower()
-        e = read_loop(u.comparator, supply, r["time"], r.v(f"x{n}.cmp_up"), r.v(f"x{n}.cmp_dn"), SWEEP_S).errors()
+        up, dn = _raw_outputs(u)
+        e = read_loop(u.comparator, supply, r["time"], r.v(up), r.v(dn), SWEEP_S).errors()
         out[u.name] = (e["up_on_in_beta"], e["dn_on_in_beta"])
     return out
 
@@ -202,8 +206,8 @@ def trim_unit_comparators(plan: NetworkPlan, supply: Supply, workers: int = 1, t
             new = tuple(_next_trim(t, e, last.get(u.name, (None, None))[side], beta_a)
                         for side, (t, e) in enumerate(pairs))
             last[u.name], trims[u.name] = tuple(pairs), new
-        trimmed = _with_unit_trims(plan, trims)
-        errors |= _unit_errors(trimmed, [u for u in trimmed.units if u.name in {o.name for o in off}], supply,
+        trimmed, names = _with_unit_trims(plan, trims), {u.name for u in off}
+        errors |= _unit_errors(trimmed, [u for u in trimmed.units if u.name in names], supply,
                                workers, timeout_s, label and f"{label}, trim {r + 1}")
     return UnitComparatorTrims(tuple(UnitTrim(u.name, *trims[u.name], before[u.name], errors[u.name])
                                      for u in plan.units))

@@ -181,8 +181,9 @@ def _save_trims(out: Path, trim_key: str, future) -> None:
     except Exception:  # a lost worker: the points waiting for it record that
         return
     if trims.get("status") != "failed":
-        _trims_path(out, trim_key).parent.mkdir(parents=True, exist_ok=True)
-        write_entry(_trims_path(out, trim_key), json.dumps(trims).encode())
+        path = _trims_path(out, trim_key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_entry(path, json.dumps(trims).encode())
 
 
 def _compute(todo: list[Task], out: Path, stored: dict, bar: _Bar, workers, scheduler) -> None:
