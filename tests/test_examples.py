@@ -16,8 +16,8 @@ KWS = Path(__file__).resolve().parents[1] / "examples" / "kws"
 MIRROR = Path(__file__).parent / "golden" / "maps" / "mirror"
 
 
-def _run_module():
-    spec = importlib.util.spec_from_file_location("kws_run", KWS / "run.py")
+def _run_module(name: str = "run"):
+    spec = importlib.util.spec_from_file_location(f"kws_{name}", KWS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -82,3 +82,35 @@ def test_the_report_splits_the_power_into_simulated_and_estimated(tmp_path):
     assert "| whole network (simulated 101.4 nW + estimated) | 108.6 nW |" in text
     assert "rail regulators 3.8 nW | 7.2 nW |" in text and "clock lines" in text
     assert "the reference is 2 branches at I_unit, the ladder 100 pA, each row rail's regulator a 200 pA tail" in text
+
+
+def _record(sequence: int, y_circuit: list, levels: list, seconds: float, mc_seed=None) -> dict:
+    units = [{"level_agreement": a, "wrong_transitions": int(a < 1), "farthest_wrong_transition": -0.02 if a < 1
+              else None} for a in levels]
+    return {"key": f"k{sequence}-{mc_seed}", "status": "met", "seconds": seconds,
+            "axes": {"corner": "tt", "temp_c": 27.0, "sequence": sequence, **({"mc_seed": mc_seed} if mc_seed else {})},
+            "figures": {"y_software": [0, 1, 0], "y_circuit": y_circuit, "worst_level_agreement": min(levels),
+                        "delivered_level_agreement": 0.9, "units_on_delivered_level_agreement": 0.8, "units": units}}
+
+
+def test_progress_reads_the_verified_points_of_a_run_and_sums_them_up(tmp_path):
+    """A --full run part way: the stored points of its sweeps, a damaged one left out, summed per point."""
+    import json
+
+    from codesign.fsio import write_entry
+
+    progress = _run_module("progress")
+    records = [_record(0, [0, 1, 0], [1.0, 0.9], 300), _record(1, [1, 0, 0], [0.8, 1.0], 500),
+               _record(0, [0, 1, 0], [1.0, 1.0], 400, mc_seed=2), _record(3, [0, 1, 0], [1.0, 1.0], 1)]
+    folders = ["sweep", "sweep", "sweep_montecarlo", "sweep"]
+    for r, folder in zip(records, folders):
+        write_entry(tmp_path / folder / "points" / f"{r['key']}.json", json.dumps(r).encode())
+    (tmp_path / "sweep" / "points" / "k3-None.json").write_text("{}")  # not what its hash says: no measurement
+    rows = progress.stored_rows(tmp_path)
+    assert sorted((r["sequence"], r["mc_seed"] or 0) for r in rows) == [(0, 0), (0, 2), (1, 0)]
+    tt, _, chips = _run_module().split_rows(rows)
+    labels = np.array([1, 1, 1, 1])
+    text = progress.line("tt 27 C", tt, labels)
+    assert text.startswith("| tt 27 C | 2 (0 failed) | 100.0% / 50.0% | 50.0% (differ: 1) | 92.5% / 90.0% |")
+    assert text.endswith("| 90.0% / 80.0% | 2 (2.0% of beta) | 300-500 s (mean 400) |")
+    assert "| 1 (0 failed) | 100.0% / 100.0% | 100.0% (differ: none) |" in progress.line("chip 2", chips[2], labels)

@@ -1,0 +1,93 @@
+"""Where a `run.py --full` run stands: the figures of the utterances its sweeps have finished so far.
+
+    .venv/bin/python examples/kws/progress.py OUT        # OUT: run.py's --out folder (map/ and sweep*/ in it)
+
+A full run's sweeps take days; each finished point is stored in OUT/sweep*/points as it arrives, but
+the report is written only when every sweep has ended. This reads the stored points (verified entries
+only) and prints, for tt 27 C, each PVT point and each Monte Carlo chip: utterances done, software and
+circuit accuracy on them, decisions identical, level agreement (mean over the units, then mean and
+worst utterance), the split of the departures (the array alone against the software, the units
+against the array's delivered levels), wrong transitions (count, farthest from a threshold) and the
+time per point. Nothing is simulated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from run import on_utterances, split_rows  # noqa: E402  the report's own arithmetic
+
+from codesign.fsio import read_entry  # noqa: E402
+
+
+def stored_rows(out: Path) -> list[dict]:
+    """Every verified point record of OUT/sweep*/points, as the sweep report's rows (axes, status, figures)."""
+    rows = []
+    for path in sorted(out.glob("sweep*/points/*.json")):
+        data = read_entry(path)
+        if data is None:  # written half way or altered: not a measurement
+            continue
+        r = json.loads(data)
+        rows.append({**r["axes"], "mc_seed": r["axes"].get("mc_seed"), "status": r["status"],
+                     "figures": r.get("figures") or {}, "seconds": r.get("seconds")})
+    return rows
+
+
+def _mean(rows: list, name: str) -> str:
+    values = [r["figures"][name] for r in rows if r["figures"].get(name) is not None]
+    return f"{np.mean(values):.1%}" if values else "n/a"
+
+
+def line(name: str, rows: list, labels: np.ndarray) -> str:
+    """One table row: the figures of some sweep rows (one utterance each)."""
+    done = [r for r in rows if r["status"] != "failed"]
+    u = on_utterances(rows, labels)
+    units = [x for r in done for x in r["figures"]["units"]]
+    wrong = sum(x["wrong_transitions"] for x in units)
+    far = max((abs(x["farthest_wrong_transition"]) for x in units if x["farthest_wrong_transition"] is not None),
+              default=0.0)
+    level = [np.mean([x["level_agreement"] for x in r["figures"]["units"]]) for r in done]  # per utterance
+    mean_level = np.mean(level) if level else float("nan")
+    seconds = [r["seconds"] for r in done if r["seconds"]]
+    sequences = ", ".join(str(r["sequence"]) for r in sorted(done, key=lambda r: r["sequence"])
+                          if np.argmax(r["figures"]["y_software"]) != np.argmax(r["figures"]["y_circuit"]))
+    pct = lambda v: "n/a" if v is None else f"{v:.1%}"  # noqa: E731
+    return (f"| {name} | {len(done)} ({u['failed']} failed) | {pct(u['software_accuracy'])} / "
+            f"{pct(u['circuit_accuracy'])} | {pct(u['decisions_identical'])} (differ: {sequences or 'none'}) | "
+            f"{mean_level:.1%} / {min(level, default=float('nan')):.1%} | {_mean(done, 'delivered_level_agreement')}"
+            f" / {_mean(done, 'units_on_delivered_level_agreement')} | {wrong} ({far:.1%} of beta) | "
+            + (f"{min(seconds):.0f}-{max(seconds):.0f} s (mean {np.mean(seconds):.0f}) |" if seconds else "n/a |"))
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("out", type=Path, help="run.py's --out folder")
+    args = p.parse_args()
+    if not (args.out / "map" / "manifest.json").is_file():
+        p.error(f"{args.out}: no map/manifest.json; give run.py's --out folder")
+    rows = stored_rows(args.out)
+    if not rows:
+        print(f"{args.out}: no finished point yet", file=sys.stderr)
+        return 1
+    from codesign.validation.report import trained_task
+
+    labels = trained_task(args.out / "map").y_test.numpy()  # the clips are regenerated if not cached
+    tt, pvt, chips = split_rows(rows)
+    print("| point | utterances done | software / circuit accuracy | decisions identical | level agreement: "
+          "mean / worst utterance | array alone / units on delivered | wrong transitions (farthest) | "
+          "time per point |\n|---|---|---|---|---|---|---|---|")
+    groups = ([("tt 27 C", tt)] if tt else []) + [(f"{c} {t:g} C", r) for (c, t), r in sorted(pvt.items())]
+    groups += [(f"Monte Carlo chip {k}", r) for k, r in sorted(chips.items())]
+    for name, group in groups:
+        print(line(name, group, labels))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
