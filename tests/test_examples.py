@@ -114,3 +114,20 @@ def test_progress_reads_the_verified_points_of_a_run_and_sums_them_up(tmp_path):
     assert text.startswith("| tt 27 C | 2 (0 failed) | 100.0% / 50.0% | 50.0% (differ: 1) | 92.5% / 90.0% |")
     assert text.endswith("| 90.0% / 80.0% | 2 (2.0% of beta) | 300-500 s (mean 400) |")
     assert "| 1 (0 failed) | 100.0% / 100.0% | 100.0% (differ: none) |" in progress.line("chip 2", chips[2], labels)
+
+
+def test_progress_draws_the_report_figures_of_the_tt_points(tmp_path):
+    """--plots: the confusion matrices, the outputs and the raster of the chosen utterance; an utterance
+    not finished is refused (exit 1) rather than drawn from another."""
+    progress = _run_module("progress")
+    tt = [_record(n, y, [1.0], 300) for n, y in enumerate(([0, 1, 0], [1, 0, 0], [0, 0, 1]))]
+    for r in tt:
+        r["sequence"] = r["axes"]["sequence"]
+        r["figures"]["traces"] = [{"k_software": [0, 1, 1, -1], "k_circuit": [0, 1, r["sequence"], -1]}] * 2
+    names, labels = ["yes", "no", "_silence_"], np.array([1, 0, 2])
+    assert progress.write_plots(tmp_path / "figures", tt, labels, names, raster=2) == 0
+    assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == ["confusion.png", "outputs.png",
+                                                                         "state_raster.png"]
+    assert all(p.stat().st_size > 10_000 for p in (tmp_path / "figures").iterdir())
+    assert progress.write_plots(tmp_path / "other", tt, labels, names, raster=7) == 1
+    assert not (tmp_path / "other").exists()

@@ -1,6 +1,7 @@
 """Where a `run.py --full` run stands: the figures of the utterances its sweeps have finished so far.
 
     .venv/bin/python examples/kws/progress.py OUT        # OUT: run.py's --out folder (map/ and sweep*/ in it)
+    .venv/bin/python examples/kws/progress.py OUT --plots DIR [--raster N]   # and the report's figures
 
 A full run's sweeps take days; each finished point is stored in OUT/sweep*/points as it arrives, but
 the report is written only when every sweep has ended. This reads the stored points (verified entries
@@ -8,7 +9,8 @@ only) and prints, for tt 27 C, each PVT point and each Monte Carlo chip: utteran
 circuit accuracy on them, decisions identical, level agreement (mean over the units, then mean and
 worst utterance), the split of the departures (the array alone against the software, the units
 against the array's delivered levels), wrong transitions (count, farthest from a threshold) and the
-time per point. Nothing is simulated.
+time per point. With --plots, the report's figures of the tt points so far (run.py's `plots`: the
+confusion matrices, the readout outputs, the levels over utterance N). Nothing is simulated.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import on_utterances, split_rows  # noqa: E402  the report's own arithmetic
+from run import on_utterances, plots, split_rows  # noqa: E402  the report's own arithmetic
 
 from codesign.fsio import read_entry  # noqa: E402
 
@@ -68,6 +70,8 @@ def line(name: str, rows: list, labels: np.ndarray) -> str:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("out", type=Path, help="run.py's --out folder")
+    p.add_argument("--plots", type=Path, metavar="DIR", help="write the figures of the tt points here")
+    p.add_argument("--raster", type=int, metavar="N", help="the utterance of the state raster (default: the first)")
     args = p.parse_args()
     if not (args.out / "map" / "manifest.json").is_file():
         p.error(f"{args.out}: no map/manifest.json; give run.py's --out folder")
@@ -77,7 +81,8 @@ def main() -> int:
         return 1
     from codesign.validation.report import trained_task
 
-    labels = trained_task(args.out / "map").y_test.numpy()  # the clips are regenerated if not cached
+    task = trained_task(args.out / "map")  # the clips are regenerated if not cached
+    labels = task.y_test.numpy()
     tt, pvt, chips = split_rows(rows)
     print("| point | utterances done | software / circuit accuracy | decisions identical | level agreement: "
           "mean / worst utterance | array alone / units on delivered | wrong transitions (farthest) | "
@@ -86,6 +91,20 @@ def main() -> int:
     groups += [(f"Monte Carlo chip {k}", r) for k, r in sorted(chips.items())]
     for name, group in groups:
         print(line(name, group, labels))
+    if args.plots:
+        return write_plots(args.plots, tt, labels, list(task.class_names), args.raster)
+    return 0
+
+
+def write_plots(folder: Path, tt: list, labels: np.ndarray, names: list, raster: int | None) -> int:
+    done = sorted((r for r in tt if r["status"] != "failed"), key=lambda r: r["sequence"])
+    chosen = [r for r in done if r["sequence"] == raster] if raster is not None else done[:1]
+    if not chosen:
+        print(f"no finished tt point for utterance {raster}" if done else "no finished tt point", file=sys.stderr)
+        return 1
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in plots(folder, done, labels, names, chosen[0]):
+        print(f"wrote {path}", file=sys.stderr)
     return 0
 
 

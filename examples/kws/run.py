@@ -102,37 +102,70 @@ def network_power(map_dir: Path, x: np.ndarray, workers: int) -> dict:
             "total_w": total_w, "energy_per_inference_j": total_w * x.shape[1] * plan.chip.clock_period_s}
 
 
-def plots(out: Path, labels, circuit, names, trace_row) -> None:
+def plots(out: Path, rows: list, labels: np.ndarray, names: list, raster: dict | None = None) -> list[Path]:
+    """The report's figures from tt sweep rows (one utterance each): confusion.png (the software's and the
+    circuit's decisions on the same utterances), outputs.png (every readout output, circuit against
+    software), state_raster.png (the units' levels over one utterance, `raster` or the first row)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    rows = [r for r in rows if r["status"] != "failed"]
+    y = {side: np.array([r["figures"][f"y_{side}"] for r in rows]) for side in ("software", "circuit")}
+    figures = {"confusion.png": _confusions(plt, y, labels[[r["sequence"] for r in rows]], names),
+               "outputs.png": _outputs(plt, y), "state_raster.png": _raster(plt, raster or rows[0])}
+    for name, fig in figures.items():
+        fig.savefig(out / name, dpi=110, bbox_inches="tight")
+        plt.close(fig)
+    return [out / name for name in figures]
+
+
+def _confusions(plt, y: dict, spoken: np.ndarray, names: list):
     n = len(names)
-    confusion = np.zeros((n, n), int)
-    for t, p in zip(labels, circuit):
-        confusion[t, p] += 1
-    fig, ax = plt.subplots(figsize=(6, 5))
-    ax.imshow(confusion, cmap="Blues")
-    ax.set(xticks=range(n), yticks=range(n), xlabel="circuit decision", ylabel="word spoken",
-           title="circuit (ngspice, tt 27 C)")
-    ax.set_xticklabels(names, rotation=90)
-    ax.set_yticklabels(names)
-    for (i, j), v in np.ndenumerate(confusion):
-        if v:
-            ax.text(j, i, str(v), ha="center", va="center", fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out / "confusion_circuit.png", dpi=110)
-    plt.close(fig)
-    traces = trace_row["figures"]["traces"]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
-    for ax, key, title in zip(axes, ("k_software", "k_circuit"), ("software", "circuit")):
-        im = ax.imshow(np.array([t[key] for t in traces]), aspect="auto", cmap="coolwarm", interpolation="nearest")
-        ax.set(xlabel="frame (10 ms)", title=f"unit levels, utterance {trace_row['sequence']}: {title}")
+    fig, axes = plt.subplots(1, 2, figsize=(11, 5), sharey=True)
+    for ax, (side, outputs) in zip(axes, y.items()):
+        confusion = np.zeros((n, n), int)
+        np.add.at(confusion, (spoken, outputs.argmax(axis=1)), 1)
+        ax.imshow(confusion, cmap="Blues")
+        ax.set(xticks=range(n), yticks=range(n), xlabel=f"{side} decision",
+               title=f"{side}: {np.trace(confusion) / len(spoken):.1%} on {len(spoken)} utterances")
+        ax.set_xticklabels(names, rotation=90)
+        ax.set_yticklabels(names)
+        for (i, j), v in np.ndenumerate(confusion):
+            if v:
+                ax.text(j, i, str(v), ha="center", va="center", fontsize=7)
+    axes[0].set_ylabel("word spoken")
+    return fig
+
+
+def _outputs(plt, y: dict):
+    differ = y["software"].argmax(axis=1) != y["circuit"].argmax(axis=1)
+    fig, ax = plt.subplots(figsize=(5, 5))
+    for mask, label, colour in ((~differ, "decision the same", "tab:blue"), (differ, "decision differs", "tab:red")):
+        ax.plot(y["software"][mask].ravel(), y["circuit"][mask].ravel(), ".", ms=3, color=colour,
+                label=f"{label} ({mask.sum()} utterances)")
+    ends = [min(y["software"].min(), y["circuit"].min()), max(y["software"].max(), y["circuit"].max())]
+    ax.plot(ends, ends, "k-", lw=0.5)
+    ax.set(xlabel="software readout output", ylabel="circuit readout output (ngspice)",
+           title=f"{y['software'].shape[1]} outputs x {len(differ)} utterances")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def _raster(plt, row: dict):
+    k = {key: np.array([t[key] for t in row["figures"]["traces"]]) for key in ("k_software", "k_circuit")}
+    apart = k["k_circuit"] - k["k_software"]
+    span = max(np.abs(apart).max(), 1)  # centred: white = the software's level
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4), sharey=True)
+    panels = ((k["k_software"], "software", {}), (k["k_circuit"], "circuit", {}),
+              (apart, "circuit - software", {"vmin": -span, "vmax": span}))
+    for ax, (image, title, scale) in zip(axes, panels):
+        im = ax.imshow(image, aspect="auto", cmap="coolwarm", interpolation="nearest", **scale)
+        ax.set(xlabel="frame (10 ms)", title=f"utterance {row['sequence']}: {title}")
+        fig.colorbar(im, ax=ax, label="levels apart" if scale else "level k")
     axes[0].set_ylabel("unit")
-    fig.colorbar(im, ax=axes, label="level k")
-    fig.savefig(out / "state_raster.png", dpi=110)
-    plt.close(fig)
+    return fig
 
 
 def on_utterances(rows: list, labels: np.ndarray) -> dict:
@@ -244,7 +277,7 @@ def write_report(out: Path, r: dict, frames: int) -> None:
               f"I_unit, the ladder {a['ladder_current_a'] * 1e12:g} pA, each row rail's regulator a "
               f"{a['regulator_quiescent_a'] * 1e12:g} pA tail. Not counted: the front end that computes the "
               "features and turns them into currents (ideal sources here).",
-              "", "![confusion](confusion_circuit.png)", "", "![raster](state_raster.png)", ""]
+              "", "![confusion](confusion.png)", "", "![outputs](outputs.png)", "", "![raster](state_raster.png)", ""]
     (out / "report.md").write_text("\n".join(lines))
     print("\n".join(lines[4:]))
 
@@ -313,8 +346,7 @@ def main() -> int:
     result = judge(out, rows, labels, power, seconds, args.full)
     tt = [r for r in split_rows(rows)[0] if r["status"] != "failed"]
     if tt:
-        circuit = [int(np.argmax(r["figures"]["y_circuit"])) for r in tt]
-        plots(out, labels[[r["sequence"] for r in tt]], circuit, list(task.class_names), tt[0])
+        plots(out, tt, labels, list(task.class_names))
     write_report(out, result, x.shape[1])
     return 0 if all(t["passed"] for t in result["targets"]) else 1
 
