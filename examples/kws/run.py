@@ -156,7 +156,7 @@ def _outputs(plt, y: dict):
 def _raster(plt, row: dict):
     k = {key: np.array([t[key] for t in row["figures"]["traces"]]) for key in ("k_software", "k_circuit")}
     apart = k["k_circuit"] - k["k_software"]
-    span = max(np.abs(apart).max(), 1)  # centred: white = the software's level
+    span = max(np.abs(apart).max(), 1)  # centred on 0, the software's level
     fig, axes = plt.subplots(1, 3, figsize=(15, 4), sharey=True)
     panels = ((k["k_software"], "software", {}), (k["k_circuit"], "circuit", {}),
               (apart, "circuit - software", {"vmin": -span, "vmax": span}))
