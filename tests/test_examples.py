@@ -102,6 +102,9 @@ def test_progress_reads_the_verified_points_of_a_run_and_sums_them_up(tmp_path):
     progress = _run_module("progress")
     records = [_record(0, [0, 1, 0], [1.0, 0.9], 300), _record(1, [1, 0, 0], [0.8, 1.0], 500),
                _record(0, [0, 1, 0], [1.0, 1.0], 400, mc_seed=2), _record(3, [0, 1, 0], [1.0, 1.0], 1)]
+    records[0]["figures"]["traces"] = [{"k_software": [0, 1, 1, 1, 0], "k_circuit": [0, 2, 2, 1, 0]}]
+    records[1]["figures"]["traces"] = [{"k_software": [0, 1, 1, 1, 0], "k_circuit": [1, 1, 1, 1, -1]},
+                                       {"k_software": [0, 0, 0], "k_circuit": [0, 0, 0]}]
     folders = ["sweep", "sweep", "sweep_montecarlo", "sweep"]
     for r, folder in zip(records, folders):
         write_entry(tmp_path / folder / "points" / f"{r['key']}.json", json.dumps(r).encode())
@@ -112,8 +115,10 @@ def test_progress_reads_the_verified_points_of_a_run_and_sums_them_up(tmp_path):
     labels = np.array([1, 1, 1, 1])
     text = progress.line("tt 27 C", tt, labels)
     assert text.startswith("| tt 27 C | 2 (0 failed) | 100.0% / 50.0% | 50.0% (differ: 1) | 92.5% / 90.0% |")
-    assert text.endswith("| 90.0% / 80.0% | 2 (2.0% of beta) | 300-500 s (mean 400) |")
-    assert "| 1 (0 failed) | 100.0% / 100.0% | 100.0% (differ: none) |" in progress.line("chip 2", chips[2], labels)
+    # departures: frames 1-2 of utterance 0's unit, frame 0 and frame 4 of utterance 1's first unit
+    assert text.endswith("| 90.0% / 80.0% | 2 (2.0% of beta) | 3: 1 / 2 frames | 300-500 s (mean 400) |")
+    chip = progress.line("chip 2", chips[2], labels)
+    assert "| 1 (0 failed) | 100.0% / 100.0% | 100.0% (differ: none) |" in chip and "| none |" in chip
 
 
 def test_progress_draws_the_report_figures_of_the_tt_points(tmp_path):

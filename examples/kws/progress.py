@@ -8,9 +8,10 @@ the report is written only when every sweep has ended. This reads the stored poi
 only) and prints, for tt 27 C, each PVT point and each Monte Carlo chip: utterances done, software and
 circuit accuracy on them, decisions identical, level agreement (mean over the units, then mean and
 worst utterance), the split of the departures (the array alone against the software, the units
-against the array's delivered levels), wrong transitions (count, farthest from a threshold) and the
-time per point. With --plots, the report's figures of the tt points so far (run.py's `plots`: the
-confusion matrices, the readout outputs, the levels over utterance N). Nothing is simulated.
+against the array's delivered levels), wrong transitions (count, farthest from a threshold), how long
+a unit stays off the software's level once it leaves it, and the time per point. With --plots, the
+report's figures of the tt points so far (run.py's `plots`: the confusion matrices, the readout
+outputs, the levels over utterance N). Nothing is simulated.
 """
 
 from __future__ import annotations
@@ -46,6 +47,18 @@ def _mean(rows: list, name: str) -> str:
     return f"{np.mean(values):.1%}" if values else "n/a"
 
 
+def departures(rows: list) -> str:
+    """How long a unit stays off the software's level once it leaves it: the runs of frames where a
+    unit's circuit level differs from the software's (count, median and longest, in frames). A unit
+    holds its level until its input crosses a threshold again, so one wrong transition lasts."""
+    runs = []
+    for trace in (t for r in rows for t in r["figures"].get("traces", ())):
+        apart = np.r_[0, np.not_equal(trace["k_circuit"], trace["k_software"]).astype(int), 0]
+        edges = np.diff(apart)
+        runs += list(np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1))
+    return f"{len(runs)}: {np.median(runs):g} / {max(runs)} frames" if runs else "none"
+
+
 def line(name: str, rows: list, labels: np.ndarray) -> str:
     """One table row: the figures of some sweep rows (one utterance each)."""
     done = [r for r in rows if r["status"] != "failed"]
@@ -64,6 +77,7 @@ def line(name: str, rows: list, labels: np.ndarray) -> str:
             f"{pct(u['circuit_accuracy'])} | {pct(u['decisions_identical'])} (differ: {sequences or 'none'}) | "
             f"{mean_level:.1%} / {min(level, default=float('nan')):.1%} | {_mean(done, 'delivered_level_agreement')}"
             f" / {_mean(done, 'units_on_delivered_level_agreement')} | {wrong} ({far:.1%} of beta) | "
+            f"{departures(done)} | "
             + (f"{min(seconds):.0f}-{max(seconds):.0f} s (mean {np.mean(seconds):.0f}) |" if seconds else "n/a |"))
 
 
@@ -86,7 +100,8 @@ def main() -> int:
     tt, pvt, chips = split_rows(rows)
     print("| point | utterances done | software / circuit accuracy | decisions identical | level agreement: "
           "mean / worst utterance | array alone / units on delivered | wrong transitions (farthest) | "
-          "time per point |\n|---|---|---|---|---|---|---|---|")
+          "departures from the software's level: count: median / longest | time per point |\n"
+          "|---|---|---|---|---|---|---|---|---|")
     groups = ([("tt 27 C", tt)] if tt else []) + [(f"{c} {t:g} C", r) for (c, t), r in sorted(pvt.items())]
     groups += [(f"Monte Carlo chip {k}", r) for k, r in sorted(chips.items())]
     for name, group in groups:
