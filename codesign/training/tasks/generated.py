@@ -19,6 +19,7 @@ from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
+from ...progress import progress_bar
 from .cache import atomic_write_text, read_entry, write_entry
 from .speech import SAMPLE_RATE
 
@@ -54,8 +55,6 @@ def generate_missing(
     folder: Path, recipes: Sequence[ClipRecipe], render: Callable[[ClipRecipe], np.ndarray], settings: dict, desc: str
 ) -> None:
     """Write every clip of `recipes` that is not on disk with a matching hash, plus settings.json."""
-    from tqdm import tqdm
-
     # read_entry reports and deletes a clip that no longer matches its hash.
     missing = [r for r in recipes if read_entry(folder / r.rel_path) is None]
     if not missing:
@@ -68,7 +67,7 @@ def generate_missing(
 
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
         jobs = [pool.submit(write, r) for r in missing]
-        for job in tqdm(jobs, desc=desc, unit="clip", disable=None, leave=False):
+        for job in progress_bar(jobs, desc=desc, unit="clip", leave=False):
             job.result()  # re-raises the first failure
 
 

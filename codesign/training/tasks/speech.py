@@ -33,6 +33,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from ...progress import progress_bar
 from .base import (
     SPLITS,
     Task,
@@ -334,7 +335,6 @@ def load_features(
     root: Path, words: Sequence[str], settings: FeatureSettings, *, use_cache: bool = True
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Raw (unstandardized) features and labels per split, from cache when possible."""
-    from tqdm import tqdm
 
     files = list_split_files(root, words)
     key = settings_hash({
@@ -352,8 +352,7 @@ def load_features(
 
     result = {}
     total = sum(len(entries) for entries in files.values())
-    # disable=None: a bar on a terminal, silent in logs and tests.
-    with tqdm(total=total, desc=f"features {root.name}", unit="clip", disable=None, leave=False) as bar:
+    with progress_bar(total=total, desc=f"features {root.name}", unit="clip", leave=False) as bar:
         for split, entries in files.items():
             clips = np.empty((len(entries), CLIP_SAMPLES), dtype=np.float32)
             for i, (rel, _) in enumerate(entries):
