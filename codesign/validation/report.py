@@ -32,6 +32,7 @@ from codesign.validation.cosim import (
     cosim_units,
     load_checked,
 )
+from codesign.validation.inputs import test_sequences, trained_task, training_inputs  # noqa: F401  (re-exported)
 from codesign.validation.power import mapped_unit_power
 from codesign.validation.stimulus import layer_stimulus
 from codesign.validation.unit import DEFAULT_Z
@@ -67,32 +68,6 @@ def target_row(t: dict) -> str:
     fmt = (lambda x: f"{x * 1e9:.3g} nW") if "power" in t["name"] else (lambda x: f"{x:.4%}")  # noqa: E731
     return (f"| {t['name']} | {t.get('op', '>=')} {fmt(t['threshold'])} | {fmt(t['value'])} | "
             f"{'met' if t['passed'] else 'NOT met'} |")
-
-
-def trained_task(map_dir: str | Path):
-    """The task (its splits as generated) the mapped network of map_dir was trained on."""
-    from codesign.manifest import read_manifest
-    from codesign.training.recipe import recipe_from_dict
-    from codesign.training.tasks import make_task
-
-    data = read_manifest(map_dir)
-    if not data.get("recipe"):
-        raise ValueError(f"{map_dir}: the manifest has no training recipe; map a training run folder")
-    recipe = recipe_from_dict(data["recipe"])
-    return make_task(recipe.task.name, recipe.seed, **recipe.task.params)
-
-
-def test_sequences(map_dir: str | Path, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """The first n test sequences (x [n, T, n_in], targets) of the task the mapped network was trained on."""
-    task = trained_task(map_dir)
-    if n > len(task.x_test):
-        raise ValueError(f"--sequences {n}: the task has {len(task.x_test)} test sequences")
-    return task.x_test[:n].double().numpy(), task.y_test[:n].numpy()
-
-
-def training_inputs(map_dir: str | Path, n: int) -> np.ndarray:
-    """The first n training sequences' inputs x [n, T, n_in] (fewer if the split is smaller)."""
-    return trained_task(map_dir).x_train[:n].double().numpy()
 
 
 def unit_table(comparisons: list[Comparison]) -> str:

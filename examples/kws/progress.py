@@ -93,10 +93,10 @@ def main() -> int:
     if not rows:
         print(f"{args.out}: no finished point yet", file=sys.stderr)
         return 1
-    from codesign.validation.report import trained_task
+    from codesign.validation.inputs import test_sequences, trained_task
 
-    task = trained_task(args.out / "map")  # the clips are regenerated if not cached
-    labels = task.y_test.numpy()
+    # the map's stored inputs when it has them; else the clips are regenerated if not cached
+    labels = test_sequences(args.out / "map", 1 + max(r["sequence"] for r in rows))[1]
     tt, pvt, chips = split_rows(rows)
     print("| point | utterances done | software / circuit accuracy | decisions identical | level agreement: "
           "mean / worst utterance | array alone / units on delivered | wrong transitions (farthest) | "
@@ -107,7 +107,7 @@ def main() -> int:
     for name, group in groups:
         print(line(name, group, labels))
     if args.plots:
-        return write_plots(args.plots, tt, labels, list(task.class_names), args.raster)
+        return write_plots(args.plots, tt, labels, list(trained_task(args.out / "map").class_names), args.raster)
     return 0
 
 

@@ -316,6 +316,11 @@ def main() -> int:
     start = time.monotonic()
     stage(2, f"map onto {HERE / 'chip.toml'} -> {out / 'map'}")
     run(["map", out / "train", "--chip", HERE / "chip.toml", "--out", out / "map"])
+    from codesign.validation.array_trim import CALIBRATION_SEQUENCES
+    from codesign.validation.inputs import store_inputs
+
+    # The inputs the sweeps run on, kept with the map: their keys then hold on any machine.
+    store_inputs(out / "map", max(mode["utterances"], mode["chip_utterances"]), CALIBRATION_SEQUENCES)
     seconds["map"] = time.monotonic() - start
 
     start = time.monotonic()
@@ -331,10 +336,10 @@ def main() -> int:
     rows.sort(key=lambda r: r["sequence"])
     seconds["cosim"] = time.monotonic() - start
 
-    from codesign.validation.report import trained_task
+    from codesign.validation.inputs import test_sequences, trained_task
 
     task = trained_task(out / "map")  # the cached features
-    x = task.x_test[:mode["utterances"]].double().numpy()
+    x = test_sequences(out / "map", mode["utterances"])[0]  # the inputs the sweeps ran on
     labels = task.y_test.numpy()
 
     start = time.monotonic()
