@@ -2,8 +2,8 @@
 trained on, regenerated from the manifest's recipe, or read from `inputs.npz` beside the map.
 
 Why a stored copy: a sweep's keys hash the netlists, and the netlists carry the inputs to 12
-digits. Features regenerated on another machine (another CPU, other BLAS kernels) differ in
-their last bits, so every key differs and nothing stored is found again. A measurement meant
+digits. Features regenerated on another machine can differ in their last bits (another CPU runs
+other floating-point kernels), and then every key differs and nothing stored is found again. A measurement meant
 to go on across machines stores the inputs it runs on once (`store_inputs`); from then on
 every machine builds the same netlists, without regenerating the data at all.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from codesign.fsio import read_entry, write_entry
+from codesign.fsio import write_entry
 
 INPUTS_FILE = "inputs.npz"
 
@@ -62,12 +62,17 @@ def stored_inputs(map_dir: str | Path) -> dict | None:
     the netlists the stored measurement was keyed on."""
     map_dir = Path(map_dir)
     path = map_dir / INPUTS_FILE
-    if not path.exists() and not path.with_name(path.name + ".sha256").exists():
+    sidecar = path.with_name(path.name + ".sha256")
+    if not path.exists() and not sidecar.exists():
         return None
-    data = read_entry(path)
-    if data is None:
-        raise ValueError(f"{path}: missing, or not the file its .sha256 names; store the inputs again "
-                         f"(codesign.validation.inputs.store_inputs) or delete both files")
+    # Checked here, not with fsio.read_entry: a cache entry that fails is deleted, a stored measurement's is kept.
+    try:
+        data, recorded = path.read_bytes(), sidecar.read_text().split()[0]
+    except (OSError, IndexError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: unreadable with its {sidecar.name} ({err})") from None
+    if hashlib.sha256(data).hexdigest() != recorded:
+        raise ValueError(f"{path}: its content does not match {sidecar.name}; store the inputs again "
+                         f"(codesign.validation.inputs.store_inputs) or restore the file")
     with np.load(io.BytesIO(data)) as arrays:
         stored = {k: arrays[k] for k in arrays.files}
     if str(stored["manifest_sha256"]) != _manifest_sha256(map_dir):
