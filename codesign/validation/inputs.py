@@ -34,8 +34,9 @@ def trained_task(map_dir: str | Path):
     return make_task(recipe.task.name, recipe.seed, **recipe.task.params)
 
 
-def _manifest_sha256(map_dir: Path) -> str:
-    return hashlib.sha256((map_dir / "manifest.json").read_bytes()).hexdigest()
+def manifest_sha256(map_dir: str | Path) -> str:
+    """The hash a map folder's stored results are tied to: of its manifest.json's bytes."""
+    return hashlib.sha256((Path(map_dir) / "manifest.json").read_bytes()).hexdigest()
 
 
 def store_inputs(map_dir: str | Path, n_test: int, n_train: int) -> Path:
@@ -49,7 +50,7 @@ def store_inputs(map_dir: str | Path, n_test: int, n_train: int) -> Path:
     np.savez_compressed(
         buffer, x_test=task.x_test[:n_test].numpy(), y_test=task.y_test[:n_test].numpy(),
         x_train=task.x_train[:n_train].numpy(), n_train_split=np.array(len(task.x_train)),
-        manifest_sha256=np.array(_manifest_sha256(map_dir)),
+        manifest_sha256=np.array(manifest_sha256(map_dir)),
     )
     path = map_dir / INPUTS_FILE
     write_entry(path, buffer.getvalue())
@@ -75,7 +76,7 @@ def stored_inputs(map_dir: str | Path) -> dict | None:
                          f"(codesign.validation.inputs.store_inputs) or restore the file")
     with np.load(io.BytesIO(data)) as arrays:
         stored = {k: arrays[k] for k in arrays.files}
-    if str(stored["manifest_sha256"]) != _manifest_sha256(map_dir):
+    if str(stored["manifest_sha256"]) != manifest_sha256(map_dir):
         raise ValueError(f"{path}: stored for another manifest.json than {map_dir}'s; store the inputs again "
                          f"or delete it")
     return stored

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from codesign.chip import ChipSpec
 from codesign.config import ConfigError
+from codesign.validation.inputs import manifest_sha256 as _manifest_sha256
 from codesign.validation.sweep.plan import CELL_JOBS, COSIM_JOBS, Plan, Point
 from codesign.validation.unit import DEFAULT_Z
 
@@ -141,10 +142,6 @@ def _cell_content(point: Point, chip: ChipSpec, retention_steps: int) -> dict:
     return {"params": dataclasses.asdict(chip.comparator()),
             "bench": HYSTERESIS_BENCH if point.mc_seed is None else {"wide": HYSTERESIS_MC_BENCH},
             "cells": _sha256(cell_library("logic", "comparator"))}
-
-
-def _manifest_sha256(map_dir: str) -> str:
-    return _sha256((Path(map_dir) / "manifest.json").read_bytes())
 
 
 @lru_cache(maxsize=8)
