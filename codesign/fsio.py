@@ -9,6 +9,8 @@
 - `write_entry` / `read_entry`: a cache file plus `<file>.sha256` (sha256sum
   format, so `sha256sum -c` checks it by hand). A file that does not match its
   hash is reported on stderr, deleted and never returned, so it is rebuilt.
+  `check_entry` checks the same way and only says why: for a stored
+  measurement, which is kept for inspection rather than rebuilt.
 
 This module imports nothing from the stages: every stage may use it.
 """
@@ -192,29 +194,33 @@ def write_entry(path: str | Path, data: bytes) -> None:
     atomic_write_bytes(path, data)
 
 
-def read_entry(path: str | Path) -> bytes | None:
-    """The cache file's bytes if they match their hash; else None (and a line on
-    stderr saying why, and the bad file deleted). Nothing there at all: None, quietly."""
+def check_entry(path: str | Path) -> tuple[bytes | None, str | None]:
+    """(bytes, None) if the file matches its hash; else (None, why it does not), touching
+    nothing. Nothing there at all: (None, None)."""
     path = Path(path)
     sidecar = _sidecar(path)
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        if sidecar.exists():
-            _report(path, "the file is missing (its hash is there)")
-        return None
+        return None, ("the file is missing (its hash is there)" if sidecar.exists() else None)
     try:
         recorded = sidecar.read_text().split()[0]
     except (FileNotFoundError, IndexError, UnicodeDecodeError):
-        _report(path, f"it has no hash file {sidecar.name}")
-        path.unlink(missing_ok=True)
-        return None
+        return None, f"it has no hash file {sidecar.name}"
     actual = hashlib.sha256(data).hexdigest()
     if actual != recorded:
-        _report(path, f"its content ({len(data)} bytes, sha256 {actual[:12]}...) does not match "
+        return None, (f"its content ({len(data)} bytes, sha256 {actual[:12]}...) does not match "
                       f"{sidecar.name} ({recorded[:12]}...)")
-        path.unlink(missing_ok=True)
-        return None
+    return data, None
+
+
+def read_entry(path: str | Path) -> bytes | None:
+    """The cache file's bytes if they match their hash; else None (and a line on
+    stderr saying why, and the bad file deleted). Nothing there at all: None, quietly."""
+    data, why = check_entry(path)
+    if why is not None:
+        _report(Path(path), why)
+        Path(path).unlink(missing_ok=True)
     return data
 
 

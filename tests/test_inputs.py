@@ -59,3 +59,7 @@ def test_a_damaged_or_foreign_file_is_refused(map_dir):
     with pytest.raises(ValueError, match=INPUTS_FILE):
         training_inputs(map_dir, 2)
     assert path.read_bytes() == damaged  # kept for inspection, not deleted as a cache entry would be
+    (map_dir / f"{INPUTS_FILE}.sha256").unlink()
+    with pytest.raises(ValueError, match="no hash file"):
+        inputs.test_sequences(map_dir, 2)
+    assert path.read_bytes() == damaged

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from codesign.fsio import write_entry
+from codesign.fsio import check_entry, write_entry
 
 INPUTS_FILE = "inputs.npz"
 
@@ -63,17 +63,12 @@ def stored_inputs(map_dir: str | Path) -> dict | None:
     the netlists the stored measurement was keyed on."""
     map_dir = Path(map_dir)
     path = map_dir / INPUTS_FILE
-    sidecar = path.with_name(path.name + ".sha256")
-    if not path.exists() and not sidecar.exists():
-        return None
-    # Checked here, not with fsio.read_entry: a cache entry that fails is deleted, a stored measurement's is kept.
-    try:
-        data, recorded = path.read_bytes(), sidecar.read_text().split()[0]
-    except (OSError, IndexError, UnicodeDecodeError) as err:
-        raise ValueError(f"{path}: unreadable with its {sidecar.name} ({err})") from None
-    if hashlib.sha256(data).hexdigest() != recorded:
-        raise ValueError(f"{path}: its content does not match {sidecar.name}; store the inputs again "
+    data, why = check_entry(path)  # not read_entry: that deletes a bad cache entry; this file is kept
+    if why is not None:
+        raise ValueError(f"{path}: not used: {why}; store the inputs again "
                          f"(codesign.validation.inputs.store_inputs) or restore the file")
+    if data is None:
+        return None
     with np.load(io.BytesIO(data)) as arrays:
         stored = {k: arrays[k] for k in arrays.files}
     if str(stored["manifest_sha256"]) != manifest_sha256(map_dir):
