@@ -43,26 +43,15 @@ sys.path.insert(0, str(ROOT))
 from codesign.fsio import atomic_write_bytes, atomic_write_json  # noqa: E402
 from codesign.progress import progress_bar  # noqa: E402
 from codesign.training.evaluate import evaluate_folder, report  # noqa: E402
-from codesign.training.tasks.augment import (  # noqa: E402
-    coloured_noise,
-    limit_peak,
-    mix_at_snr,
-    narrowband,
-    place,
-    reverberate,
-    room_impulse_response,
-    warp_frequencies,
-)
 from codesign.training.tasks.cache import cache_root  # noqa: E402
 from codesign.training.tasks.generated import wav_bytes  # noqa: E402
 from codesign.training.tasks.kws_multi import (  # noqa: E402
     KEYWORDS,
-    SPEECH_PEAK,
-    TRIM_TOP_DB,
     UNKNOWN_WORDS,
     build_kws_multi,
+    finish_word,
 )
-from codesign.training.tasks.speech import CLIP_SAMPLES, SAMPLE_RATE  # noqa: E402
+from codesign.training.tasks.speech import SAMPLE_RATE  # noqa: E402
 
 SAM_PACKAGE = "sam-js@0.3.1"
 SAM_RATE = 22_050
@@ -72,6 +61,7 @@ PRESETS = {
     "stuffy_guy": (82, 72, 110, 105), "little_old_lady": (82, 32, 145, 145), "extra_terrestrial": (100, 64, 150, 200),
 }
 SNR_DB = 20.0
+FINISHING = ("vtlp", "narrow", "shift_ms", "rt60_s", "noise", "snr_db", "gain_db")  # finish_word's settings
 MAX_SHIFT_MS = 100.0
 
 # Reads jobs (JSON lines: text and options) on stdin, writes each clip as uint32 length + float32
@@ -121,12 +111,12 @@ def draw_jobs(per_word: int, seed: int, augmented: bool = False, labels=(*KEYWOR
             speed, pitch, throat, mouth = PRESETS[preset]
             options = {"speed": round(speed * rng.uniform(0.85, 1.15)), "pitch": round(pitch * rng.uniform(0.85, 1.15)),
                        "throat": round(throat * rng.uniform(0.9, 1.1)), "mouth": round(mouth * rng.uniform(0.9, 1.1))}
-            finishing = {"vtlp": 1.0, "narrowband": False, "rt60_s": 0.0, "noise": "white", "snr_db": SNR_DB,
+            finishing = {"vtlp": 1.0, "narrow": False, "rt60_s": 0.0, "noise": "white", "snr_db": SNR_DB,
                          "gain_db": 0.0, "shift_ms": float(rng.uniform(-1, 1)) * MAX_SHIFT_MS}
             if augmented:
                 finishing = {
                     "vtlp": float(rng.uniform(*ranges["vtlp"])),
-                    "narrowband": bool(rng.random() < ranges["narrowband_prob"]),
+                    "narrow": bool(rng.random() < ranges["narrowband_prob"]),
                     "rt60_s": float(rng.uniform(*ranges["rt60_s"])) if rng.random() < ranges["reverb_prob"] else 0.0,
                     "noise": str(rng.choice(ranges["noise"])), "snr_db": float(rng.uniform(*ranges["snr_db"])),
                     "gain_db": float(rng.uniform(*ranges["gain_db"])),
@@ -154,23 +144,11 @@ def render_all(jobs: list[dict]) -> list[np.ndarray]:
 
 
 def finish(raw: np.ndarray, job: dict) -> np.ndarray:
-    """One 1 s, 16 kHz clip: resampled, trimmed, brought to the generator's peak, then finished
-    as the job says (the generator's own augmentation functions)."""
-    import librosa
+    """One 1 s, 16 kHz clip: resampled, then finished as the generator finishes every word."""
     from scipy.signal import resample_poly
 
-    rng = np.random.default_rng(job["seed"])
     speech = resample_poly(raw - raw.mean(), SAMPLE_RATE, SAM_RATE).astype(np.float32)
-    speech, _ = librosa.effects.trim(speech, top_db=TRIM_TOP_DB)
-    speech = warp_frequencies(speech * (SPEECH_PEAK / float(np.abs(speech).max())), job["vtlp"])[:CLIP_SAMPLES]
-    if job["narrowband"]:
-        speech = narrowband(speech)
-    audio = place(speech, round(job["shift_ms"] * SAMPLE_RATE / 1000))
-    if job["rt60_s"] > 0:
-        audio = reverberate(audio, room_impulse_response(job["rt60_s"], rng))
-    audio = mix_at_snr(audio, coloured_noise(job["noise"], CLIP_SAMPLES, rng), float(np.mean(speech**2)),
-                       job["snr_db"])
-    return limit_peak(audio * np.float32(10 ** (job["gain_db"] / 20)))
+    return finish_word(speech, np.random.default_rng(job["seed"]), **{k: job[k] for k in FINISHING})
 
 
 def write_clips(folder: Path, jobs: list[dict]) -> list[Path]:

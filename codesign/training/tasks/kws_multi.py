@@ -198,26 +198,35 @@ def draw_clip(settings: AudioSettings, label: str, index: int) -> Clip:
 
 def render(clip: Clip, settings: AudioSettings) -> np.ndarray:
     """One 1 s, 16 kHz clip as `clip` describes it."""
-    import librosa
-
     rng = np.random.default_rng(clip.seed)
     if clip.label == SILENCE:
         return render_silence(clip, rng)
     speech = synthesize(clip.word, parse_voice(clip.voice), clip.speed, clip.pitch_semitones)
-    speech, _ = librosa.effects.trim(speech, top_db=TRIM_TOP_DB)
-    peak = float(np.abs(speech).max()) if len(speech) else 0.0
-    if peak == 0.0:
+    if not np.any(speech):
         raise SynthesizerError(f"{clip.voice} produced silence for {clip.word!r}")
-    speech = warp_frequencies(speech * (SPEECH_PEAK / peak), clip.vtlp)[:CLIP_SAMPLES]
-    if clip.narrowband:
+    return finish_word(
+        speech, rng, vtlp=clip.vtlp, narrow=clip.narrowband, shift_ms=clip.shift * settings.max_shift_ms,
+        rt60_s=clip.rt60_s, noise=clip.noise, snr_db=clip.snr_db, gain_db=clip.gain_db,
+    )
+
+
+def finish_word(speech: np.ndarray, rng: np.random.Generator, *, vtlp: float, narrow: bool, shift_ms: float,
+                rt60_s: float, noise: str, snr_db: float, gain_db: float) -> np.ndarray:
+    """A synthesized word (16 kHz, not silent) as a 1 s clip: trimmed, brought to SPEECH_PEAK, then
+    augmented (VTLP, telephone band, shift, room if rt60_s > 0, noise if named, gain). Any
+    synthesizer's words go through here, so they differ by voice, not by their finishing."""
+    import librosa
+
+    speech, _ = librosa.effects.trim(speech, top_db=TRIM_TOP_DB)
+    speech = warp_frequencies(speech * (SPEECH_PEAK / float(np.abs(speech).max())), vtlp)[:CLIP_SAMPLES]
+    if narrow:
         speech = narrowband(speech)
-    audio = place(speech, round(clip.shift * settings.max_shift_ms * SAMPLE_RATE / 1000))
-    if clip.rt60_s > 0:
-        audio = reverberate(audio, room_impulse_response(clip.rt60_s, rng))
-    if clip.noise:
-        audio = mix_at_snr(audio, coloured_noise(clip.noise, CLIP_SAMPLES, rng), float(np.mean(speech**2)),
-                           clip.snr_db)
-    return limit_peak(audio * np.float32(10 ** (clip.gain_db / 20)))
+    audio = place(speech, round(shift_ms * SAMPLE_RATE / 1000))
+    if rt60_s > 0:
+        audio = reverberate(audio, room_impulse_response(rt60_s, rng))
+    if noise:
+        audio = mix_at_snr(audio, coloured_noise(noise, CLIP_SAMPLES, rng), float(np.mean(speech**2)), snr_db)
+    return limit_peak(audio * np.float32(10 ** (gain_db / 20)))
 
 
 def render_silence(clip: Clip, rng: np.random.Generator) -> np.ndarray:
