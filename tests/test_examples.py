@@ -111,6 +111,7 @@ def test_progress_reads_the_verified_points_of_a_run_and_sums_them_up(tmp_path):
     (tmp_path / "sweep" / "points" / "k3-None.json").write_text("{}")  # not what its hash says: no measurement
     rows = progress.stored_rows(tmp_path)
     assert sorted((r["sequence"], r["mc_seed"] or 0) for r in rows) == [(0, 0), (0, 2), (1, 0)]
+    assert (tmp_path / "sweep" / "points" / "k3-None.json").read_text() == "{}"  # a reader deletes nothing
     tt, _, chips = _run_module().split_rows(rows)
     labels = np.array([1, 1, 1, 1])
     text = progress.line("tt 27 C", tt, labels)

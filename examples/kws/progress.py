@@ -26,15 +26,17 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import on_utterances, plots, split_rows  # noqa: E402  the report's own arithmetic
 
-from codesign.fsio import read_entry  # noqa: E402
+from codesign.fsio import check_entry  # noqa: E402
 
 
 def stored_rows(out: Path) -> list[dict]:
     """Every verified point record of OUT/sweep*/points, as the sweep report's rows (axes, status, figures)."""
     rows = []
     for path in sorted(out.glob("sweep*/points/*.json")):
-        data = read_entry(path)
-        if data is None:  # written half way or altered: not a measurement
+        data, why = check_entry(path)  # a reader: a bad record is left to the sweep, which runs it again
+        if data is None:
+            if why is not None:
+                print(f"progress: {path} skipped: {why}", file=sys.stderr)
             continue
         r = json.loads(data)
         rows.append({**r["axes"], "mc_seed": r["axes"].get("mc_seed"), "status": r["status"],
