@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -36,7 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from kws_outside_voice import draw_jobs, write_clips  # noqa: E402
 
 from codesign.fsio import atomic_write_json, atomic_write_text  # noqa: E402
+from codesign.training.recipe import load_recipe, recipe_from_dict  # noqa: E402
 from codesign.training.tasks import kws_multi, make_task  # noqa: E402
+from codesign.training.trainer import train  # noqa: E402
 
 RECIPE = ROOT / "training" / "kws_multi_heldout.toml"
 CLIPS_PER_WORD = 300
@@ -80,22 +81,17 @@ def added_folder(out: Path, seed: int, per_class: int) -> tuple[Path, tuple[str,
     return folder, classes
 
 
-def train(run: Path, seed: int, cell: str, task_lines: list[str] | None) -> dict:
-    """One `codesign train` run (skipped if run/metrics.json exists); its metrics."""
+def train_run(run: Path, seed: int, cell: str, task: dict | None) -> dict:
+    """One run of the held-out recipe (its task replaced by `task` if given), trained as `codesign
+    train` trains it unless run/metrics.json exists; its metrics."""
     if not (run / "metrics.json").exists():
-        recipe = RECIPE
-        if task_lines is not None:  # the recipe with the task replaced
-            text = RECIPE.read_text().split("[task]")
-            rest = text[1].split("\n[", 1)[1]
-            recipe = run.parent / f"{run.name}.toml"
-            atomic_write_text(recipe, text[0] + "[task]\n" + "\n".join(task_lines) + "\n\n[" + rest)
         sets = [f"model.cell={cell}", f"train.epochs={EPOCHS}", *HARDWARE.get(cell, [])]
-        if task_lines is None:
+        if task is None:
             sets.append(f"task.params.n_per_word={CLIPS_PER_WORD}")
-        command = [str(ROOT / ".venv" / "bin" / "codesign"), "train", str(recipe), "--seed", str(seed),
-                   "--out", str(run), *[a for s in sets for a in ("--set", s)]]
-        if subprocess.run(command).returncode != 0:
-            sys.exit(f"kws_added_voice: training {run} failed: {' '.join(command)}")
+        recipe = load_recipe(RECIPE, sets, seed)
+        if task is not None:
+            recipe = recipe_from_dict({**recipe.to_dict(), "task": task})  # validated as a recipe file would be
+        train(recipe, run)
     return json.loads((run / "metrics.json").read_text())
 
 
@@ -112,12 +108,11 @@ def main() -> int:
     rows = []
     for seed in args.seeds:
         folder, classes = added_folder(args.out, seed, args.per_class)
-        task_lines = ['name = "speech_commands"',
-                      f"params = {{ root = {json.dumps(str(folder.resolve()))}, words = {json.dumps(list(classes))}, "
-                      "utterance_norm = true }"]
+        task = {"name": "speech_commands",
+                "params": {"root": str(folder.resolve()), "words": list(classes), "utterance_norm": True}}
         for cell in args.cells:
-            base = train(args.out / f"{cell}-{seed}", seed, cell, None)
-            added = train(args.out / f"{cell}-{seed}-sam", seed, cell, task_lines)
+            base = train_run(args.out / f"{cell}-{seed}", seed, cell, None)
+            added = train_run(args.out / f"{cell}-{seed}-sam", seed, cell, task)
             rows.append({"cell": cell, "seed": seed, "test": base["test_accuracy"], "val": base["best_val_accuracy"],
                          "test_sam": added["test_accuracy"], "val_sam": added["best_val_accuracy"]})
             r = rows[-1]
