@@ -49,14 +49,8 @@ LIST_NAMES = ("validation_list.txt", "testing_list.txt")
 
 def split_folder(seed: int) -> tuple[Path, tuple[str, ...]]:
     """The festival held-out split folder of seed's clips, and the task's classes."""
-    made = []
-    generate = kws_multi.generate
-    kws_multi.generate = lambda *args: made.append(generate(*args)) or made[-1]  # the folder the task reads
-    try:
-        task = make_task("kws_multi", seed, n_per_word=CLIPS_PER_WORD, split="synthesizer", held_out="festival")
-    finally:
-        kws_multi.generate = generate
-    return made[0], tuple(task.class_names)
+    task = make_task("kws_multi", seed, n_per_word=CLIPS_PER_WORD, split="synthesizer", held_out="festival")
+    return task.data_folder, tuple(task.class_names)
 
 
 def added_folder(out: Path, seed: int, per_class: int) -> tuple[Path, tuple[str, ...]]:

@@ -156,7 +156,8 @@ def test_the_voice_split_keeps_speakers_apart(voice_task, cache):
 def test_the_synthesizer_split_tests_on_the_held_out_synthesizer_only(voice_task, cache):
     task = make_task("kws_multi", seed=0, **SYNTH_SPLIT)
     rows = manifest(cache)
-    parts = listed_clips(split_folder(cache, "synthesizer"))
+    assert task.data_folder == split_folder(cache, "synthesizer") != voice_task.data_folder
+    parts = listed_clips(task.data_folder)
     synthesizer = {part: {rows[rel]["voice"].partition(":")[0] for rel in rels if rows[rel]["voice"]}
                    for part, rels in parts.items()}
     assert synthesizer["test"] == {"festival"}

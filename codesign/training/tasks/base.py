@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -42,6 +43,9 @@ class Task:
     # Optional: how raw data becomes x (speech tasks: speech.SpeechFeatures), to
     # turn other recordings into this task's inputs (codesign evaluate).
     features: Any = None
+    # Optional: the Speech Commands folder the clips were read from (its class
+    # folders and list files), for work on the same split outside the trainer.
+    data_folder: Path | None = None
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:

@@ -222,7 +222,7 @@ def task_from_folder(
     return Task(
         name=name, **tensors,
         n_in=settings.n_features, n_out=len(words), loss="ce", readout="last",
-        class_names=words, features=features,
+        class_names=words, features=features, data_folder=root,
     )
 
 
