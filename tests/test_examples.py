@@ -122,6 +122,20 @@ def test_progress_reads_the_verified_points_of_a_run_and_sums_them_up(tmp_path):
     assert "| 1 (0 failed) | 100.0% / 100.0% | 100.0% (differ: none) |" in chip and "| none |" in chip
 
 
+def test_progress_tells_early_steps_from_missed_ones():
+    """A step taken with |z| just inside beta and one not taken with |z| past it: one of each side,
+    judged from the circuit's own level before (the later steps follow it, not the software)."""
+    progress = _run_module("progress")
+    z = np.array([[[0.5], [0.99], [1.2], [0.3], [-1.01]]])  # one utterance, 5 frames, one unit
+    record = _record(0, [0, 1, 0], [0.6], 300)
+    record["sequence"] = 0
+    record["figures"]["traces"] = [{"unit": "u0", "k_software": [0, 0, 1, 1, 0], "k_circuit": [0, 1, 1, 1, 0]}]
+    text = progress.wrong_sides([record], z, np.ones(1), np.ones(1), eps=0.0, levels=2)
+    assert text == "1 (median 0.9900) / 1 (median 1.2000)"
+    record["figures"]["traces"][0]["k_circuit"] = [0, 0, 1, 1, 0]
+    assert progress.wrong_sides([record], z, np.ones(1), np.ones(1), eps=0.0, levels=2) == "0 / 0"
+
+
 def test_progress_draws_the_report_figures_of_the_tt_points(tmp_path):
     """--plots: the confusion matrices, the outputs and the raster of the chosen utterance; an utterance
     not finished is refused (exit 1) rather than drawn from another."""

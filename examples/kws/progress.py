@@ -9,7 +9,8 @@ only) and prints, for tt 27 C, each PVT point and each Monte Carlo chip: utteran
 circuit accuracy on them, decisions identical, level agreement (mean over the units, then mean and
 worst utterance), the split of the departures (the array alone against the software, the units
 against the array's delivered levels), wrong transitions (count, farthest from a threshold), how long
-a unit stays off the software's level once it leaves it, and the time per point. With --plots, the
+a unit stays off the software's level once it leaves it, and the time per point; then on which side of
+a threshold the wrong transitions fall (software z recomputed from the map). With --plots, the
 report's figures of the tt points so far (run.py's `plots`: the confusion matrices, the readout
 outputs, the levels over utterance N). Nothing is simulated.
 """
@@ -27,6 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import on_utterances, plots, split_rows  # noqa: E402  the report's own arithmetic
 
 from codesign.fsio import check_entry  # noqa: E402
+from codesign.mapping.reference import software_states  # noqa: E402
+from codesign.validation.cosim import Comparison, load_checked  # noqa: E402
 
 
 def stored_rows(out: Path) -> list[dict]:
@@ -59,6 +62,24 @@ def departures(rows: list) -> str:
         edges = np.diff(apart)
         runs += list(np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1))
     return f"{len(runs)}: {np.median(runs):g} / {max(runs)} frames" if runs else "none"
+
+
+def wrong_sides(rows: list, z: np.ndarray, alpha: np.ndarray, beta: np.ndarray, eps: float, levels: int) -> str:
+    """Where the wrong transitions of some rows (one utterance each, one layer of units) fall: steps
+    the circuit took while the software's |z| stayed inside beta (the circuit decided early), and steps
+    it did not take although |z| crossed beta; each with the median of |z| / beta there. z: the
+    software's pre-activations [utterances, T, d], indexed by the rows' sequence numbers."""
+    inside, outside = [], []
+    for r in (r for r in rows if r["status"] != "failed"):
+        traces = r["figures"]["traces"]
+        c = Comparison("layer", tuple(t["unit"] for t in traces), alpha, beta, z[r["sequence"]][None],
+                       np.array([t["k_software"] for t in traces]).T[None],
+                       np.array([t["k_circuit"] for t in traces]).T[None], eps=eps, levels=levels)
+        zb = np.abs(c.z / beta)[c.contract_from_circuit() != c.k_circuit]
+        inside += list(zb[zb < 1])
+        outside += list(zb[zb >= 1])
+    median = lambda v: f" (median {np.median(v):.4f})" if v else ""  # noqa: E731
+    return f"{len(inside)}{median(inside)} / {len(outside)}{median(outside)}"
 
 
 def line(name: str, rows: list, labels: np.ndarray) -> str:
@@ -98,7 +119,7 @@ def main() -> int:
     from codesign.validation.inputs import test_sequences, trained_task
 
     # the map's stored inputs when it has them; else the clips are regenerated if not cached
-    labels = test_sequences(args.out / "map", 1 + max(r["sequence"] for r in rows))[1]
+    x, labels = test_sequences(args.out / "map", 1 + max(r["sequence"] for r in rows))
     tt, pvt, chips = split_rows(rows)
     print("| point | utterances done | software / circuit accuracy | decisions identical | level agreement: "
           "mean / worst utterance | array alone / units on delivered | wrong transitions (farthest) | "
@@ -108,6 +129,15 @@ def main() -> int:
     groups += [(f"Monte Carlo chip {k}", r) for k, r in sorted(chips.items())]
     for name, group in groups:
         print(line(name, group, labels))
+    plan = load_checked(args.out / "map")
+    if len(plan.layers) == 1:  # the KWS network; a stacked one would need each layer's traces apart
+        layer = plan.layers[0]
+        z = software_states(plan, x)[0][0]
+        alpha, beta = (np.array([getattr(u, k) for u in layer.units]) for k in ("alpha", "beta"))
+        print("\n| point | wrong transitions: stepped with \\|z\\| < beta / not stepped with \\|z\\| >= beta "
+              "(median \\|z\\| / beta) |\n|---|---|")
+        for name, group in groups:
+            print(f"| {name} | {wrong_sides(group, z, alpha, beta, plan.eps, plan.levels)} |")
     if args.plots:
         return write_plots(args.plots, tt, labels, list(trained_task(args.out / "map").class_names), args.raster)
     return 0
