@@ -12,7 +12,9 @@ import pytest
 from codesign.chip import load_chip
 from codesign.config import ConfigError
 from codesign.hardware.cells import comparator
+from codesign.validation.characterize import hysteresis_loop, loop_points
 from codesign.validation.comparator_trim import (
+    SLOW,
     STEP_BETA,
     ComparatorTrim,
     UnitComparatorTrims,
@@ -25,6 +27,23 @@ from codesign.validation.cosim import current_bench, load_checked
 
 MIRROR = Path(__file__).parent / "golden" / "maps" / "mirror"
 CMRU = Path(__file__).parent / "golden" / "maps" / "cmru"
+
+
+def test_the_trim_loop_reads_the_trip_points_a_slow_loop_reads_where_a_fast_one_reads_them_late():
+    """ngspice: the matched comparator (decisions in about a millisecond) at tt 27 C. The plain 0.2 s
+    loop sees each trip after the ramp has passed it; the trims' loop, slow within 0.1 beta of a
+    threshold, reads what a loop 16 times slower throughout reads."""
+    chip = load_chip("sky130_matched")
+    p, supply = chip.comparator(), chip.supply("tt", 27.0)
+    errors = lambda **kw: np.array([hysteresis_loop(p, supply, **kw).errors()[k]  # noqa: E731
+                                    for k in ("up_on_in_beta", "dn_on_in_beta")])
+    fast, windows, slow = errors(), errors(slow=SLOW), errors(sweep_s=3.2)
+    assert np.all(np.abs(fast - slow) > 0.005)  # read late: up too high, dn too low
+    assert fast[0] > slow[0] and fast[1] < slow[1]
+    assert np.all(np.abs(windows - slow) < 0.002)
+    times, currents, turn = loop_points(p, slow=SLOW)
+    assert times[-1] == pytest.approx(0.4 + 2 * 0.2 * 0.2 / 4 * (SLOW.factor - 1))  # two windows of 0.2 of 4 beta
+    assert currents.max() == currents[times == turn][0]
 
 
 def test_trims_set_at_a_cold_slow_corner_put_the_trip_points_back_on_target():

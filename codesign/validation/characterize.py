@@ -110,52 +110,84 @@ def _loop_range(p: ComparatorParams, span_beta: float) -> tuple[float, float]:
             p.i_bias_a + span_beta * p.beta * p.i_unit_a)
 
 
-def loop_ramp(p: ComparatorParams, sweep_s: float = 0.2, span_beta: float = 2.0) -> str:
-    """The loop's input current: I_bias - span_beta beta I_unit up to + span_beta over sweep_s, then
-    back down (below, the sweep stops at a tenth of the dn threshold); an ngspice waveform."""
+@dataclass(frozen=True)
+class SlowWindows:
+    """Where a loop slows down: within window_beta beta I_unit of each threshold it is crossed at,
+    `factor` times slower. A comparator that takes a millisecond to decide trails a fast ramp: on
+    the keyword-spotting chip's comparator the plain 0.2 s loop reads the trip points 0.9-1.0 % of
+    beta later than a loop 16 times slower (docs/circuits.md, "Trip points read on a loop")."""
+
+    window_beta: float
+    factor: float
+
+
+def loop_points(p: ComparatorParams, sweep_s: float = 0.2, span_beta: float = 2.0,
+                slow: SlowWindows | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+    """The loop's input as breakpoints (times, currents) and the time it turns: from I_bias -
+    span_beta beta I_unit up to + span_beta over sweep_s, then back down (below, the sweep stops at
+    a tenth of the dn threshold); with `slow`, slower across the up threshold on the way up and the
+    dn threshold on the way down (the trip points read)."""
     lo, hi = _loop_range(p, span_beta)
-    s = number(sweep_s, "sweep_s", positive=True)
-    return f"PWL(0 {number(lo, 'i')} {s} {number(hi, 'i')} {number(2 * sweep_s, 't')} {number(lo, 'i')})"
+    if slow is None:
+        return np.array([0.0, sweep_s, 2 * sweep_s]), np.array([lo, hi, lo]), sweep_s
+    rate = (hi - lo) / sweep_s
+    w = slow.window_beta * p.beta * p.i_unit_a
+    up_window = (max(lo, p.i_up_threshold_a - w), min(hi, p.i_up_threshold_a + w))
+    dn_window = (min(hi, p.i_dn_threshold_a + w), max(lo, p.i_dn_threshold_a - w))
+    currents = [lo, *up_window, hi, *dn_window, lo]
+    times = [0.0]
+    for k, (a, b) in enumerate(zip(currents, currents[1:])):
+        times.append(times[-1] + abs(b - a) / rate * (slow.factor if k in (1, 4) else 1.0))
+    keep = [0] + [k for k in range(1, len(times)) if times[k] > times[k - 1]]  # no zero-length segment
+    return np.array(times)[keep], np.array(currents)[keep], times[3]
+
+
+def loop_ramp(p: ComparatorParams, sweep_s: float = 0.2, span_beta: float = 2.0,
+              slow: SlowWindows | None = None) -> str:
+    """`loop_points` as an ngspice waveform."""
+    number(sweep_s, "sweep_s", positive=True)  # a finite positive number, or a ValueError naming it
+    times, currents, _ = loop_points(p, sweep_s, span_beta, slow)
+    return "PWL(" + " ".join(f"{number(t, 't')} {number(i, 'i')}" for t, i in zip(times, currents)) + ")"
 
 
 def read_loop(p: ComparatorParams, supply: Supply, t: np.ndarray, up_v: np.ndarray, dn_v: np.ndarray,
-              sweep_s: float = 0.2, span_beta: float = 2.0) -> HysteresisResult:
+              sweep_s: float = 0.2, span_beta: float = 2.0, slow: SlowWindows | None = None) -> HysteresisResult:
     """The trip points of a comparator whose input followed `loop_ramp` and whose outputs are up_v, dn_v."""
-    lo, hi = _loop_range(p, span_beta)
-    i_in = np.interp(t, [0, sweep_s, 2 * sweep_s], [lo, hi, lo])
+    times, currents, turn = loop_points(p, sweep_s, span_beta, slow)
     half = supply.vdd_v / 2
     up, dn = _edges(t, up_v, half), _edges(t, dn_v, half)
-    ramp = lambda tt: float(np.interp(tt, [0, sweep_s, 2 * sweep_s], [lo, hi, lo]))  # noqa: E731
+    ramp = lambda tt: float(np.interp(tt, times, currents))  # noqa: E731
     try:
-        up_on = next(ramp(tt) for tt, r in up if r and tt < sweep_s)
-        up_off = next(ramp(tt) for tt, r in up if not r and tt > sweep_s)
-        dn_off = next(ramp(tt) for tt, r in dn if not r and tt < sweep_s)
-        dn_on = next(ramp(tt) for tt, r in dn if r and tt > sweep_s)
+        up_on = next(ramp(tt) for tt, r in up if r and tt < turn)
+        up_off = next(ramp(tt) for tt, r in up if not r and tt > turn)
+        dn_off = next(ramp(tt) for tt, r in dn if not r and tt < turn)
+        dn_on = next(ramp(tt) for tt, r in dn if r and tt > turn)
     except StopIteration:
         raise RuntimeError(f"comparator did not switch both ways: up edges {up}, dn edges {dn}") from None
-    return HysteresisResult(p, supply, i_in, up_v, dn_v, up_on, up_off, dn_on, dn_off)
+    return HysteresisResult(p, supply, np.interp(t, times, currents), up_v, dn_v, up_on, up_off, dn_on, dn_off)
 
 
 def hysteresis_bench(p: ComparatorParams, supply: Supply, sweep_s: float = 0.2, span_beta: float = 2.0,
-                     title: str = "hysteresis") -> str:
+                     title: str = "hysteresis", slow: SlowWindows | None = None) -> str:
     """The netlist of `hysteresis_loop`: I_in ramped up over sweep_s, then down."""
     net = header(title, supply, "logic", "comparator") + [
         supply_source("dd", "vdd", supply),
-        f"Iin vdd in {loop_ramp(p, sweep_s, span_beta)}",
+        f"Iin vdd in {loop_ramp(p, sweep_s, span_beta, slow)}",
         comparator(p, "cmp", "in", "up", "dn"),
         ".save v(up) v(dn)",
-        tran(2 * sweep_s, sweep_s / 2000),
+        tran(loop_points(p, sweep_s, span_beta, slow)[0][-1], sweep_s / 2000),
         ".end",
     ]
     return "\n".join(net) + "\n"
 
 
 def hysteresis_loop(p: ComparatorParams, supply: Supply, sweep_s: float = 0.2, timeout_s: float = 3600,
-                    span_beta: float = 2.0, title: str = "hysteresis") -> HysteresisResult:
+                    span_beta: float = 2.0, title: str = "hysteresis",
+                    slow: SlowWindows | None = None) -> HysteresisResult:
     """Sweep I_in from I_bias - span_beta beta I_unit up to I_bias + span_beta beta I_unit and back
-    (below, the sweep stops at a tenth of the dn threshold)."""
-    res = run(hysteresis_bench(p, supply, sweep_s, span_beta, title), name=title, timeout_s=timeout_s)
-    return read_loop(p, supply, res["time"], res.v("up"), res.v("dn"), sweep_s, span_beta)
+    (below, the sweep stops at a tenth of the dn threshold); with `slow`, slower near the thresholds."""
+    res = run(hysteresis_bench(p, supply, sweep_s, span_beta, title, slow), name=title, timeout_s=timeout_s)
+    return read_loop(p, supply, res["time"], res.v("up"), res.v("dn"), sweep_s, span_beta, slow)
 
 
 def _integrator_bench(title: str, ip: IntegratorParams, clock: ClockParams, supply: Supply,

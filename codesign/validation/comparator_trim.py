@@ -30,16 +30,29 @@ from codesign.config import from_dict
 from codesign.hardware.params import ComparatorParams, Supply
 from codesign.manifest import NetworkPlan, UnitPlan
 from codesign.netlist import identifier
-from codesign.validation.characterize import hysteresis_bench, hysteresis_loop, loop_ramp, read_loop
+from codesign.validation.characterize import (
+    SlowWindows,
+    hysteresis_bench,
+    hysteresis_loop,
+    loop_points,
+    loop_ramp,
+    read_loop,
+)
 from codesign.validation.cosim import REFERENCE, driven_bench
 from codesign.validation.ngspice import Job, run_many
 
 STEP_BETA = 1 / 256  # the trim DACs' step, in beta I_unit (0.39 pA at the KWS chip's 100 pA)
 # bump when a procedure changes: they are in the sweep's keys
-VERSION = "trim-comparator-1"  # the replica's
-UNITS_VERSION = "trim-unit-comparators-1"  # each unit's
+VERSION = "trim-comparator-2"  # the replica's
+UNITS_VERSION = "trim-unit-comparators-2"  # each unit's
 TITLE = "comparator_trim"  # the loops' netlist title: trim_bench (a sweep's key) is the first loop as run
 SWEEP_S = 0.2  # the loop: up over SWEEP_S, down over SWEEP_S, +-2 beta I_unit (hysteresis_loop's defaults)
+# ... and 16 times slower within 0.1 beta of a threshold: on the plain loop the comparator's decision
+# trails the ramp, the trips read 0.9-1.0 % of beta late, and the trims put the thresholds that much
+# inside, where the chip, deciding over its compare phase, stepped early (docs/circuits.md, "Trip
+# points read on a loop"). The window holds a trimmed trip point; a first reading outside it (a
+# Monte Carlo unit) is read at the fast rate and set right by the next round.
+SLOW = SlowWindows(window_beta=0.1, factor=16.0)
 
 
 @dataclass(frozen=True)
@@ -81,11 +94,11 @@ def replica_supply(supply: Supply) -> Supply:
 
 def trim_bench(chip: ChipSpec, supply: Supply) -> str:
     """The netlist the trims follow from (the first loop, on the chip file's trims)."""
-    return hysteresis_bench(chip.comparator(), supply, title=TITLE)
+    return hysteresis_bench(chip.comparator(), supply, title=TITLE, slow=SLOW)
 
 
 def _errors_in_beta(chip: ChipSpec, supply: Supply, timeout_s: float) -> tuple[float, float]:
-    e = hysteresis_loop(chip.comparator(), supply, timeout_s=timeout_s, title=TITLE).errors()
+    e = hysteresis_loop(chip.comparator(), supply, timeout_s=timeout_s, title=TITLE, slow=SLOW).errors()
     return e["up_on_in_beta"], e["dn_on_in_beta"]
 
 
@@ -157,8 +170,9 @@ def unit_trim_bench(plan: NetworkPlan, u: UnitPlan, supply: Supply) -> str:
     """Unit u's own netlist, as a co-simulation cuts it (its Monte Carlo draw included), its input
     the replica's loop, its comparator's raw outputs saved."""
     layer = next(layer for layer in plan.layers if u in layer.units)
-    return driven_bench(plan, dataclasses.replace(layer, units=(u,)), [loop_ramp(u.comparator, SWEEP_S)], supply,
-                        REFERENCE, [f"v({node})" for node in _raw_outputs(u)], 2 * SWEEP_S, SWEEP_S / 2000,
+    return driven_bench(plan, dataclasses.replace(layer, units=(u,)), [loop_ramp(u.comparator, SWEEP_S, slow=SLOW)],
+                        supply, REFERENCE, [f"v({node})" for node in _raw_outputs(u)],
+                        loop_points(u.comparator, SWEEP_S, slow=SLOW)[0][-1], SWEEP_S / 2000,
                         title="unit_comparator_trim")
 
 
@@ -168,7 +182,7 @@ def _unit_errors(plan: NetworkPlan, units: list[UnitPlan], supply: Supply, worke
     out = {}
     for u, r in zip(units, run_many(jobs, workers, progress), strict=True):
         up, dn = _raw_outputs(u)
-        e = read_loop(u.comparator, supply, r["time"], r.v(up), r.v(dn), SWEEP_S).errors()
+        e = read_loop(u.comparator, supply, r["time"], r.v(up), r.v(dn), SWEEP_S, slow=SLOW).errors()
         out[u.name] = (e["up_on_in_beta"], e["dn_on_in_beta"])
     return out
 
