@@ -73,7 +73,7 @@ class ComparatorTrim:
     def apply(self, plan: NetworkPlan) -> NetworkPlan:
         """The mapped network on a chip with these trims (checked against the chip file's limits
         for them): the chip and every unit's comparator."""
-        chip = _with_trims(plan.chip, self.up_trim_a, self.dn_trim_a)
+        chip = with_trims(plan.chip, self.up_trim_a, self.dn_trim_a)
         trims = {"i_up_trim_a": chip.comparator_up_trim_a, "i_dn_trim_a": chip.comparator_dn_trim_a}
         layers = tuple(dataclasses.replace(layer, units=tuple(
             dataclasses.replace(u, comparator=dataclasses.replace(u.comparator, **trims)) for u in layer.units))
@@ -81,7 +81,8 @@ class ComparatorTrim:
         return dataclasses.replace(plan, chip=chip, layers=layers)
 
 
-def _with_trims(chip: ChipSpec, up_a: float, dn_a: float) -> ChipSpec:
+def with_trims(chip: ChipSpec, up_a: float, dn_a: float) -> ChipSpec:
+    """The chip with its comparator_up_trim_a / comparator_dn_trim_a replaced (checked)."""
     fields = {f.name: getattr(chip, f.name) for f in dataclasses.fields(chip)}
     return from_dict(ChipSpec, {**fields, "comparator_up_trim_a": up_a, "comparator_dn_trim_a": dn_a},
                      "comparator trim")
@@ -97,21 +98,24 @@ def trim_bench(chip: ChipSpec, supply: Supply) -> str:
     return hysteresis_bench(chip.comparator(), supply, title=TITLE, slow=SLOW)
 
 
-def _errors_in_beta(chip: ChipSpec, supply: Supply, timeout_s: float) -> tuple[float, float]:
-    e = hysteresis_loop(chip.comparator(), supply, timeout_s=timeout_s, title=TITLE, slow=SLOW).errors()
+def _errors_in_beta(chip: ChipSpec, supply: Supply, timeout_s: float,
+                    slow: SlowWindows | None) -> tuple[float, float]:
+    e = hysteresis_loop(chip.comparator(), supply, timeout_s=timeout_s, title=TITLE, slow=slow).errors()
     return e["up_on_in_beta"], e["dn_on_in_beta"]
 
 
-def trim_comparators(chip: ChipSpec, supply: Supply, timeout_s: float = 600) -> ComparatorTrim:
+def trim_comparators(chip: ChipSpec, supply: Supply, timeout_s: float = 600,
+                     slow: SlowWindows | None = SLOW) -> ComparatorTrim:
     """Measure the trip points on `supply` (corner, temperature, Monte Carlo draw), move each trim by
     its error (a trim current adds to its threshold one for one), quantized to STEP_BETA, and measure
-    again. A trim outside the chip's limits for it is a ConfigError naming it."""
+    again. A trim outside the chip's limits for it is a ConfigError naming it. slow: the loop's slow
+    windows (None: the plain loop, to compare)."""
     beta_a = chip.comparator().beta * chip.i_unit_a
-    before = _errors_in_beta(chip, supply, timeout_s)
+    before = _errors_in_beta(chip, supply, timeout_s, slow)
     up = _next_trim(chip.comparator_up_trim_a, before[0], None, beta_a)
     dn = _next_trim(chip.comparator_dn_trim_a, before[1], None, beta_a)
-    trimmed = _with_trims(chip, up, dn)
-    return ComparatorTrim(up, dn, before, _errors_in_beta(trimmed, supply, timeout_s))
+    trimmed = with_trims(chip, up, dn)
+    return ComparatorTrim(up, dn, before, _errors_in_beta(trimmed, supply, timeout_s, slow))
 
 
 @dataclass(frozen=True)
