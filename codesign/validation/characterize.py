@@ -114,7 +114,7 @@ def _loop_range(p: ComparatorParams, span_beta: float) -> tuple[float, float]:
 class SlowWindows:
     """Where a loop slows down: within window_beta beta I_unit of each threshold it is crossed at,
     `factor` times slower. A comparator that takes a millisecond to decide trails a fast ramp: on
-    the keyword-spotting chip's comparator the plain 0.2 s loop reads the trip points 0.9-1.0 % of
+    the keyword-spotting chip's comparator the plain 0.2 s loop reads the trip points 0.8-1.0 % of
     beta later than a loop 16 times slower (docs/circuits.md, "Trip points read on a loop")."""
 
     window_beta: float

@@ -48,7 +48,7 @@ UNITS_VERSION = "trim-unit-comparators-2"  # each unit's
 TITLE = "comparator_trim"  # the loops' netlist title: trim_bench (a sweep's key) is the first loop as run
 SWEEP_S = 0.2  # the loop: up over SWEEP_S, down over SWEEP_S, +-2 beta I_unit (hysteresis_loop's defaults)
 # ... and 16 times slower within 0.1 beta of a threshold: on the plain loop the comparator's decision
-# trails the ramp, the trips read 0.9-1.0 % of beta late, and the trims put the thresholds that much
+# trails the ramp, the trips read 0.8-1.0 % of beta late, and the trims put the thresholds that much
 # inside, where the chip, deciding over its compare phase, stepped early (docs/circuits.md, "Trip
 # points read on a loop"). The window holds a trimmed trip point; a first reading outside it (a
 # Monte Carlo unit) is read at the fast rate and set right by the next round.
