@@ -53,15 +53,13 @@ def main() -> int:
         total[0] += 1
         for li, layer in enumerate(plan.layers):
             traces = [t for t in r["figures"]["traces"] if t["layer"] == layer.name]
-            k_sw = np.array([t["k_software"] for t in traces]).T[None]
-            k_c = np.array([t["k_circuit"] for t in traces]).T[None]
-            c = Comparison(layer.name, tuple(t["unit"] for t in traces), np.array([u.alpha for u in layer.units]),
-                           np.array([u.beta for u in layer.units]), zs[li][r["sequence"]][None], k_sw, k_c,
-                           eps=plan.eps, levels=plan.levels)
+            c = Comparison.from_traces(layer.name, traces, np.array([u.alpha for u in layer.units]),
+                                       np.array([u.beta for u in layer.units]), zs[li][r["sequence"]],
+                                       plan.eps, plan.levels)
             wrong = c.contract_from_circuit() != c.k_circuit
             total[1] += wrong.size
             total[2] += int(wrong.sum())
-            if np.array_equal(k_sw, k_c):
+            if np.array_equal(c.k_software, c.k_circuit):
                 continue
             off = threshold_distance(c.z[wrong] / np.broadcast_to(c.beta, c.z.shape)[wrong])
             far += [float(v) for v in off if v > args.near]

@@ -291,6 +291,15 @@ class Comparison:
     eps: float = 0.0
     levels: int = 1  # L: states in -L..L
 
+    @classmethod
+    def from_traces(cls, layer: str, traces: list[dict], alpha: np.ndarray, beta: np.ndarray, z: np.ndarray,
+                    eps: float = 0.0, levels: int = 1) -> "Comparison":
+        """One sequence's comparison rebuilt from a stored record: `traces` (each unit of `layer` in
+        order, with its k_software and k_circuit) against the software's z [T, d] of that sequence."""
+        k = {side: np.array([t[side] for t in traces]).T[None] for side in ("k_software", "k_circuit")}
+        return cls(layer, tuple(t["unit"] for t in traces), np.asarray(alpha), np.asarray(beta), z[None],
+                   k["k_software"], k["k_circuit"], eps=eps, levels=levels)
+
     def contract_from_circuit(self) -> np.ndarray:
         """Level index [N, T, d] the contract takes each step to from the circuit's own level
         before it (0 before step 0): what the unit should have done, whatever it did before.

@@ -71,10 +71,7 @@ def wrong_sides(rows: list, z: np.ndarray, alpha: np.ndarray, beta: np.ndarray, 
     software's pre-activations [utterances, T, d], indexed by the rows' sequence numbers."""
     inside, outside = [], []
     for r in (r for r in rows if r["status"] != "failed"):
-        traces = r["figures"]["traces"]
-        c = Comparison("layer", tuple(t["unit"] for t in traces), alpha, beta, z[r["sequence"]][None],
-                       np.array([t["k_software"] for t in traces]).T[None],
-                       np.array([t["k_circuit"] for t in traces]).T[None], eps=eps, levels=levels)
+        c = Comparison.from_traces("layer", r["figures"]["traces"], alpha, beta, z[r["sequence"]], eps, levels)
         zb = np.abs(c.z / beta)[c.contract_from_circuit() != c.k_circuit]
         inside += list(zb[zb < 1])
         outside += list(zb[zb >= 1])
