@@ -55,11 +55,12 @@ class ChipSpec:
     # 0 gives the memoryless comparator of the contract; > 0 the positive
     # feedback of the cell (docs/circuits.md), a departure from the contract.
     comparator_hysteresis_a: float = field(default=0.0, metadata=limits(0, 1e-8))
-    # Trims added to the threshold currents, from the hysteresis loop at tt 27 C
-    # with no hysteresis (trip points 496.5 / 296.6 pA untrimmed, 500.0 / 300.0
-    # trimmed; docs/mapping.md). Zero for an uncalibrated chip.
-    comparator_up_trim_a: float = field(default=3.49e-12, metadata=limits(-50e-12, 50e-12))
-    comparator_dn_trim_a: float = field(default=3.42e-12, metadata=limits(-50e-12, 50e-12))
+    # Trims added to the threshold currents, from the trims' hysteresis loop
+    # (comparator_trim.SLOW) at tt 27 C with no hysteresis (trip points 496.1 /
+    # 297.0 pA untrimmed, 500.0 / 300.1 trimmed; docs/mapping.md). Zero for an
+    # uncalibrated chip.
+    comparator_up_trim_a: float = field(default=3.91e-12, metadata=limits(-50e-12, 50e-12))
+    comparator_dn_trim_a: float = field(default=3.13e-12, metadata=limits(-50e-12, 50e-12))
     comparator_w_in_um: float = field(default=1.0, metadata=_SIZE_UM)  # input nfets
     comparator_l_in_um: float = field(default=4.0, metadata=_SIZE_UM)
     comparator_w_ref_um: float = field(default=1.0, metadata=_SIZE_UM)  # reference pfets
@@ -254,12 +255,13 @@ PRESETS: dict[str, dict] = {
     "sky130_mirror": {"synapses": "mirror", "mirror_row_gain_min": 0.7},
     # the comparator's devices 16x the default's gate area: its Monte Carlo spread of the trip points
     # 4.5x smaller (sigma 0.13 / 0.09 beta*I_unit over 60 chips against 0.60 / 0.39), decisions
-    # 2-3x slower (docs/circuits.md, "Comparator mismatch against device size"); trims of tt 27 C.
+    # 2-3x slower (docs/circuits.md, "Comparator mismatch against device size"); trims of tt 27 C,
+    # read on the trims' slowed loop (docs/circuits.md, "Trip points read on a loop").
     # The level comparators' input pair 1/1 um: sigma of their trips 8.3 mV against 22.7 mV; their
     # gates on the hold node made packets 3 % smaller at tt 27 C, hence the 4.3 % longer packet
     # (docs/circuits.md, "Level comparator mismatch against device size")
     "sky130_matched": {"comparator_w_in_um": 4.0, "comparator_l_in_um": 16.0, "comparator_w_ref_um": 4.0,
-                       "comparator_l_ref_um": 16.0, "comparator_up_trim_a": 4.38e-12, "comparator_dn_trim_a": 4.60e-12,
+                       "comparator_l_ref_um": 16.0, "comparator_up_trim_a": 5.08e-12, "comparator_dn_trim_a": 3.91e-12,
                        "level_cmp_w_in_um": 1.0, "level_cmp_l_in_um": 1.0, "packet_trim": 1.043},
 }
 
