@@ -120,6 +120,7 @@ def test_progress_reads_the_verified_points_of_a_run_and_sums_them_up(tmp_path):
     assert text.endswith("| 90.0% / 80.0% | 2 (2.0% of beta) | 3: 1 / 2 frames | 300-500 s (mean 400) |")
     chip = progress.line("chip 2", chips[2], labels)
     assert "| 1 (0 failed) | 100.0% / 100.0% | 100.0% (differ: none) |" in chip and "| none |" in chip
+    assert [(r["sequence"], r["mc_seed"]) for r in progress.same_utterances(rows, [{"sequence": 1}])] == [(1, None)]
 
 
 def test_progress_tells_early_steps_from_missed_ones():

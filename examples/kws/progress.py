@@ -2,6 +2,7 @@
 
     .venv/bin/python examples/kws/progress.py OUT        # OUT: run.py's --out folder (map/ and sweep*/ in it)
     .venv/bin/python examples/kws/progress.py OUT --plots DIR [--raster N]   # and the report's figures
+    .venv/bin/python examples/kws/progress.py OUT --same-utterances-as OUT2  # only the utterances OUT2 has
 
 A full run's sweeps take days; each finished point is stored in OUT/sweep*/points as it arrives, but
 the report is written only when every sweep has ended. This reads the stored points (verified entries
@@ -45,6 +46,12 @@ def stored_rows(out: Path) -> list[dict]:
         rows.append({**r["axes"], "mc_seed": r["axes"].get("mc_seed"), "status": r["status"],
                      "figures": r.get("figures") or {}, "seconds": r.get("seconds")})
     return rows
+
+
+def same_utterances(rows: list, other: list) -> list:
+    """The rows of the utterances `other` has points of: two runs compared on the same utterances."""
+    sequences = {r["sequence"] for r in other}
+    return [r for r in rows if r["sequence"] in sequences]
 
 
 def _mean(rows: list, name: str) -> str:
@@ -106,10 +113,14 @@ def main() -> int:
     p.add_argument("out", type=Path, help="run.py's --out folder")
     p.add_argument("--plots", type=Path, metavar="DIR", help="write the figures of the tt points here")
     p.add_argument("--raster", type=int, metavar="N", help="the utterance of the state raster (default: the first)")
+    p.add_argument("--same-utterances-as", type=Path, metavar="OUT2",
+                   help="only the utterances another run's folder has points of (runs on other trims, on the same map)")
     args = p.parse_args()
     if not (args.out / "map" / "manifest.json").is_file():
         p.error(f"{args.out}: no map/manifest.json; give run.py's --out folder")
     rows = stored_rows(args.out)
+    if args.same_utterances_as:
+        rows = same_utterances(rows, stored_rows(args.same_utterances_as))
     if not rows:
         print(f"{args.out}: no finished point yet", file=sys.stderr)
         return 1
