@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from codesign.chip import ChipSpec, chip_from_dict
 from codesign.config import ConfigError, check_value, from_dict, limits
 from codesign.hardware.params import ComparatorParams
@@ -60,6 +62,16 @@ class LayerPlan:
     weight: tuple[tuple[float, ...], ...]  # quantized W [d, n_in], software units
     bias: tuple[float, ...]  # quantized b [d]
     units: tuple[UnitPlan, ...]
+
+    @property
+    def alpha(self) -> np.ndarray:
+        """Per-unit software quantum [d]: a circuit state k reads back as h = k * alpha."""
+        return np.array([u.alpha for u in self.units])
+
+    @property
+    def beta(self) -> np.ndarray:
+        """Per-unit comparator half-width [d]: the input is sensed in units of beta."""
+        return np.array([u.beta for u in self.units])
 
 
 @dataclass(frozen=True)

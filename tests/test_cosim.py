@@ -237,7 +237,7 @@ def test_a_departure_of_the_fast_pass_is_solved_again_down_to_gear():
 
     plan = load_checked(Path(__file__).parent / "golden" / "maps" / "latch")
     layer = plan.layers[0]
-    alpha, beta = np.array([u.alpha for u in layer.units]), np.array([u.beta for u in layer.units])
+    alpha, beta = layer.alpha, layer.beta
     z = np.zeros((1, 3, len(layer.units)))
     z[0, :, 0] = np.array([0.0, 1.6, 0.0]) * beta[0]
     h = reference(z, alpha, beta, plan.eps, plan.levels * alpha)

@@ -314,7 +314,7 @@ def test_map_reports_test_steps_inside_the_pvt_decision_window(run_dir, tmp_path
     # the figure counts z against each unit's own beta
     recipe, task, model = load_run(run_dir)
     plan = plan_network(recipe, task, model, ChipSpec())
-    beta = np.array([u.beta for u in plan.layers[0].units])
+    beta = plan.layers[0].beta
     z = np.stack([beta * 1.02, beta * 1.2, -beta * 0.97, beta * 0.5])[None]  # [1, 4 steps, d]
     assert near_threshold_mapped(plan, [z]) == {"0.01": 0.0, "0.05": 0.5}
     assert pvt_warning({"test_near_threshold_mapped": {"0.05": 0.0}}) is None

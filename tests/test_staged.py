@@ -25,7 +25,7 @@ def test_unit_bench_is_the_current_bench_on_the_contracts_currents():
     from codesign.mapping.reference import software_states
 
     z = software_states(plan, x[None])[0][0][0]
-    beta = np.array([u.beta for u in layer.units])
+    beta = layer.beta
     i_in = c.i_bias_a + np.clip(z / beta, c.z_min, c.z_max) * c.i_unit_a
     assert unit_bench(plan, layer, z, c.supply(), DEFAULT) == current_bench(plan, layer, i_in, c.supply(), DEFAULT)
     saved = current_bench(plan, layer, i_in, c.supply(), DEFAULT, save_outputs=True)
@@ -87,9 +87,9 @@ def test_on_the_contracts_currents_the_delivered_levels_are_the_softwares():
     x = first_test_sequences(MAPS / "mirror", 2)[0]
     zs, hs = software_states(plan, x)
     layer = plan.layers[0]
-    beta = np.array([u.beta for u in layer.units])
+    beta = layer.beta
     i_in = plan.chip.i_bias_a + zs[0] / beta * plan.chip.i_unit_a
-    alpha = np.array([u.alpha for u in layer.units])
+    alpha = layer.alpha
     k = delivered_levels(plan, i_in)
     np.testing.assert_array_equal(k, np.rint(hs[0] / alpha))
     assert np.any(k != 0)

@@ -14,7 +14,7 @@ from codesign.mru import reference
 
 def layer_arrays(layer: LayerPlan) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     w, b = np.array(layer.weight), np.array(layer.bias)
-    return w, b, np.array([u.alpha for u in layer.units]), np.array([u.beta for u in layer.units])
+    return w, b, layer.alpha, layer.beta
 
 
 def software_states(plan: NetworkPlan, x: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:

@@ -149,7 +149,7 @@ def mirror_array(plan, layer) -> MirrorArrayParams:
     c: ChipSpec = plan.chip
     step = plan.quantization[f"{layer.name}.W"]["step"]
     codes = weight_codes(layer.weight, step)
-    beta = np.array([u.beta for u in layer.units])
+    beta = layer.beta
     k = step / beta * c.i_unit_a
     m_column, m_row = row_sizes(k / c.i_xunit_a, c.mirror_row_gain_min, c.mirror_row_gain_max)
     fixed = c.i_bias_a + np.array(layer.bias) / beta * c.i_unit_a

@@ -23,7 +23,7 @@ def near_threshold_mapped(plan: NetworkPlan, zs: list) -> dict[str, float]:
 
     from codesign.mru import threshold_distance
 
-    dist = np.concatenate([threshold_distance(z / np.array([u.beta for u in layer.units])).ravel()
+    dist = np.concatenate([threshold_distance(z / layer.beta).ravel()
                            for z, layer in zip(zs, plan.layers)])
     return {f"{d:g}": float(np.mean(dist < d)) for d in (0.01, PVT_DECISION_WINDOW)}
 

@@ -361,12 +361,12 @@ class Comparison:
 
 
 def _software_levels(layer: LayerPlan, h: np.ndarray) -> np.ndarray:
-    return np.rint(h / np.array([u.alpha for u in layer.units])).astype(np.int64)
+    return np.rint(h / layer.alpha).astype(np.int64)
 
 
 def _comparison(plan: NetworkPlan, layer: LayerPlan, z: np.ndarray, h: np.ndarray,
                 k_circuit: np.ndarray, solved_tight: int = 0) -> Comparison:
-    alpha, beta = np.array([u.alpha for u in layer.units]), np.array([u.beta for u in layer.units])
+    alpha, beta = layer.alpha, layer.beta
     return Comparison(layer.name, tuple(u.name for u in layer.units), alpha, beta, z,
                       _software_levels(layer, h), k_circuit, solved_tight, plan.eps, plan.levels)
 
@@ -384,7 +384,7 @@ def cosim_layer(plan: NetworkPlan, layer_index: int, z: np.ndarray, h: np.ndarra
     def levels_of(i, result) -> list[np.ndarray]:
         return [step_end_levels(plan, result, work[i][1], steps)]
 
-    dist = threshold_distance(z / np.array([u.beta for u in layer.units]))
+    dist = threshold_distance(z / layer.beta)
     benches = [lambda o, n=n, g=g: unit_bench(plan, dataclasses.replace(layer, units=g), z[n], supply, o)
                for n, g in work]
     _, levels, again = solve_cascade(benches, levels_of, lambda i: [group_columns(k_software, *work[i])],
@@ -454,7 +454,7 @@ def cosim_network(plan: NetworkPlan, x: np.ndarray, supply: Supply | None = None
         return [step_end_levels(plan, result, layer.units if g is None else g, steps) for layer in plan.layers]
 
     # the software's z: the circuit's own (the array's output) is not read apart here
-    dists = [threshold_distance(z / np.array([u.beta for u in layer.units])) for layer, z in zip(plan.layers, zs)]
+    dists = [threshold_distance(z / layer.beta) for layer, z in zip(plan.layers, zs)]
 
     def columns(i, per_layer: list) -> list[np.ndarray]:
         return [group_columns(a, *work[i]) for a in per_layer]

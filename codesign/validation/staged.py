@@ -89,7 +89,7 @@ def delivered_levels(plan: NetworkPlan, i_in: np.ndarray) -> np.ndarray:
     solved again by nobody; one that leaves these levels is solved down the tolerance cascade
     like any other (numerical flips: `SolverOptions`)."""
     layer = plan.layers[0]
-    alpha, beta = (np.array([getattr(u, k) for u in layer.units]) for k in ("alpha", "beta"))
+    alpha, beta = layer.alpha, layer.beta
     z = delivered_z_beta(plan, i_in) * beta
     return np.rint(reference(z, alpha, beta, plan.eps, plan.levels * alpha) / alpha).astype(np.int64)
 

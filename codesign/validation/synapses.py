@@ -100,7 +100,7 @@ def ideal_currents(plan: NetworkPlan, x: np.ndarray) -> np.ndarray:
     """The contract [S, d]: i_bias + (W x + b) / beta * I_unit, x clipped to the front end's window."""
     c, layer = plan.chip, plan.layers[0]
     xc = np.clip(x, c.x_min, c.x_max)
-    beta = np.array([u.beta for u in layer.units])
+    beta = layer.beta
     return c.i_bias_a + (xc @ np.array(layer.weight).T + np.array(layer.bias)) / beta * c.i_unit_a
 
 
@@ -174,7 +174,7 @@ def characterize_array(plan: NetworkPlan, x: np.ndarray, supply: Supply | None =
 def against_contract(plan: NetworkPlan, x: np.ndarray, i_c: np.ndarray) -> SynapseCharacterization:
     """The array's input currents i_c [S, d] on inputs x [S, n_in] set against the contract."""
     c, layer = plan.chip, plan.layers[0]
-    beta = np.array([u.beta for u in layer.units])
+    beta = layer.beta
     gross = np.abs(np.clip(x, c.x_min, c.x_max)) @ np.abs(np.array(layer.weight)).T / beta
     return SynapseCharacterization(tuple(u.name for u in layer.units), c.i_unit_a, c.i_bias_a,
                                    (c.i_in_min_a, c.i_in_max_a),

@@ -141,7 +141,7 @@ def main() -> int:
     if len(plan.layers) == 1:  # the KWS network; a stacked one would need each layer's traces apart
         layer = plan.layers[0]
         z = software_states(plan, x)[0][0]
-        alpha, beta = (np.array([getattr(u, k) for u in layer.units]) for k in ("alpha", "beta"))
+        alpha, beta = layer.alpha, layer.beta
         print("\n| point | wrong transitions: stepped with \\|z\\| < beta / not stepped with \\|z\\| >= beta "
               "(median \\|z\\| / beta) |\n|---|---|")
         for name, group in groups:
