@@ -37,7 +37,7 @@ CLIPS_PER_WORD = 300  # the recurrent cells' runs in docs/results.md
 SPLITS = {"festival": {"split": "synthesizer", "held_out": "festival"}, "voice": {"split": "voice"}}
 
 
-def conv_net(n_in: int, n_out: int, width: int = 64) -> nn.Module:
+def conv_net(n_out: int, width: int = 64) -> nn.Module:
     """Four 3x3 convolution blocks over (frames, coefficients), two of them pooled, then global
     average pooling: about 0.1 M weights, 400 times the 16-unit CMRU's."""
     def block(c_in: int, c_out: int, pool: bool) -> list[nn.Module]:
@@ -58,9 +58,10 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
 def run(split: str, seed: int, epochs: int) -> dict:
     task = make_task("kws_multi", seed, n_per_word=CLIPS_PER_WORD, **SPLITS[split])
     if task.readout != "last" or task.loss != "ce":
-        raise SystemExit(f"kws_multi: expected one class per utterance, got readout {task.readout!r}")
+        raise SystemExit(f"kws_multi: expected one class per utterance, got readout {task.readout!r}, "
+                         f"loss {task.loss!r}")
     torch.manual_seed(seed)
-    model = conv_net(task.n_in, task.n_out)
+    model = conv_net(task.n_out)
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-3)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, 3e-3, total_steps=epochs * -(-len(task.x_train) // 64))
     best = {"val": -1.0}
@@ -91,14 +92,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "kws_ceiling.json")
     args = ap.parse_args(argv)
     done = json.loads(args.out.read_text())["runs"] if args.out.exists() else []
-    rows = []
+    rows: list[dict] = []
     for split in args.splits:
         for seed in args.seeds:
             kept = [r for r in done if (r["split"], r["seed"], r["epochs"]) == (split, seed, args.epochs)]
             r = kept[0] if kept else run(split, seed, args.epochs)
             rows.append(r)
             args.out.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_json(args.out, {"clips_per_word": CLIPS_PER_WORD, "runs": rows})
+            others = [d for d in done if not any(d == r for r in rows)]  # runs of other selections stay
+            atomic_write_json(args.out, {"clips_per_word": CLIPS_PER_WORD, "runs": others + rows})
             print(f"{split:8s} seed {seed}: test {100 * r['test']:.1f} %, validation {100 * r['val']:.1f} % "
                   f"(epoch {r['epoch'] + 1}), {r['weights']} weights, {r['seconds']:.0f} s", flush=True)
         tests = [100 * r["test"] for r in rows if r["split"] == split]
