@@ -93,12 +93,12 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     done = json.loads(args.out.read_text())["runs"] if args.out.exists() else []
     rows: list[dict] = []
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     for split in args.splits:
         for seed in args.seeds:
             kept = [r for r in done if (r["split"], r["seed"], r["epochs"]) == (split, seed, args.epochs)]
             r = kept[0] if kept else run(split, seed, args.epochs)
             rows.append(r)
-            args.out.parent.mkdir(parents=True, exist_ok=True)
             others = [d for d in done if not any(d == r for r in rows)]  # runs of other selections stay
             atomic_write_json(args.out, {"clips_per_word": CLIPS_PER_WORD, "runs": others + rows})
             print(f"{split:8s} seed {seed}: test {100 * r['test']:.1f} %, validation {100 * r['val']:.1f} % "

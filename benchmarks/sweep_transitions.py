@@ -53,8 +53,7 @@ def main() -> int:
         total[0] += 1
         for li, layer in enumerate(plan.layers):
             traces = [t for t in r["figures"]["traces"] if t["layer"] == layer.name]
-            c = Comparison.from_traces(layer.name, traces, layer.alpha,
-                                       layer.beta, zs[li][r["sequence"]],
+            c = Comparison.from_traces(layer.name, traces, layer.alpha, layer.beta, zs[li][r["sequence"]],
                                        plan.eps, plan.levels)
             wrong = c.contract_from_circuit() != c.k_circuit
             total[1] += wrong.size

@@ -74,8 +74,7 @@ def layer_stimulus(plan: NetworkPlan, layer_index: int, name: str, sequences: in
                    seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(z, h) [N, T, d] of one layer's units under a set: z in the units' own scale, h from the golden model."""
     layer = plan.layers[layer_index]
-    alpha = layer.alpha
-    beta = layer.beta
+    alpha, beta = layer.alpha, layer.beta
     z_lim = min(plan.chip.z_max, -plan.chip.z_min)  # what the input current carries both ways
     z_beta = stimulus(name, sequences, steps, len(layer.units), plan.levels, margin, z_lim, seed + 1000 * layer_index)
     z = z_beta * beta
