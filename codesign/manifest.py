@@ -74,9 +74,19 @@ class LayerPlan:
         return np.array([u.beta for u in self.units])
 
 
+READOUT_MODES = ("last", "mean", "per_step")
+
+
+def pool_states(mode: str, h):
+    """What a readout of `mode` reads from states or outputs [B, T, ...]: the last step's
+    ("last"), their mean over the steps ("mean": an integrate-and-dump readout sampled at the
+    frame ends), or every step ("per_step"). Torch tensors or NumPy arrays."""
+    return h[:, -1] if mode == "last" else h.mean(1) if mode == "mean" else h
+
+
 @dataclass(frozen=True)
 class ReadoutPlan:
-    mode: str  # "last" or "per_step"
+    mode: str  # one of READOUT_MODES
     weight: tuple[tuple[float, ...], ...]  # quantized [n_out, d]
     bias: tuple[float, ...]
 
@@ -228,7 +238,7 @@ def plan_from_manifest(data: Any) -> NetworkPlan:
         raise ConfigError(f"plan.layers: names must be unique, got {sorted(n for n in names if names.count(n) > 1)}")
     r = _table(_field(p, "readout", "plan"), "plan.readout")
     mode = check_value("plan.readout.mode", str, _field(r, "mode", "plan.readout"),
-                       limits(choices=("last", "per_step")))
+                       limits(choices=READOUT_MODES))
     bias = _vector(_field(r, "bias", "plan.readout"), "plan.readout.bias", None)
     readout = ReadoutPlan(mode, _matrix(_field(r, "weight", "plan.readout"), "plan.readout.weight", len(bias), n_in),
                           bias)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from codesign.chip import ChipSpec
-from codesign.manifest import load_manifest
+from codesign.manifest import READOUT_MODES, load_manifest
 from codesign.mapping.mapper import check_fit, network_netlist, plan_network, software_states, write_map
 from codesign.mru import reference
 from codesign.training.recipe import recipe_from_dict
@@ -84,8 +84,11 @@ def test_unit_circuit_follows_the_golden_model_step_by_step(plan):
     assert row["level_agreement"] == 1.0 and row["rmse"] == 0.0 and row["first_divergence"] == [None]
 
 
-def test_network_circuit_gives_the_software_outputs_and_decision(plan):
+@pytest.mark.parametrize("mode", READOUT_MODES)
+def test_network_circuit_gives_the_software_outputs_and_decision(plan, mode):
+    plan = dataclasses.replace(plan, readout=dataclasses.replace(plan.readout, mode=mode))
     n = cosim_network(plan, _inputs())
+    assert n.y_circuit.shape == n.y_software.shape == ((1, len(Z), 2) if mode == "per_step" else (1, 2))
     s = n.summary()
     assert s["decisions_identical"] and s["state_level_agreement"] == [1.0]
     # outputs come from the analog readout current: within 10 % of the largest output

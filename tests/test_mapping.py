@@ -266,9 +266,15 @@ def test_bad_values_never_reach_a_netlist(run_dir):
         build_netlists(dataclasses.replace(plan, layers=(dataclasses.replace(layer, units=(unit,) + layer.units[1:]),)))
 
 
-def test_mapped_software_network_keeps_the_trained_accuracy(run_dir):
+@pytest.mark.parametrize("pool", ["last", "mean"])
+def test_mapped_software_network_keeps_the_trained_accuracy(run_dir, tmp_path, pool):
+    if pool != "last":
+        train(_recipe(readout_pool=pool), run_dir := tmp_path / "run", progress=False)
     recipe, task, model = load_run(run_dir)
     plan = plan_network(recipe, task, model, ChipSpec(weight_bits=12))
+    assert plan.readout.mode == pool
+    write_map(plan, tmp_path / "map")
+    assert load_manifest(tmp_path / "map")[0] == plan
     _, hs = software_states(plan, task.x_test.double().numpy())
     mapped = task_metric(plan.loss, software_outputs(plan, hs[-1]), task.y_test.numpy())
     with torch.no_grad():

@@ -3,6 +3,7 @@ the Speech Commands loader's errors, and the espeak-ng keyword set."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 from pathlib import Path
@@ -15,7 +16,7 @@ import torch
 from codesign.training.tasks import TASKS, Task, TaskParamError, make_task, task_params
 from codesign.training.tasks.cache import CACHE_ENV_VAR, cache_root
 from codesign.training.tasks.digits import split_indices
-from codesign.training.tasks.speech import SpeechDataError, SpeechDataNotFoundError
+from codesign.training.tasks.speech import SpeechDataError, SpeechDataNotFoundError, extract_features, read_clip
 
 SMALL = {
     "cue_recall": dict(T=20, n_classes=3, n_train=64, n_val=16, n_test=16),
@@ -277,6 +278,26 @@ def test_speech_loader_reads_the_layout_and_standardizes(tmp_path):
     logmel = make_task("speech_commands", root=root, words=("go", "stop"), features="logmel", n_mels=32)
     assert logmel.x_train.shape == (4, 101, 32)
     assert list((tmp_path / "cache" / "features").glob("*.npz"))  # cached under CODESIGN_CACHE_DIR
+
+
+def test_deltas_append_each_coefficients_time_derivative_to_the_same_static_features(tmp_path):
+    import librosa
+
+    root = make_speech_folder(tmp_path / "sc")
+    plain = make_task("speech_commands", root=root, words=("go", "stop"))
+    rich = make_task("speech_commands", root=root, words=("go", "stop"), deltas=2)
+    assert rich.n_in == 39 and rich.x_train.shape == (4, 101, 39)
+    assert torch.allclose(rich.x_train[..., :13], plain.x_train)  # standardized per channel
+    raw = rich.features.settings  # the settings the evaluate path turns new audio with
+    clips = np.stack([read_clip(root / "go" / "spk2_nohash_0.wav")])
+    static = extract_features(clips, dataclasses.replace(raw, deltas=0))
+    both = extract_features(clips, raw)
+    np.testing.assert_allclose(both[..., 13:26], librosa.feature.delta(static, width=9, axis=1), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(both[..., 26:], librosa.feature.delta(static, width=9, order=2, axis=1),
+                               rtol=1e-5, atol=1e-5)
+    assert len(list((tmp_path / "cache" / "features").glob("*.npz"))) == 2  # its own cache entry
+    with pytest.raises(TaskParamError, match="deltas"):
+        make_task("speech_commands", root=root, words=("go", "stop"), deltas=3)
 
 
 def test_speech_loader_reuses_its_feature_cache(tmp_path):

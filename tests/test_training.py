@@ -61,6 +61,18 @@ def test_alpha_cmru_uses_input_dependent_increments():
     assert len(np.unique(np.round(want / alpha_max, 6))) > 10  # not quantized any more
 
 
+def test_a_mean_readout_reads_the_states_mean_over_the_sequence_and_needs_one_output_per_sequence():
+    torch.manual_seed(0)
+    net = Network(3, 5, ModelConfig(cell="cmru", hidden=4, readout_pool="mean"), readout="last")
+    x = torch.randn(2, 7, 3)
+    run = net.run(x)
+    assert net.readout_mode == "mean" and run.y.shape == (2, 5)
+    assert torch.allclose(run.y, net.readout(run.states[-1].mean(1)))
+    assert not torch.allclose(run.y, net.readout(run.states[-1][:, -1]))
+    with pytest.raises(ValueError, match="readout_pool = 'mean'.*'per_step'"):
+        Network(3, 5, ModelConfig(cell="cmru", hidden=4, readout_pool="mean"), readout="per_step")
+
+
 def test_stacked_layers_with_skip_and_per_step_readout():
     net = Network(3, 5, ModelConfig(cell="cmru", hidden=4, layers=3, skip=True), readout="per_step")
     assert net.layers[1].input.in_features == 4 + 3

@@ -181,7 +181,8 @@ def network_netlist(plan: NetworkPlan, vdd_v: float | None = None, units: tuple[
                       f"Vo_{n} out_{n} 0 {number(plan.chip.v_out_v, 'v_out_v')}"]
         inputs = [state_expr(plan, u) for u in layer.units]
     if units is None:
-        lines.append(comment(f"readout ({plan.readout.mode}): y = W_r h + b_r, behavioural (1 V = 1 unit)"))
+        pooled = ", averaged over the frame ends by the bench" if plan.readout.mode == "mean" else ""
+        lines.append(comment(f"readout ({plan.readout.mode}): y = W_r h + b_r, behavioural (1 V = 1 unit){pooled}"))
         for j, (row, bias) in enumerate(zip(plan.readout.weight, plan.readout.bias)):
             lines.append(f"By{j} y{j} 0 V={_weighted_sum(list(zip(row, inputs)), bias, 'readout')}")
     return "\n".join(lines) + "\n"

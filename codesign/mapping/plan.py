@@ -58,7 +58,7 @@ def plan_network(recipe, task, model, chip: ChipSpec, source: str = "") -> Netwo
     plan = NetworkPlan(chip=chip, cell=recipe.model.cell, eps=float(model.eps), levels=kind.levels(chip),
                        task=task.name, loss=task.loss, source=source or f"{recipe.name} seed {recipe.seed}",
                        layers=tuple(layers),
-                       readout=ReadoutPlan(task.readout, tuple(map(tuple, wr.tolist())), tuple(br.tolist())),
+                       readout=ReadoutPlan(model.readout_mode, tuple(map(tuple, wr.tolist())), tuple(br.tolist())),
                        quantization=report)
     if chip.synapses == "mirror":
         from codesign.mapping.synapses import fit_problems

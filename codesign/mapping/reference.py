@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from codesign.manifest import LayerPlan, NetworkPlan
+from codesign.manifest import LayerPlan, NetworkPlan, pool_states
 from codesign.mru import reference
 
 
@@ -30,9 +30,8 @@ def software_states(plan: NetworkPlan, x: np.ndarray) -> tuple[list[np.ndarray],
 
 
 def software_outputs(plan: NetworkPlan, h_last: np.ndarray) -> np.ndarray:
-    """Readout of the last layer's states h [B, T, d]: [B, T, n_out] (per_step) or [B, n_out] (last)."""
-    h = h_last if plan.readout.mode == "per_step" else h_last[:, -1]
-    return h @ np.array(plan.readout.weight).T + np.array(plan.readout.bias)
+    """Readout of the last layer's states h [B, T, d]: [B, T, n_out] (per_step) or [B, n_out] (last, mean)."""
+    return pool_states(plan.readout.mode, h_last) @ np.array(plan.readout.weight).T + np.array(plan.readout.bias)
 
 
 def decisions(loss: str, y: np.ndarray) -> np.ndarray:

@@ -9,7 +9,8 @@ LRU and minGRU baselines, all run by a scan over time.
     minGRU:      h = (1 - g) * h + g * (W_h x),  g = sigmoid(W_g x)
 
 A network stacks layers; with `skip`, layer l+1 also sees layer l's input.
-A linear readout maps the last layer's state to outputs, per step or at the end.
+A linear readout maps the last layer's state to outputs: per step, at the end, or
+(readout_pool = "mean", for one output per sequence) from its mean over the sequence.
 """
 
 from __future__ import annotations
@@ -22,12 +23,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from codesign.config import limits
+from codesign.manifest import pool_states
 from codesign.training.noise import Chip, IdealChip, NoiseProfile
 from codesign.training.scan import clip_affine_scan, linear_scan
 from codesign.training.unit import SURROGATES, mru_scan
 
 MRU_CELLS = {"cmru": 0.0, "alpha_cmru": 0.0, "bmru": 1.0}  # cell -> its native eps
 CELLS = (*MRU_CELLS, "lru", "mingru")
+READOUT_POOLS = ("last", "mean")
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,8 @@ class ModelConfig:
     beta_init: float = field(default=0.5, metadata=limits(0, lo_open=True))
     lru_r_min: float = field(default=0.9, metadata=limits(0, 1))
     lru_r_max: float = field(default=0.999, metadata=limits(0, 1))
+    # "mean": a per-sequence readout reads the mean state over the sequence, not the last one
+    readout_pool: str = field(default="last", metadata=limits(choices=READOUT_POOLS))
 
     def __post_init__(self):
         if self.cell == "bmru" and self.levels not in (1, None):
@@ -143,7 +148,10 @@ class Network(nn.Module):
         super().__init__()
         if readout not in ("last", "per_step"):
             raise ValueError(f"readout must be 'last' or 'per_step', got {readout!r}")
-        self.cfg, self.readout_mode = cfg, readout
+        if cfg.readout_pool == "mean" and readout != "last":
+            raise ValueError(f"model.readout_pool = 'mean' pools a sequence into one output, but the task "
+                             f"reads out {readout!r}")
+        self.cfg, self.readout_mode = cfg, ("mean" if cfg.readout_pool == "mean" else readout)
         layers, width = [], n_in
         for index in range(cfg.layers):
             layers.append(LAYERS[cfg.cell](width, cfg, f"layer{index}"))
@@ -173,7 +181,7 @@ class Network(nn.Module):
                 h = layer(inp, chip)
             states.append(h)
             inp = torch.cat([h, inp], -1) if self.cfg.skip else h
-        h = states[-1][:, -1] if self.readout_mode == "last" else states[-1]
+        h = pool_states(self.readout_mode, states[-1])
         y = F.linear(h, chip.weight("readout.W", self.readout.weight), self.readout.bias)
         return NetworkRun(y, states, z_rel)
 
@@ -187,6 +195,6 @@ class Network(nn.Module):
 
 @dataclass
 class NetworkRun:
-    y: torch.Tensor  # outputs [B, n_out] (last) or [B, T, n_out] (per_step)
+    y: torch.Tensor  # outputs [B, n_out] (last, mean) or [B, T, n_out] (per_step)
     states: list[torch.Tensor]  # per layer [B, T, hidden]
     z_rel: list[torch.Tensor]  # per MRU layer, z / beta [B, T, hidden] (empty for baselines)

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from codesign.hardware.params import Supply
-from codesign.manifest import LayerPlan, NetworkPlan, UnitPlan, load_manifest
+from codesign.manifest import LayerPlan, NetworkPlan, UnitPlan, load_manifest, pool_states
 from codesign.mapping.netlists import (
     build_netlists,
     library,
@@ -425,7 +425,7 @@ class NetworkComparison:
 
 
 def outputs_from_units(plan: NetworkPlan, work: list, results: list, ends: np.ndarray) -> np.ndarray:
-    """y [N, T, m] ([N, m] for a 'last' readout) of a single-layer network from its units' readout
+    """y [N, T, m] ([N, m] for a 'last' or 'mean' readout) of a single-layer network from its units' readout
     currents i(vo_<unit>), each (sequence, units) of `work` read from its run in `results`: what
     the readout's behavioural sources compute from them (`state_expr`)."""
     h = np.zeros((1 + max(n for n, _ in work), len(ends), len(plan.units)))
@@ -433,7 +433,7 @@ def outputs_from_units(plan: NetworkPlan, work: list, results: list, ends: np.nd
         for u in units:
             h[n, :, u.index] = state_from_current(plan, u, np.interp(ends, r["time"], r.i(f"vo_{u.name}")))
     y = h @ np.array(plan.readout.weight).T + np.array(plan.readout.bias)
-    return y[:, -1] if plan.readout.mode == "last" else y
+    return pool_states(plan.readout.mode, y)
 
 
 def cosim_network(plan: NetworkPlan, x: np.ndarray, supply: Supply | None = None, workers: int = 1,
@@ -469,7 +469,7 @@ def cosim_network(plan: NetworkPlan, x: np.ndarray, supply: Supply | None = None
     else:
         m = len(plan.readout.bias)
         y_c = np.stack([np.stack([np.interp(ends, r["time"], r.v(f"y{j}")) for j in range(m)], -1) for r in results])
-        y_c = y_c[:, -1] if plan.readout.mode == "last" else y_c
+        y_c = pool_states(plan.readout.mode, y_c)
     layers = tuple(_comparison(plan, layer, zs[li], hs[li], _stack_groups(levels, len(x), li), again)
                    for li, layer in enumerate(plan.layers))
     return NetworkComparison(plan.loss, plan.readout.mode, y_sw, y_c, layers)

@@ -358,6 +358,7 @@ def build_kws_multi(
     n_mels: int = 40,
     hop_ms: float = 10.0,
     win_ms: float = 25.0,
+    deltas: int = 0,
     utterance_norm: bool = True,
     feature_clip: float | None = None,
     n_train: int | None = None,
@@ -398,7 +399,7 @@ def build_kws_multi(
         data_seed=seed if data_seed is None else check_optional_int("data_seed", data_seed, 0),
         versions=_versions(voice_list),
     )
-    feats = feature_settings(features, n_mfcc, n_mels, hop_ms, win_ms)
+    feats = feature_settings(features, n_mfcc, n_mels, hop_ms, win_ms, deltas)
     utterance_norm = check_bool("utterance_norm", utterance_norm)
     feature_clip = check_feature_clip(feature_clip)  # checked before any clip is rendered
     folder = generate(settings, split_settings)

@@ -174,6 +174,7 @@ def build_kws_synth(
     n_mels: int = 40,
     hop_ms: float = 10.0,
     win_ms: float = 25.0,
+    deltas: int = 0,
     utterance_norm: bool = False,
     feature_clip: float | None = None,
     n_train: int | None = None,
@@ -193,7 +194,7 @@ def build_kws_synth(
     val_frac = check_float("val_frac", val_frac, 0.0, 0.5, lo_open=True)
     test_frac = check_float("test_frac", test_frac, 0.0, 0.5, lo_open=True)
     data_seed = check_optional_int("data_seed", data_seed, 0)
-    feats = feature_settings(features, n_mfcc, n_mels, hop_ms, win_ms)
+    feats = feature_settings(features, n_mfcc, n_mels, hop_ms, win_ms, deltas)
     espeak = find_espeak()
     settings = SynthSettings(
         words=words,

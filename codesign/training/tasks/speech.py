@@ -6,7 +6,8 @@
 
 Every wav of a chosen word that is in neither list is training data. Clips are
 zero-padded or cut to 1 s and turned into MFCC (or log-mel) frames by librosa
-(25 ms window, 10 ms hop: 101 frames). Raw features are cached under
+(25 ms window, 10 ms hop: 101 frames), with `deltas` > 0 followed by their
+first (and second) time derivatives, librosa's delta over 9 frames. Raw features are cached under
 <cache root>/features/<key>.npz (a verified entry: used only while it matches
 its .sha256 file), the key hashing the folder, the file list (with sizes and
 modification times) and the feature settings. With utterance_norm, each
@@ -59,6 +60,7 @@ FEATURE_CACHE_VERSION = 1
 # Clips per librosa call: batches are much faster than one clip at a time,
 # and this bounds the memory of one batch's spectrograms.
 FEATURE_BATCH = 512
+DELTA_WIDTH = 9  # frames of a delta's regression window (librosa's default)
 LIST_ENTRY = re.compile(r"^[^/\s]+/[^/\s]+\.wav$")
 MIN_SAMPLE_RATE = 8_000  # below this a recording lacks most of the speech band the features use
 
@@ -80,6 +82,7 @@ class FeatureSettings:
     win_ms: float = 25.0
     fmin: float = 20.0
     fmax: float = 8000.0
+    deltas: int = 0  # 1: each coefficient's time derivative appended; 2: also the second
 
     @property
     def hop_length(self) -> int:
@@ -98,8 +101,12 @@ class FeatureSettings:
         return 1 + CLIP_SAMPLES // self.hop_length  # librosa centres frames
 
     @property
-    def n_features(self) -> int:
+    def n_static(self) -> int:
         return self.n_mfcc if self.kind == "mfcc" else self.n_mels
+
+    @property
+    def n_features(self) -> int:
+        return self.n_static * (1 + self.deltas)
 
 
 @dataclass(frozen=True)
@@ -139,14 +146,16 @@ def check_feature_clip(value) -> float | None:
     return None if value is None else check_float("feature_clip", value, 0.5, 100.0)
 
 
-def feature_settings(kind: str, n_mfcc: int, n_mels: int, hop_ms: float, win_ms: float) -> FeatureSettings:
+def feature_settings(kind: str, n_mfcc: int, n_mels: int, hop_ms: float, win_ms: float,
+                     deltas: int = 0) -> FeatureSettings:
     """Checked FeatureSettings from builder parameters."""
     kind = check_choice("features", kind, FEATURE_KINDS)
     n_mels = check_int("n_mels", n_mels, 8, 128)
     n_mfcc = check_int("n_mfcc", n_mfcc, 1, n_mels)
     win_ms = check_float("win_ms", win_ms, 5.0, 100.0)
     hop_ms = check_float("hop_ms", hop_ms, 1.0, win_ms)
-    return FeatureSettings(kind=kind, n_mfcc=n_mfcc, n_mels=n_mels, hop_ms=hop_ms, win_ms=win_ms)
+    deltas = check_int("deltas", deltas, 0, 2)
+    return FeatureSettings(kind=kind, n_mfcc=n_mfcc, n_mels=n_mels, hop_ms=hop_ms, win_ms=win_ms, deltas=deltas)
 
 
 def build_speech_commands(
@@ -159,6 +168,7 @@ def build_speech_commands(
     n_mels: int = 40,
     hop_ms: float = 10.0,
     win_ms: float = 25.0,
+    deltas: int = 0,
     utterance_norm: bool = False,
     feature_clip: float | None = None,
     n_train: int | None = None,
@@ -178,7 +188,7 @@ def build_speech_commands(
         raise TaskParamError(f"parameter 'cache' must be True or False, got {cache!r}")
     return task_from_folder(
         "speech_commands", Path(root).expanduser(), check_words("words", words),
-        feature_settings(features, n_mfcc, n_mels, hop_ms, win_ms),
+        feature_settings(features, n_mfcc, n_mels, hop_ms, win_ms, deltas),
         seed, {"train": n_train, "val": n_val, "test": n_test}, use_cache=cache,
         utterance_norm=check_bool("utterance_norm", utterance_norm), feature_clip=check_feature_clip(feature_clip),
     )
@@ -311,10 +321,10 @@ def read_clip(path: Path, *, resample: bool = False) -> np.ndarray:
 
 
 def extract_features(clips: np.ndarray, settings: FeatureSettings) -> np.ndarray:
-    """[N, samples] audio -> [N, frames, features] float32 MFCC or log-mel."""
+    """[N, samples] audio -> [N, frames, features] float32 MFCC or log-mel, then their deltas."""
     import librosa
 
-    out = np.empty((len(clips), settings.n_frames, settings.n_features), dtype=np.float32)
+    out = np.empty((len(clips), settings.n_frames, settings.n_static), dtype=np.float32)
     for start in range(0, len(clips), FEATURE_BATCH):
         batch = clips[start : start + FEATURE_BATCH]
         mel = librosa.feature.melspectrogram(
@@ -328,7 +338,9 @@ def extract_features(clips: np.ndarray, settings: FeatureSettings) -> np.ndarray
         if settings.kind == "mfcc":
             feats = librosa.feature.mfcc(S=feats, n_mfcc=settings.n_mfcc)
         out[start : start + len(batch)] = np.swapaxes(feats, 1, 2)
-    return out
+    # A derivative over +-4 frames: a chip's front end delivers frame t's 40 ms later.
+    deltas = [librosa.feature.delta(out, width=DELTA_WIDTH, order=k, axis=1) for k in range(1, settings.deltas + 1)]
+    return np.concatenate([out, *deltas], axis=2).astype(np.float32) if deltas else out
 
 
 def load_features(
@@ -341,7 +353,8 @@ def load_features(
         "version": FEATURE_CACHE_VERSION,
         "root": str(root.resolve()),
         "words": list(words),
-        "settings": asdict(settings),
+        # deltas = 0 hashes as before deltas existed, so features cached then stay valid
+        "settings": {k: v for k, v in asdict(settings).items() if k != "deltas" or v},
         "files": {split: [_file_identity(root, rel) for rel, _ in entries] for split, entries in files.items()},
     })
     cache_file = cache_root() / "features" / f"{key}.npz"
