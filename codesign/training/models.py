@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from codesign.config import limits
+from codesign.config import ConfigError, limits
 from codesign.manifest import pool_states
 from codesign.training.noise import Chip, IdealChip, NoiseProfile
 from codesign.training.scan import clip_affine_scan, linear_scan
@@ -149,8 +149,8 @@ class Network(nn.Module):
         if readout not in ("last", "per_step"):
             raise ValueError(f"readout must be 'last' or 'per_step', got {readout!r}")
         if cfg.readout_pool == "mean" and readout != "last":
-            raise ValueError(f"model.readout_pool = 'mean' pools a sequence into one output, but the task "
-                             f"reads out {readout!r}")
+            raise ConfigError(f"model.readout_pool = 'mean' pools a sequence into one output, but the task "
+                              f"reads out {readout!r}")
         self.cfg, self.readout_mode = cfg, ("mean" if cfg.readout_pool == "mean" else readout)
         layers, width = [], n_in
         for index in range(cfg.layers):
