@@ -276,7 +276,8 @@ def write_report(out: Path, r: dict, frames: int) -> None:
               f"costliest unit's own supply current once, the reference is {a['reference_branches']} branches at "
               f"I_unit, the ladder {a['ladder_current_a'] * 1e12:g} pA, each row rail's regulator a "
               f"{a['regulator_quiescent_a'] * 1e12:g} pA tail. Not counted: the front end that computes the "
-              "features and turns them into currents (ideal sources here).",
+              "features (and their deltas) and turns them into currents (ideal sources here), and the "
+              "readout's sum (behavioural; with a mean readout, an integrator per output).",
               "", "![confusion](confusion.png)", "", "![outputs](outputs.png)", "", "![raster](state_raster.png)", ""]
     (out / "report.md").write_text("\n".join(lines))
     print("\n".join(lines[4:]))
