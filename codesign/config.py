@@ -19,6 +19,8 @@ import typing
 from pathlib import Path
 from typing import Any
 
+from codesign.netlist import SPICE_KEYWORDS
+
 
 class ConfigError(ValueError):
     """A setting is wrong; the message starts with the dotted key path."""
@@ -134,9 +136,9 @@ def check_value(key: str, hint, value, meta: dict):
         choices = meta.get("choices")
         if choices and value not in choices:
             raise ConfigError(f"{key}: must be one of {', '.join(choices)}; got {value!r}")
-        if meta.get("identifier") and not _NAME.fullmatch(value):
+        if meta.get("identifier") and (not _NAME.fullmatch(value) or value.lower() in SPICE_KEYWORDS):
             raise ConfigError(f"{key}: must be a name of letters, digits, '_' and '-' (at most 64, not starting "
-                              f"with a digit or '-'), got {value!r}")
+                              f"with a digit or '-', not a SPICE keyword), got {value!r}")
         return value
     raise TypeError(f"{key}: unsupported setting type {hint}")
 

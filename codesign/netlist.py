@@ -22,14 +22,14 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # A node may also be a plain number ("0" is ground).
 _NODE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|[0-9]+")
 # Compared in lower case: SPICE keywords are case-insensitive (END, .Control).
-_SPICE_KEYWORDS = {"end", "ends", "subckt", "param", "include", "lib", "endl", "control", "endc"}
+SPICE_KEYWORDS = {"end", "ends", "subckt", "param", "include", "lib", "endl", "control", "endc"}
 
 
 def identifier(value: object, field: str) -> str:
     """A SPICE name (instance, subcircuit, parameter): letters, digits, '_'."""
     if not isinstance(value, str) or not _IDENTIFIER.fullmatch(value):
         raise ValueError(f"{field}: {value!r} is not an identifier (letters, digits, '_', not starting with a digit)")
-    if value.lower() in _SPICE_KEYWORDS:
+    if value.lower() in SPICE_KEYWORDS:
         raise ValueError(f"{field}: {value!r} is a SPICE keyword")
     return value
 
