@@ -26,6 +26,7 @@ from codesign.config import ConfigError, limits
 from codesign.manifest import pool_states
 from codesign.training.noise import Chip, IdealChip, NoiseProfile
 from codesign.training.scan import clip_affine_scan, linear_scan
+from codesign.training.tasks.base import READOUTS
 from codesign.training.unit import SURROGATES, mru_scan
 
 MRU_CELLS = {"cmru": 0.0, "alpha_cmru": 0.0, "bmru": 1.0}  # cell -> its native eps
@@ -146,8 +147,8 @@ LAYERS = {"cmru": MRULayer, "alpha_cmru": MRULayer, "bmru": MRULayer,
 class Network(nn.Module):
     def __init__(self, n_in: int, n_out: int, cfg: ModelConfig, readout: str = "last"):
         super().__init__()
-        if readout not in ("last", "per_step"):
-            raise ValueError(f"readout must be 'last' or 'per_step', got {readout!r}")
+        if readout not in READOUTS:
+            raise ValueError(f"readout must be one of {READOUTS}, got {readout!r}")
         if cfg.readout_pool == "mean" and readout != "last":
             raise ConfigError(f"model.readout_pool = 'mean' pools a sequence into one output, but the task "
                               f"reads out {readout!r}")
