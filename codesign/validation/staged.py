@@ -6,10 +6,14 @@ memory. So the array can be solved first, alone, and each unit then in a netlist
 
 1. the whole mirror array of layer 0 with one comparator per row as its load
    (`codesign.validation.synapses.array_bench`, the characterization's bench), DC: one
-   operating point per frame, in frame order, each started from the one before (the
-   comparators' hysteresis carried as a slow transient carries it). The current each row
-   delivers is read there. In a transient the array settles within the compare phase, and
-   its currents at the end of a step equal these to 0.001 I_unit (docs/mapping.md);
+   operating point per frame, in frame order, each started from the one before. The current
+   each row delivers is read there. On the keyword-spotting map that start converges only
+   where the inputs move little: elsewhere ngspice gives up after its floor of 100 Newton
+   iterations and solves the frame afresh (about 103 iterations a frame in all, 1.7 s of one
+   core). Every frame solved afresh was tried and is not better: 148 iterations a frame, and the
+   last 5 frames of utterance 5 came out up to 0.065 I_unit apart (docs/mapping.md). In a
+   transient the array settles within the compare phase, and its currents at the end of a step
+   equal these to 0.001 I_unit (docs/mapping.md);
 2. each unit in its own netlist (its comparator, memory and readout), driven by its row's
    current held for each step as `unit_bench` holds the contract's (1 us edges), and solved
    through the same tolerance cascade as every co-simulation (`solve_cascade`), a departure
