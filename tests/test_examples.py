@@ -105,6 +105,7 @@ def test_progress_reads_the_verified_points_of_a_run_and_sums_them_up(tmp_path):
     records[0]["figures"]["traces"] = [{"k_software": [0, 1, 1, 1, 0], "k_circuit": [0, 2, 2, 1, 0]}]
     records[1]["figures"]["traces"] = [{"k_software": [0, 1, 1, 1, 0], "k_circuit": [1, 1, 1, 1, -1]},
                                        {"k_software": [0, 0, 0], "k_circuit": [0, 0, 0]}]
+    records[1]["figures"]["output_rmse"] = 0.5
     folders = ["sweep", "sweep", "sweep_montecarlo", "sweep"]
     for r, folder in zip(records, folders):
         write_entry(tmp_path / folder / "points" / f"{r['key']}.json", json.dumps(r).encode())

@@ -9,7 +9,7 @@ the report is written only when every sweep has ended. This reads the stored poi
 only) and prints, for tt 27 C, each PVT point and each Monte Carlo chip: utterances done, software and
 circuit accuracy on them, decisions identical, level agreement (mean over the units, then mean and
 worst utterance; where a decision differs, the software's margin between its two largest
-outputs), the split of the departures (the array alone against the software, the units
+outputs and the circuit's outputs' error), the split of the departures (the array alone against the software, the units
 against the array's delivered levels), wrong transitions (count, farthest from a threshold), how long
 a unit stays off the software's level once it leaves it, and the time per point; then on which side of
 a threshold the wrong transitions fall (software z recomputed from the map). With --plots, the
@@ -87,12 +87,14 @@ def wrong_sides(rows: list, z: np.ndarray, alpha: np.ndarray, beta: np.ndarray, 
     return f"{len(inside)}{median(inside)} / {len(outside)}{median(outside)}"
 
 
-def top_two_margin(y: list) -> float:
-    """How far the software's decision is from its runner-up: its two largest outputs apart. A decision
-    that differs is read against the outputs' error (`output_rmse`): the mean readout averages every
-    frame's level differences into the outputs."""
-    first, second = np.sort(y)[::-1][:2]
-    return float(first - second)
+def differing(r: dict) -> str:
+    """A point whose decision differs: its utterance, how far the software's decision was from its
+    runner-up (its two largest outputs apart) and the circuit's outputs' RMS error against the
+    software's, which a mean readout gathers from every frame's level differences."""
+    first, second = np.sort(r["figures"]["y_software"])[::-1][:2]
+    rmse = r["figures"].get("output_rmse")
+    return f"{r['sequence']} (software margin {first - second:.2f}" + (f", outputs' RMS error {rmse:.2f})"
+                                                                       if rmse is not None else ")")
 
 
 def line(name: str, rows: list, labels: np.ndarray) -> str:
@@ -106,8 +108,7 @@ def line(name: str, rows: list, labels: np.ndarray) -> str:
     level = [np.mean([x["level_agreement"] for x in r["figures"]["units"]]) for r in done]  # per utterance
     mean_level = np.mean(level) if level else float("nan")
     seconds = [r["seconds"] for r in done if r["seconds"]]
-    sequences = ", ".join(f"{r['sequence']} (software margin {top_two_margin(r['figures']['y_software']):.2f})"
-                          for r in sorted(done, key=lambda r: r["sequence"])
+    sequences = ", ".join(differing(r) for r in sorted(done, key=lambda r: r["sequence"])
                           if np.argmax(r["figures"]["y_software"]) != np.argmax(r["figures"]["y_circuit"]))
     pct = lambda v: "n/a" if v is None else f"{v:.1%}"  # noqa: E731
     return (f"| {name} | {len(done)} ({u['failed']} failed) | {pct(u['software_accuracy'])} / "
