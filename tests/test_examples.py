@@ -116,8 +116,8 @@ def test_progress_reads_the_verified_points_of_a_run_and_sums_them_up(tmp_path):
     tt, _, chips = _run_module().split_rows(rows)
     labels = np.array([1, 1, 1, 1])
     text = progress.line("tt 27 C", tt, labels)
-    assert text.startswith("| tt 27 C | 2 (0 failed) | 100.0% / 50.0% | 50.0% (differ: 1 (software margin 1.00)) | "
-                           "92.5% / 90.0% |")
+    assert text.startswith("| tt 27 C | 2 (0 failed) | 100.0% / 50.0% | 50.0% (differ: 1 (software margin 1.00, "
+                           "outputs' RMS error 0.50)) | 92.5% / 90.0% |")
     # departures: frames 1-2 of utterance 0's unit, frame 0 and frame 4 of utterance 1's first unit
     assert text.endswith("| 90.0% / 80.0% | 2 (2.0% of beta) | 3: 1 / 2 frames | 300-500 s (mean 400) |")
     chip = progress.line("chip 2", chips[2], labels)
