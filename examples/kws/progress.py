@@ -5,16 +5,17 @@
     .venv/bin/python examples/kws/progress.py OUT --same-utterances-as OUT2  # only the utterances OUT2 has
 
 A full run's sweeps take days; each finished point is stored in OUT/sweep*/points as it arrives, but
-the report is written only when every sweep has ended. This reads the stored points (verified entries
-only) and prints, for tt 27 C, each PVT point and each Monte Carlo chip: utterances done, software and
-circuit accuracy on them, decisions identical, level agreement (mean over the units, then mean and
-worst utterance; where a decision differs, the software's margin between its two largest
-outputs and the circuit's outputs' error), the split of the departures (the array alone against the software, the units
-against the array's delivered levels), wrong transitions (count, farthest from a threshold), how long
-a unit stays off the software's level once it leaves it, and the time per point; then on which side of
-a threshold the wrong transitions fall (software z recomputed from the map). With --plots, the
-report's figures of the tt points so far (run.py's `plots`: the confusion matrices, the readout
-outputs, the levels over utterance N). Nothing is simulated.
+the report is written only when every sweep has ended. This reads the stored points (verified
+entries only) and prints, for tt 27 C, each PVT point and each Monte Carlo chip: utterances done,
+software and circuit accuracy on them, decisions identical, level agreement (mean over the units,
+then mean and worst utterance; where a decision differs, the software's margin between its two
+largest outputs and the circuit's outputs' error), the split of the departures (the array alone
+against the software, the units against the array's delivered levels), wrong transitions (count,
+farthest from a threshold), how long a unit stays off the software's level once it leaves it, and
+the time per point; then on which side of a threshold the wrong transitions fall (software z
+recomputed from the map). With --plots, the report's figures of the tt points so far (run.py's
+`plots`: the confusion matrices, the readout outputs, the levels over utterance N). Nothing is
+simulated.
 """
 
 from __future__ import annotations
@@ -92,9 +93,10 @@ def differing(r: dict) -> str:
     runner-up (its two largest outputs apart) and the circuit's outputs' RMS error against the
     software's, which a mean readout gathers from every frame's level differences."""
     first, second = np.sort(r["figures"]["y_software"])[::-1][:2]
-    rmse = r["figures"].get("output_rmse")
-    return f"{r['sequence']} (software margin {first - second:.2f}" + (f", outputs' RMS error {rmse:.2f})"
-                                                                       if rmse is not None else ")")
+    parts = [f"software margin {first - second:.2f}"]
+    if r["figures"].get("output_rmse") is not None:
+        parts.append(f"outputs' RMS error {r['figures']['output_rmse']:.2f}")
+    return f"{r['sequence']} ({', '.join(parts)})"
 
 
 def line(name: str, rows: list, labels: np.ndarray) -> str:

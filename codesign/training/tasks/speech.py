@@ -8,9 +8,9 @@ Every wav of a chosen word that is in neither list is training data. Clips are
 zero-padded or cut to 1 s and turned into MFCC (or log-mel) frames by librosa
 (25 ms window, 10 ms hop: 101 frames), with `deltas` > 0 followed by their
 first (and second) time derivatives, librosa's delta over 9 frames. Raw
-features are cached under <cache root>/features/<key>.npz (a verified entry: used only while it matches
-its .sha256 file), the key hashing the folder, the file list (with sizes and
-modification times) and the feature settings. With utterance_norm, each
+features are cached under <cache root>/features/<key>.npz (a verified entry:
+used only while it matches its .sha256 file), the key hashing the folder, the
+file list (with sizes and modification times) and the feature settings. With utterance_norm, each
 clip's coefficients are then brought to zero mean and unit variance over its
 own frames (so a voice's level and spectral colour do not decide); finally the
 features are standardized per channel with train-split statistics. The Task
