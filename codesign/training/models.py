@@ -97,6 +97,12 @@ class MRULayer(nn.Module):
                      leak=p.h_leak_per_step, h_noise=chip.step_noise(z, p.h_noise_std))
         return h, z / beta
 
+    def row_current(self, x: torch.Tensor) -> torch.Tensor:
+        """sum_j |w_ij x_j| / beta_i [B, T, hidden]: the signal current row i of a synapse
+        array carries, in I_unit (the contract delivers z / beta * I_unit and each synapse
+        |w_ij x_j| / beta_i of it, positive and negative ones alike)."""
+        return F.linear(x.abs(), self.input.weight.abs()) / self.log_beta.exp()
+
 
 class LRULayer(nn.Module):
     """Linear Recurrent Unit (Orvieto et al. 2023): stable exponential parametrization,
@@ -173,18 +179,19 @@ class Network(nn.Module):
     def run(self, x: torch.Tensor, chip: Chip | None = None) -> NetworkRun:
         """Outputs, each layer's states and the MRU layers' z / beta in one pass."""
         chip = chip or IdealChip(NoiseProfile())
-        states, z_rel, inp = [], [], x
+        states, z_rel, rows, inp = [], [], [], x
         for layer in self.layers:
             if isinstance(layer, MRULayer):
                 h, zr = layer.run(inp, chip)
                 z_rel.append(zr)
+                rows.append(layer.row_current(inp))
             else:
                 h = layer(inp, chip)
             states.append(h)
             inp = torch.cat([h, inp], -1) if self.cfg.skip else h
         h = pool_states(self.readout_mode, states[-1])
         y = F.linear(h, chip.weight("readout.W", self.readout.weight), self.readout.bias)
-        return NetworkRun(y, states, z_rel)
+        return NetworkRun(y, states, z_rel, rows)
 
     def states(self, x: torch.Tensor, chip: Chip | None = None) -> list[torch.Tensor]:
         """Each layer's state sequence [B, T, hidden]."""
@@ -199,3 +206,4 @@ class NetworkRun:
     y: torch.Tensor  # outputs [B, n_out] (last, mean) or [B, T, n_out] (per_step)
     states: list[torch.Tensor]  # per layer [B, T, hidden]
     z_rel: list[torch.Tensor]  # per MRU layer, z / beta [B, T, hidden] (empty for baselines)
+    row_current: list[torch.Tensor]  # per MRU layer, `MRULayer.row_current` of its input [B, T, hidden]

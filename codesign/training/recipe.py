@@ -51,6 +51,11 @@ class TrainSpec:
     # on z within threshold_margin * beta of +-beta (0: off; docs/training.md).
     threshold_margin: float = field(default=0.0, metadata=limits(0, 0.5))
     threshold_margin_weight: float = field(default=1.0, metadata=limits(0, 1e6))
+    # Keep each synapse row's signal current, sum_j |w_ij x_j| / beta_i in I_unit, at most
+    # row_current_max_i_unit (0: off): what a mirror array carries linearly and what it
+    # draws (docs/training.md, "Row current").
+    row_current_max_i_unit: float = field(default=0.0, metadata=limits(0, 1e6))
+    row_current_weight: float = field(default=1.0, metadata=limits(0, 1e6))
     # SpecAugment on training batches: per sample, time_masks spans of up to
     # time_mask_frames frames and freq_masks spans of up to freq_mask_channels
     # channels set to 0 (counts 0: off; docs/training.md).
@@ -106,6 +111,9 @@ def recipe_from_dict(data: dict, base_dir: Path | None = None) -> Recipe:
         raise ConfigError(f"eps: cell {model.cell!r} has no eps; remove the [eps] table")
     if model.cell in ("lru", "mingru") and recipe.train.threshold_margin > 0:
         raise ConfigError(f"train.threshold_margin: cell {model.cell!r} has no comparator thresholds; set it to 0")
+    if model.cell in ("lru", "mingru") and recipe.train.row_current_max_i_unit > 0:
+        raise ConfigError(f"train.row_current_max_i_unit: cell {model.cell!r} has no thresholds to scale its "
+                          f"rows by; set it to 0")
     for masks, width in (("time_masks", "time_mask_frames"), ("freq_masks", "freq_mask_channels")):
         if getattr(recipe.train, masks) > 0 and getattr(recipe.train, width) == 0:
             raise ConfigError(f"train.{width}: must be at least 1 with train.{masks} = "

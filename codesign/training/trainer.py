@@ -39,6 +39,7 @@ from typing import Callable
 
 import matplotlib
 import numba
+import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
@@ -49,7 +50,7 @@ from codesign.training.noise import Chip, IdealChip
 from codesign.training.recipe import Recipe, TrainSpec, recipe_from_dict
 from codesign.training.specaugment import SpecAugment, spec_augment
 from codesign.training.tasks import Task, make_task
-from codesign.training.unit import threshold_distance, threshold_margin_penalty
+from codesign.training.unit import row_current_penalty, threshold_distance, threshold_margin_penalty
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -128,6 +129,16 @@ def near_threshold(model: Network, x: torch.Tensor, chip: Chip, distances=NEAR_T
     dist = torch.cat([threshold_distance(z).flatten() for i in range(0, len(x), batch)
                       for z in model.run(x[i:i + batch], chip).z_rel])
     return {f"{d:g}": float((dist < d).float().mean()) for d in distances}
+
+
+@torch.no_grad()
+def row_currents(model: Network, x: torch.Tensor, batch: int = 512) -> dict[str, float]:
+    """Mean, 99th percentile and largest signal current of a synapse row over the unit-steps of
+    x, in I_unit (`MRULayer.row_current`, every MRU layer): what a mirror array must carry."""
+    model.eval()
+    rows = torch.cat([r.flatten() for i in range(0, len(x), batch)
+                      for r in model.run(x[i:i + batch]).row_current]).double().numpy()
+    return {"mean": float(rows.mean()), "p99": float(np.percentile(rows, 99)), "max": float(rows.max())}
 
 
 def _digest(obj) -> str:
@@ -371,6 +382,9 @@ def _train(recipe: Recipe, out: Path, progress: bool, on_epoch_end: Callable[[in
             if spec.threshold_margin > 0:
                 loss = loss + spec.threshold_margin_weight * sum(
                     threshold_margin_penalty(z, spec.threshold_margin) for z in run.z_rel) / len(run.z_rel)
+            if spec.row_current_max_i_unit > 0:
+                loss = loss + spec.row_current_weight * sum(
+                    row_current_penalty(r, spec.row_current_max_i_unit) for r in run.row_current) / len(run.row_current)
             if not torch.isfinite(loss):
                 kept = f"the last good checkpoint (epoch {state['epoch']}) is kept in {ckpt_path}" \
                     if ckpt_path.exists() else "no checkpoint was written yet"
@@ -437,6 +451,7 @@ def finish(recipe: Recipe, task: Task, model: Network, out: Path, state: dict) -
               "parameters": sum(p.numel() for p in model.parameters())}
     if model.eps is not None:
         result["test_near_threshold"] = near_threshold(model, task.x_test, IdealChip(recipe.noise))
+        result["test_row_current_i_unit"] = row_currents(model, task.x_test)
     if recipe.train.eval_chips:
         generator = torch.Generator().manual_seed(10_000 + recipe.seed)
         noisy = [evaluate(model, task, task.x_test, task.y_test, lambda: Chip(recipe.noise, generator),

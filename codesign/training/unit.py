@@ -128,3 +128,12 @@ def threshold_margin_penalty(z_rel: torch.Tensor, margin: float) -> torch.Tensor
     if not 0 < margin < 1:
         raise ValueError(f"threshold margin must be in (0, 1), got {margin}")
     return torch.relu(1 - threshold_distance(z_rel) / margin).mean()
+
+
+def row_current_penalty(row_current: torch.Tensor, limit: float) -> torch.Tensor:
+    """Mean of relu(row_current / limit - 1): 0 while a row carries at most `limit` I_unit,
+    growing with the excess. Linear, so one row far over the limit (a unit whose beta
+    shrank to almost nothing) pulls without swamping the task's loss."""
+    if not limit > 0:
+        raise ValueError(f"row current limit must be > 0 I_unit, got {limit}")
+    return torch.relu(row_current / limit - 1).mean()
