@@ -112,7 +112,10 @@ class SolverOptions:
     such steps (0.07-0.91 % of beta from a threshold), each still a departure under FINEST
     (13 at the same step, 3 at an earlier one), which cost 4.8x the first pass: about 70 s
     per such unit with TIGHT for no other verdict. The numerical flips above all came with
-    the input 0.35 beta or more from a threshold.
+    the input 0.35 beta or more from a threshold. The verdict can be numerical too: a latch
+    unit of the annealed keyword-spotting BMRU (results/kws_bmru, utterance 0, unit 9) held
+    its valid flag on the first pass and dropped it for two steps under FINEST, a state only
+    the power-on reset makes (measured 2026-12-04; open).
     benchmarks/cosim_speed.py checks that DEFAULT and REFERENCE give the same level on
     every step and prints the ratio."""
 
