@@ -323,7 +323,7 @@ def test_threshold_margin_penalty_pushes_z_away_from_the_nearer_threshold():
 # ---------- row current ----------
 
 def test_row_current_is_each_rows_synapse_currents_in_i_unit():
-    from codesign.training.models import MRULayer, ModelConfig
+    from codesign.training.models import ModelConfig, MRULayer
 
     torch.manual_seed(0)
     layer = MRULayer(3, ModelConfig(cell="cmru", hidden=2, levels=2), "layer0")
