@@ -176,15 +176,17 @@ class Network(nn.Module):
         """The MRU layers' eps (None for baselines)."""
         return next((layer.eps.item() for layer in self.layers if isinstance(layer, MRULayer)), None)
 
-    def run(self, x: torch.Tensor, chip: Chip | None = None) -> NetworkRun:
-        """Outputs, each layer's states and the MRU layers' z / beta in one pass."""
+    def run(self, x: torch.Tensor, chip: Chip | None = None, row_current: bool = False) -> NetworkRun:
+        """Outputs, each layer's states and the MRU layers' z / beta in one pass; row_current: the
+        MRU layers' row currents too (an extra product over the inputs, only when asked)."""
         chip = chip or IdealChip(NoiseProfile())
         states, z_rel, rows, inp = [], [], [], x
         for layer in self.layers:
             if isinstance(layer, MRULayer):
                 h, zr = layer.run(inp, chip)
                 z_rel.append(zr)
-                rows.append(layer.row_current(inp))
+                if row_current:
+                    rows.append(layer.row_current(inp))
             else:
                 h = layer(inp, chip)
             states.append(h)
@@ -206,4 +208,4 @@ class NetworkRun:
     y: torch.Tensor  # outputs [B, n_out] (last, mean) or [B, T, n_out] (per_step)
     states: list[torch.Tensor]  # per layer [B, T, hidden]
     z_rel: list[torch.Tensor]  # per MRU layer, z / beta [B, T, hidden] (empty for baselines)
-    row_current: list[torch.Tensor]  # per MRU layer, `MRULayer.row_current` of its input [B, T, hidden]
+    row_current: list[torch.Tensor]  # per MRU layer, `MRULayer.row_current` [B, T, hidden] if run(row_current=True)

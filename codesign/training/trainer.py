@@ -137,7 +137,7 @@ def row_currents(model: Network, x: torch.Tensor, batch: int = 512) -> dict[str,
     x, in I_unit (`MRULayer.row_current`, every MRU layer): what a mirror array must carry."""
     model.eval()
     rows = torch.cat([r.flatten() for i in range(0, len(x), batch)
-                      for r in model.run(x[i:i + batch]).row_current]).double().numpy()
+                      for r in model.run(x[i:i + batch], row_current=True).row_current]).double().numpy()
     return {"mean": float(rows.mean()), "p99": float(np.percentile(rows, 99)), "max": float(rows.max())}
 
 
@@ -377,7 +377,7 @@ def _train(recipe: Recipe, out: Path, progress: bool, on_epoch_end: Callable[[in
             idx = order[i * spec.batch_size:(i + 1) * spec.batch_size]
             x = spec_augment(task.x_train[idx], augment, generator)  # draws nothing when off
             chip = Chip(recipe.noise, generator) if recipe.noise.has_random_part else ideal()
-            run = model.run(x, chip)
+            run = model.run(x, chip, row_current=spec.row_current_max_i_unit > 0)
             loss, _ = loss_and_metric(task, run.y, task.y_train[idx])
             if spec.threshold_margin > 0:
                 loss = loss + spec.threshold_margin_weight * sum(
