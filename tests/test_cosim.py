@@ -232,9 +232,10 @@ def test_solver_options_reach_the_bench_and_only_the_solver(plan):
 
 def test_a_departure_of_the_fast_pass_is_solved_again_down_to_gear():
     """The measured BMRU map at ss 85 C, unit 0's input 0 -> 1.6 beta -> 0 (the other units at 0):
-    under trapezoidal integration its latch leaves +1 when the input falls, at reltol 1e-3 with
-    bypass and again at 1e-4 (TIGHT); only that netlist is solved again, and under gear at 1e-5
-    (FINEST, the verdict) it holds +1 as the golden model does."""
+    under trapezoidal integration its latch leaves +1 when the input falls (at reltol 1e-3 with
+    bypass its valid flag drops, a reading the cell cannot make), and again at 1e-4 (TIGHT); only
+    that netlist is solved again, and under gear at 1e-5 (FINEST, the verdict) it holds +1 as the
+    golden model does."""
     from codesign.mru import reference
     from codesign.validation.cosim import FINEST, TIGHT, SolverOptions, cosim_layer
 
@@ -246,8 +247,10 @@ def test_a_departure_of_the_fast_pass_is_solved_again_down_to_gear():
     h = reference(z, alpha, beta, plan.eps, plan.levels * alpha)
     supply = plan.chip.supply("ss", 85.0)
     fast = SolverOptions(one_unit_per_netlist=True, bypass=True)  # the default's first pass
-    loose = cosim_layer(plan, 0, z, h, supply, workers=2, options=fast)
-    assert [r["level_agreement"] < 1 for r in loose.per_unit()] == [True, False, False, False], loose.k_circuit
+    unit0 = dataclasses.replace(layer, units=layer.units[:1])
+    loose = run(unit_bench(plan, unit0, z[0, :, :1], supply, fast), name="loose")
+    k_loose = plan.chip.kind.read_levels(plan, loose, unit0.units, _end_times(plan, 3))
+    assert k_loose[:, 0].tolist() == [0, 1, 0] and plan.chip.kind.impossible_readings(k_loose)[2, 0]
     checked = cosim_layer(plan, 0, z, h, supply, workers=2, options=dataclasses.replace(fast, recheck=TIGHT))
     assert FINEST.gear and TIGHT.recheck == FINEST
     assert checked.solved_tight == 2 and checked.level_agreement == 1.0  # 1e-4 flipped too: on to gear
@@ -405,3 +408,55 @@ def test_a_departure_first_made_at_a_threshold_stands_and_one_far_from_it_is_sol
     both[2, 1] = 1
     assert _needs_recheck([both], [want], [dist], 0.01)  # one far departure is enough
     assert not _needs_recheck([want], [want], [dist], 0.01)
+
+
+def test_the_latch_kind_names_the_readings_its_cell_cannot_make():
+    """Only the power-on reset clears a latch unit's valid flag: h = 0 after h != 0 is numerical.
+    The integrator's levels can follow any path."""
+    from codesign.hardware.kinds import kind_for_eps
+
+    k = np.array([[0, 0], [0, 1], [1, 0], [0, -1], [-1, -1]])  # [T, d]
+    np.testing.assert_array_equal(kind_for_eps(1.0).impossible_readings(k),
+                                  [[0, 0], [0, 0], [0, 1], [1, 0], [0, 0]])
+    assert not kind_for_eps(0.0).impossible_readings(k).any() and kind_for_eps(0.0).reading_rule is None
+
+
+def test_a_latch_reading_its_cell_cannot_make_is_solved_again():
+    """Unit 9 of the annealed keyword-spotting BMRU (results/kws_bmru), alone on the first 30 steps
+    of the currents its row delivered at utterance 0, comparator trimmed as at that point. Under
+    FINEST (reltol 1e-5, gear) its valid flag drops at step 28 with nothing switching; the cascade
+    from FINEST sees a reading the cell cannot make and takes RESOLVE's run (trtol 1), which holds
+    it, as the first pass does."""
+    from codesign.validation.comparator_trim import ComparatorTrim
+    from codesign.validation.cosim import FINEST, RESOLVE, current_bench, solve_cascade, step_end_levels
+
+    case = json.loads((Path(__file__).parent / "golden" / "latch_flag_drop.json").read_text())
+    plan, _ = load_manifest(Path(__file__).parents[1] / "results" / "kws_bmru" / "map")
+    plan = ComparatorTrim.from_summary(case["comparator_trims"]).apply(plan)
+    layer = plan.layers[0]
+    (unit,) = [u for u in layer.units if u.name == case["unit"]]
+    i_in = np.array(case["i_in_a"])[:, None]
+    steps, solo = len(i_in), dataclasses.replace(layer, units=(unit,))
+    bench = lambda o: current_bench(plan, solo, i_in, plan.chip.supply(), o)  # noqa: E731
+
+    def levels_of(_, r):
+        return [step_end_levels(plan, r, [unit], steps)]
+
+    (finest,) = levels_of(0, run(bench(FINEST), name="flag_finest"))
+    assert finest[27:, 0].tolist() == [1, 0, 0]  # set at step 27, then read unset
+    _, (held,), again = solve_cascade([bench], levels_of, lambda i: [finest], "flag", FINEST, 1, 600, None,
+                                      kind=plan.chip.kind)
+    assert again == 1 and RESOLVE.trtol == 1.0 and ".option reltol=1e-05 method=gear trtol=1" in bench(RESOLVE)
+    assert held[0][27:, 0].tolist() == [1, 1, 1] and not plan.chip.kind.impossible_readings(held[0]).any()
+
+
+def test_a_solver_field_added_since_leaves_the_keys_of_stored_points():
+    """Sweep points are keyed on the options' text: trtol appears only when set."""
+    from codesign.hardware.kinds import kind_for_eps
+    from codesign.validation.cosim import FINEST, RESOLVE, solver_key
+
+    assert repr(FINEST) == ("SolverOptions(reltol=1e-05, one_unit_per_netlist=True, bypass=False, gear=True, "
+                            "recheck=None, decided_within=0.0)")
+    assert repr(RESOLVE) == repr(FINEST)[:-1] + ", trtol=1.0)"
+    assert solver_key(DEFAULT, kind_for_eps(0.0)) == repr(DEFAULT)
+    assert solver_key(DEFAULT, kind_for_eps(1.0)).endswith("valid-flag-stays-set-1: " + repr(RESOLVE))

@@ -79,7 +79,10 @@ def _max_step_s(plan: NetworkPlan) -> float:
     return plan.chip.clock_period_s / 20
 
 
-@dataclass(frozen=True)
+ADDED_FIELDS = ("trtol",)
+
+
+@dataclass(frozen=True, repr=False)
 class SolverOptions:
     """How co-simulation benches are solved (not what they simulate).
 
@@ -115,7 +118,11 @@ class SolverOptions:
     the input 0.35 beta or more from a threshold. The verdict can be numerical too: a latch
     unit of the annealed keyword-spotting BMRU (results/kws_bmru, utterance 0, unit 9) held
     its valid flag on the first pass and dropped it for two steps under FINEST, a state only
-    the power-on reset makes (measured 2026-12-04; open).
+    the power-on reset makes (measured 2026-12-04). Such a reading, one the hardware kind says
+    its cell cannot make (`impossible_readings`), is solved again at any level of the cascade,
+    and a verdict that holds one once more with RESOLVE: FINEST with ngspice's truncation-error
+    tolerance trtol at 1 instead of 7, which held the flag on both units reproduced alone
+    (docs/results.md, "Simulation speed").
     benchmarks/cosim_speed.py checks that DEFAULT and REFERENCE give the same level on
     every step and prints the ratio."""
 
@@ -125,10 +132,19 @@ class SolverOptions:
     gear: bool = False  # gear integration instead of ngspice's trapezoidal rule
     recheck: SolverOptions | None = None  # solve departures from the software again with these
     decided_within: float = 0.0  # fraction of beta: departures first made this close to a threshold stand
+    trtol: float = 7.0  # ngspice's truncation-error tolerance factor (its default); lower: finer time steps
+
+    def __repr__(self) -> str:
+        # Sweep points are keyed on this text: a field added since appears only when set, so the
+        # points solved before it existed keep their keys.
+        shown = [f.name for f in dataclasses.fields(self) if f.name not in ADDED_FIELDS
+                 or getattr(self, f.name) != f.default]
+        return f"SolverOptions({', '.join(f'{n}={getattr(self, n)!r}' for n in shown)})"
 
     def describe(self) -> str:
         text = f"ngspice reltol {self.reltol:g}" + (", device bypass" if self.bypass else "")
         text += ", gear integration" if self.gear else ""
+        text += f", trtol {self.trtol:g}" if self.trtol != 7.0 else ""
         text += ", one netlist per unit" if self.one_unit_per_netlist else ", one netlist per layer"
         if self.recheck is not None:
             text += f"; netlists leaving the software's levels solved again with {self.recheck.describe()}"
@@ -140,6 +156,7 @@ class SolverOptions:
         opts = [] if self.reltol == 1e-3 else [f"reltol={number(self.reltol, 'reltol', positive=True)}"]
         opts += ["bypass=1"] if self.bypass else []
         opts += ["method=gear"] if self.gear else []
+        opts += [f"trtol={number(self.trtol, 'trtol', positive=True)}"] if self.trtol != 7.0 else []
         return [".option " + " ".join(opts)] if opts else []
 
 
@@ -154,6 +171,14 @@ DEFAULT = SolverOptions(one_unit_per_netlist=True, bypass=True, recheck=TIGHT, d
 # from a threshold), the cascade's decision on all three, in 1/4.1 to 1/5.9 of the time.
 FIRST_PASS = dataclasses.replace(DEFAULT, recheck=None, decided_within=0.0)
 SOLVERS = {"cascade": DEFAULT, "first_pass": FIRST_PASS}  # sweep plans name them (`solver`)
+# Solves once more a verdict holding a reading its cell cannot make (HardwareKind.impossible_readings).
+RESOLVE = dataclasses.replace(FINEST, trtol=1.0)
+
+
+def solver_key(options: SolverOptions, kind) -> str:
+    """What a co-simulation's levels follow from besides its netlists: the options, and for a
+    hardware kind with impossible readings, the rule and the options that solve them again."""
+    return repr(options) + ("" if kind.reading_rule is None else f"; {kind.reading_rule}: {RESOLVE!r}")
 
 
 def unit_groups(layer: LayerPlan, options: SolverOptions) -> list[tuple[UnitPlan, ...]]:
@@ -192,24 +217,35 @@ def _needs_recheck(levels: list, expected: list, distance: list | None, within: 
     return False
 
 
+def _impossible(levels: list, kind) -> bool:
+    return kind is not None and any(kind.impossible_readings(k).any() for k in levels)
+
+
 def solve_cascade(benches: list, levels_of, expected, name: str, options: SolverOptions, workers: int,
-                  timeout_s: float, progress: str | None, distance=None) -> tuple[list, list, int]:
+                  timeout_s: float, progress: str | None, distance=None, kind=None) -> tuple[list, list, int]:
     """Run bench(options) for each bench; a bench whose levels_of(i, result) leave expected(i)
     is solved again with options.recheck, and so on down the chain: the last run is the
     verdict. distance(i): the inputs' distances from a threshold (`threshold_distance`, laid
     out as expected(i)), so that departures first made within options.decided_within stand.
+    kind: the hardware kind; levels it says its cell cannot make are solved again whatever
+    the distance, and a verdict holding them once more with RESOLVE.
     Results and their levels in order, and how many netlists were solved again."""
     results = run_many([Job(b(options), f"{name}_{i}", timeout_s) for i, b in enumerate(benches)], workers,
                        progress=progress)
     levels = [levels_of(i, r) for i, r in enumerate(results)]
-    again = [i for i, k in enumerate(levels) if options.recheck is not None and _needs_recheck(
-             k, expected(i), distance and distance(i), options.decided_within)]
+    if options.recheck is not None:
+        then = options.recheck
+        again = [i for i, k in enumerate(levels) if _impossible(k, kind) or _needs_recheck(
+                 k, expected(i), distance and distance(i), options.decided_within)]
+    else:
+        then = RESOLVE
+        again = [i for i, k in enumerate(levels) if options != RESOLVE and _impossible(k, kind)]
     if not again:
         return results, levels, 0
-    note = progress and f"{progress}, departures at reltol {options.recheck.reltol:g}"
+    note = progress and f"{progress}, departures at reltol {then.reltol:g}"
     redo, redo_levels, deeper = solve_cascade([benches[i] for i in again], lambda j, r: levels_of(again[j], r),
-                                              lambda j: expected(again[j]), f"{name}_again", options.recheck, workers,
-                                              timeout_s, note, distance and (lambda j: distance(again[j])))
+                                              lambda j: expected(again[j]), f"{name}_again", then, workers,
+                                              timeout_s, note, distance and (lambda j: distance(again[j])), kind)
     for i, r, k in zip(again, redo, redo_levels):
         results[i], levels[i] = r, k
     return results, levels, len(again) + deeper
@@ -392,7 +428,7 @@ def cosim_layer(plan: NetworkPlan, layer_index: int, z: np.ndarray, h: np.ndarra
                for n, g in work]
     _, levels, again = solve_cascade(benches, levels_of, lambda i: [group_columns(k_software, *work[i])],
                                      f"cosim_{layer.name}", options, workers, timeout_s, progress,
-                                     lambda i: [group_columns(dist, *work[i])])
+                                     lambda i: [group_columns(dist, *work[i])], plan.chip.kind)
     return _comparison(plan, layer, z, h, _stack_groups(levels, len(z)), again)
 
 
@@ -466,7 +502,7 @@ def cosim_network(plan: NetworkPlan, x: np.ndarray, supply: Supply | None = None
     results, levels, again = solve_cascade(benches, lambda i, r: layer_levels(r, work[i][1]),
                                            lambda i: columns(i, k_software), "cosim_network", options, workers,
                                            timeout_s, "ngspice, network" if progress else None,
-                                           lambda i: columns(i, dists))
+                                           lambda i: columns(i, dists), plan.chip.kind)
     if groups != [None]:
         y_c = outputs_from_units(plan, work, results, ends)
     else:

@@ -78,3 +78,12 @@ class HardwareKind(ABC):
     @abstractmethod
     def read_levels(self, plan, trace, units, times_s: np.ndarray) -> np.ndarray:
         """Level index k [T, d] of `units` at `times_s` from a trace."""
+
+    # Names the rule of `impossible_readings` (None: every sequence of levels can occur); sweep
+    # keys hold it, with the options such readings are solved again with.
+    reading_rule: str | None = None
+
+    def impossible_readings(self, k: np.ndarray) -> np.ndarray:
+        """Where levels k [T, d] read at the ends of successive steps are ones the cell cannot make
+        (bool [T, d]): a numerical solution, never a verdict."""
+        return np.zeros(np.shape(k), dtype=bool)

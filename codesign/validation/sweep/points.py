@@ -205,31 +205,31 @@ def _cosim_netlists(point: Point, plan, x, mirror_array: str, trim: list[str], s
     units' follow from its currents, the manifest and the options); trimmed, `trim` before it
     (`_trim_content`: the trims follow from it)."""
     from codesign.mapping.reference import software_states
-    from codesign.validation.cosim import SOLVERS, network_bench, network_groups, unit_bench, unit_groups
+    from codesign.validation.cosim import SOLVERS, network_bench, network_groups, solver_key, unit_bench, unit_groups
     from codesign.validation.staged import array_benches
 
-    options = SOLVERS[solver]
+    options, key = SOLVERS[solver], solver_key(SOLVERS[solver], plan.chip.kind)
     supply = point_supply(point, plan.chip)
     xs = x[point.sequence:point.sequence + 1]
     if mirror_array == "staged":
-        return trim + array_benches(plan, xs, supply) + [repr(options), "staged-3"]  # 3: the array's errors kept
+        return trim + array_benches(plan, xs, supply) + [key, "staged-3"]  # 3: the array's errors kept
     if point.job == "network_cosim":
         groups = network_groups(plan, options, supply)
-        return [network_bench(plan, xs[0], supply, options, g) for g in groups] + [repr(options)]
+        return [network_bench(plan, xs[0], supply, options, g) for g in groups] + [key]
     zs, _ = software_states(plan, xs)
     return [unit_bench(plan, dataclasses.replace(layer, units=g), zs[li][0], supply, options)
-            for li, layer in enumerate(plan.layers) for g in unit_groups(layer, options)] + [repr(options)]
+            for li, layer in enumerate(plan.layers) for g in unit_groups(layer, options)] + [key]
 
 
 def _power_netlists(point: Point, plan) -> list[str]:
     """The netlists mapped_unit_power runs first at the point, one per unit (the pattern repeated as it
     does), and the solver options that also name the tolerances a unit off its levels is solved again with."""
-    from codesign.validation.cosim import DEFAULT
+    from codesign.validation.cosim import DEFAULT, solver_key
     from codesign.validation.power import power_bench
 
     supply = point_supply(point, plan.chip)
     zs = list(UNIT_POWER_BENCH["z_beta"]) * UNIT_POWER_BENCH["repeats"]
-    return [power_bench(plan, u, supply, zs, DEFAULT) for u in plan.units] + [repr(DEFAULT)]
+    return [power_bench(plan, u, supply, zs, DEFAULT) for u in plan.units] + [solver_key(DEFAULT, plan.chip.kind)]
 
 
 def _key(content: dict) -> str:
