@@ -31,6 +31,7 @@ from codesign.validation.cosim import (
     cosim_network,
     cosim_units,
     load_checked,
+    solver_key,
 )
 from codesign.validation.inputs import test_sequences, trained_task, training_inputs  # noqa: F401  (re-exported)
 from codesign.validation.power import mapped_unit_power
@@ -154,7 +155,8 @@ def write_validation(folder: str | Path, plan: NetworkPlan, units: list[Comparis
         md.append("")
     solved = list(units or []) + list(network.layers[:1] if network else [])
     solved += [c for comps in (stimulus or {}).values() for c in comps]
-    result["solver"] = {"options": repr(DEFAULT), "netlists_solved_tight": sum(c.solved_tight for c in solved)}
+    result["solver"] = {"options": solver_key(DEFAULT, plan.chip.kind),
+                        "netlists_solved_tight": sum(c.solved_tight for c in solved)}
     md.append(f"Solver: {DEFAULT.describe()}; {result['solver']['netlists_solved_tight']} netlist(s) solved again.\n")
     result["targets"] = targets.judge(result)
     result["targets_met"] = all(t["passed"] for t in result["targets"])
