@@ -13,9 +13,9 @@ largest outputs and the circuit's outputs' error), the split of the departures (
 against the software, the units against the array's delivered levels), wrong transitions (count,
 farthest from a threshold), how long a unit stays off the software's level once it leaves it, and
 the time per point; then on which side of a threshold the wrong transitions fall (software z
-recomputed from the map). With --plots, the report's figures of the tt points so far (run.py's
-`plots`: the confusion matrices, the readout outputs, the levels over utterance N). Nothing is
-simulated.
+recomputed from the map), and how many unit-steps read a level the unit's cell cannot make.
+With --plots, the report's figures of the tt points so far (run.py's `plots`: the confusion
+matrices, the readout outputs, the levels over utterance N). Nothing is simulated.
 """
 
 from __future__ import annotations
@@ -88,6 +88,13 @@ def wrong_sides(rows: list, z: np.ndarray, alpha: np.ndarray, beta: np.ndarray, 
     return f"{len(inside)}{median(inside)} / {len(outside)}{median(outside)}"
 
 
+def impossible(rows: list, kind) -> int:
+    """Unit-steps whose circuit level the unit's cell cannot make (`HardwareKind.impossible_readings`):
+    numerical solutions the co-simulation's last solve left standing."""
+    return int(sum(kind.impossible_readings(np.asarray(t["k_circuit"])[:, None]).sum()
+                   for r in rows for t in r["figures"].get("traces", ())))
+
+
 def differing(r: dict) -> str:
     """A point whose decision differs: its utterance, how far the software's decision was from its
     runner-up (its two largest outputs apart) and the circuit's outputs' RMS error against the
@@ -156,9 +163,10 @@ def main() -> int:
         z = software_states(plan, x)[0][0]
         alpha, beta = layer.alpha, layer.beta
         print("\n| point | wrong transitions: stepped with \\|z\\| < beta / not stepped with \\|z\\| >= beta "
-              "(median \\|z\\| / beta) |\n|---|---|")
+              "(median \\|z\\| / beta) | unit-steps read as the cell cannot make |\n|---|---|---|")
         for name, group in groups:
-            print(f"| {name} | {wrong_sides(group, z, alpha, beta, plan.eps, plan.levels)} |")
+            print(f"| {name} | {wrong_sides(group, z, alpha, beta, plan.eps, plan.levels)} | "
+                  f"{impossible(group, plan.chip.kind)} |")
     if args.plots:
         return write_plots(args.plots, tt, labels, list(trained_task(args.out / "map").class_names), args.raster)
     return 0
