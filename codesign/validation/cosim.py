@@ -218,11 +218,11 @@ def _needs_recheck(levels: list, expected: list, distance: list | None, within: 
 
 
 def _impossible(levels: list, kind) -> bool:
-    return kind is not None and any(kind.impossible_readings(k).any() for k in levels)
+    return any(kind.impossible_readings(k).any() for k in levels)
 
 
 def solve_cascade(benches: list, levels_of, expected, name: str, options: SolverOptions, workers: int,
-                  timeout_s: float, progress: str | None, distance=None, kind=None) -> tuple[list, list, int]:
+                  timeout_s: float, progress: str | None, distance=None, *, kind) -> tuple[list, list, int]:
     """Run bench(options) for each bench; a bench whose levels_of(i, result) leave expected(i)
     is solved again with options.recheck, and so on down the chain: the last run is the
     verdict. distance(i): the inputs' distances from a threshold (`threshold_distance`, laid
@@ -245,7 +245,7 @@ def solve_cascade(benches: list, levels_of, expected, name: str, options: Solver
     note = progress and f"{progress}, departures at reltol {then.reltol:g}"
     redo, redo_levels, deeper = solve_cascade([benches[i] for i in again], lambda j, r: levels_of(again[j], r),
                                               lambda j: expected(again[j]), f"{name}_again", then, workers,
-                                              timeout_s, note, distance and (lambda j: distance(again[j])), kind)
+                                              timeout_s, note, distance and (lambda j: distance(again[j])), kind=kind)
     for i, r, k in zip(again, redo, redo_levels):
         results[i], levels[i] = r, k
     return results, levels, len(again) + deeper
@@ -428,7 +428,7 @@ def cosim_layer(plan: NetworkPlan, layer_index: int, z: np.ndarray, h: np.ndarra
                for n, g in work]
     _, levels, again = solve_cascade(benches, levels_of, lambda i: [group_columns(k_software, *work[i])],
                                      f"cosim_{layer.name}", options, workers, timeout_s, progress,
-                                     lambda i: [group_columns(dist, *work[i])], plan.chip.kind)
+                                     lambda i: [group_columns(dist, *work[i])], kind=plan.chip.kind)
     return _comparison(plan, layer, z, h, _stack_groups(levels, len(z)), again)
 
 
@@ -502,7 +502,7 @@ def cosim_network(plan: NetworkPlan, x: np.ndarray, supply: Supply | None = None
     results, levels, again = solve_cascade(benches, lambda i, r: layer_levels(r, work[i][1]),
                                            lambda i: columns(i, k_software), "cosim_network", options, workers,
                                            timeout_s, "ngspice, network" if progress else None,
-                                           lambda i: columns(i, dists), plan.chip.kind)
+                                           lambda i: columns(i, dists), kind=plan.chip.kind)
     if groups != [None]:
         y_c = outputs_from_units(plan, work, results, ends)
     else:

@@ -77,7 +77,8 @@ def mapped_unit_power(plan: NetworkPlan, supply: Supply, z_beta: list[float] = D
     expected = [contract_levels(plan, u, zs) for u in units]
     results, levels, _ = solve_cascade(benches, lambda i, r: [step_end_levels(plan, r, [units[i]], len(zs))],
                                        lambda i: [expected[i]], "power", DEFAULT, workers, timeout_s, None,
-                                       lambda i: [threshold_distance(_carried(plan, zs))[:, None]], plan.chip.kind)
+                                       lambda i: [threshold_distance(_carried(plan, zs))[:, None]],
+                                       kind=plan.chip.kind)
     c = plan.chip
     input_a = float(np.mean(c.i_bias_a + _carried(plan, zs) * c.i_unit_a))  # the synapse current it sinks
     rows = []

@@ -123,7 +123,7 @@ def cosim_network_staged(plan: NetworkPlan, x: np.ndarray, supply: Supply | None
         benches, lambda i, r: [step_end_levels(plan, r, work[i][1], steps)],
         lambda i: [group_columns(k_delivered, *work[i])],
         "cosim_staged", options, workers, timeout_s, "ngspice, units" if progress else None,
-        lambda i: [group_columns(dist, *work[i])], plan.chip.kind)
+        lambda i: [group_columns(dist, *work[i])], kind=plan.chip.kind)
     y_c = outputs_from_units(plan, work, results, ends)
     comparison = _comparison(plan, layer, zs[0], hs[0], _stack_groups(levels, len(x)), again)
     return NetworkComparison(plan.loss, plan.readout.mode, y_sw, y_c, (comparison,), i_in)

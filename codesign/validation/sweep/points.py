@@ -208,7 +208,8 @@ def _cosim_netlists(point: Point, plan, x, mirror_array: str, trim: list[str], s
     from codesign.validation.cosim import SOLVERS, network_bench, network_groups, solver_key, unit_bench, unit_groups
     from codesign.validation.staged import array_benches
 
-    options, key = SOLVERS[solver], solver_key(SOLVERS[solver], plan.chip.kind)
+    options = SOLVERS[solver]
+    key = solver_key(options, plan.chip.kind)
     supply = point_supply(point, plan.chip)
     xs = x[point.sequence:point.sequence + 1]
     if mirror_array == "staged":
