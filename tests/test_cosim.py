@@ -400,14 +400,14 @@ def test_a_departure_first_made_at_a_threshold_stands_and_one_far_from_it_is_sol
     far = want.copy()
     far[2, 1] = 1  # unit 1 jumped with no input at all
     assert DEFAULT.decided_within == TIGHT.decided_within == 0.01
-    assert not _needs_recheck([at_threshold], [want], [dist], 0.01)
-    assert _needs_recheck([at_threshold], [want], [dist], 0.001)  # tighter than the step's 0.5 %
+    assert not _needs_recheck([at_threshold], [want], [z_beta], 0.01)
+    assert _needs_recheck([at_threshold], [want], [z_beta], 0.001)  # tighter than the step's 0.5 %
     assert _needs_recheck([at_threshold], [want], None, 0.01)  # no distances: every departure
-    assert _needs_recheck([far], [want], [dist], 0.01)
+    assert _needs_recheck([far], [want], [z_beta], 0.01)
     both = at_threshold.copy()
     both[2, 1] = 1
-    assert _needs_recheck([both], [want], [dist], 0.01)  # one far departure is enough
-    assert not _needs_recheck([want], [want], [dist], 0.01)
+    assert _needs_recheck([both], [want], [z_beta], 0.01)  # one far departure is enough
+    assert not _needs_recheck([want], [want], [z_beta], 0.01)
 
 
 def test_the_latch_kind_names_the_readings_its_cell_cannot_make():
@@ -419,6 +419,23 @@ def test_the_latch_kind_names_the_readings_its_cell_cannot_make():
     np.testing.assert_array_equal(kind_for_eps(1.0).impossible_readings(k),
                                   [[0, 0], [0, 0], [0, 1], [1, 0], [0, 0]])
     assert not kind_for_eps(0.0).impossible_readings(k).any() and kind_for_eps(0.0).reading_rule is None
+
+
+def test_with_its_inputs_the_latch_kind_holds_inside_the_thresholds_and_fires_beyond_them():
+    """A latch changes only on a firing step (|z| > beta), to the sign of z. Readings against
+    that on a step clear of the thresholds (25 % of beta inside or beyond) are numerical; within
+    that margin the comparator's offset may decide either way."""
+    from codesign.hardware.kinds import kind_for_eps
+
+    latch = kind_for_eps(1.0)
+    z_beta = np.array([[2.0], [0.3], [0.5], [-1.1], [-0.9], [-2.0], [0.05]])
+    k = np.array([[1], [1], [-1], [-1], [1], [1], [1]])
+    # step 2 flips with z 0.5 beta (no firing); step 5 holds +1 with z at -2 beta (a firing);
+    # step 3 (-1.1) and step 4 (-0.9, a flip) lie within the margin of the threshold; step 6
+    # holds what step 5 read
+    np.testing.assert_array_equal(latch.impossible_readings(k, z_beta)[:, 0], [0, 0, 1, 0, 0, 1, 0])
+    golden = np.rint(reference(z_beta, 1.0, 1.0, 1.0, 1.0)).astype(int)  # the BMRU on these inputs
+    assert golden[:, 0].tolist() == [1, 1, 1, -1, -1, -1, -1] and not latch.impossible_readings(golden, z_beta).any()
 
 
 def test_a_latch_reading_its_cell_cannot_make_is_solved_again():
@@ -450,6 +467,37 @@ def test_a_latch_reading_its_cell_cannot_make_is_solved_again():
     assert held[0][27:, 0].tolist() == [1, 1, 1] and not plan.chip.kind.impossible_readings(held[0]).any()
 
 
+def test_a_latch_flipped_far_inside_its_thresholds_is_solved_again():
+    """Unit 7 of the annealed keyword-spotting BMRU (results/kws_bmru), alone on the first 16 steps
+    of the currents its row delivered at utterance 6, comparator trimmed as at that point.
+    FINEST flips it from -1 to +1 at step 12 with z at 0.34 beta (no firing); given the inputs,
+    the cascade from FINEST takes RESOLVE's run, which holds -1 as the golden model does."""
+    from codesign.validation.comparator_trim import ComparatorTrim
+    from codesign.validation.cosim import FINEST, current_bench, solve_cascade, step_end_levels
+    from codesign.validation.staged import delivered_levels, delivered_z_beta
+
+    case = json.loads((Path(__file__).parent / "golden" / "latch_flip.json").read_text())
+    plan, _ = load_manifest(Path(__file__).parents[1] / "results" / "kws_bmru" / "map")
+    plan = ComparatorTrim.from_summary(case["comparator_trims"]).apply(plan)
+    layer = plan.layers[0]
+    (unit,) = [u for u in layer.units if u.name == case["unit"]]
+    i_in = np.array(case["i_in_a"])[:, None]
+    steps, solo = len(i_in), dataclasses.replace(layer, units=(unit,))
+    one_unit = dataclasses.replace(plan, layers=(solo,))
+    z_beta, golden = delivered_z_beta(one_unit, i_in), delivered_levels(one_unit, i_in[None])[0]
+    bench = lambda o: current_bench(plan, solo, i_in, plan.chip.supply(), o)  # noqa: E731
+
+    def levels_of(_, r):
+        return [step_end_levels(plan, r, [unit], steps)]
+
+    (finest,) = levels_of(0, run(bench(FINEST), name="flip_finest"))
+    assert abs(z_beta[12, 0] - 0.34) < 0.01 and golden[11:13, 0].tolist() == [-1, -1]
+    assert finest[11:13, 0].tolist() == [-1, 1] and plan.chip.kind.impossible_readings(finest, z_beta)[12, 0]
+    _, (held,), again = solve_cascade([bench], levels_of, lambda i: [finest], "flip", FINEST, 1, 600, None,
+                                      lambda i: [z_beta], kind=plan.chip.kind)
+    assert again == 1 and held[0][:, 0].tolist() == golden[:, 0].tolist()
+
+
 def test_a_solver_field_added_since_leaves_the_keys_of_stored_points():
     """Sweep points are keyed on the options' text: trtol appears only when set."""
     from codesign.hardware.kinds import kind_for_eps
@@ -459,4 +507,5 @@ def test_a_solver_field_added_since_leaves_the_keys_of_stored_points():
                             "recheck=None, decided_within=0.0)")
     assert repr(RESOLVE) == repr(FINEST)[:-1] + ", trtol=1.0)"
     assert solver_key(DEFAULT, kind_for_eps(0.0)) == repr(DEFAULT)
-    assert solver_key(DEFAULT, kind_for_eps(1.0)).endswith("valid-flag-stays-set-1: " + repr(RESOLVE))
+    rule = "valid-flag-stays-set-1; follows-clear-inputs-0.25"  # a changed rule keys the latch's points anew
+    assert solver_key(DEFAULT, kind_for_eps(1.0)).endswith(f"{rule}: {RESOLVE!r}")

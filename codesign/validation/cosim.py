@@ -118,11 +118,12 @@ class SolverOptions:
     the input 0.35 beta or more from a threshold. The verdict can be numerical too: a latch
     unit of the annealed keyword-spotting BMRU (results/kws_bmru, utterance 0, unit 9) held
     its valid flag on the first pass and dropped it for two steps under FINEST, a state only
-    the power-on reset makes (measured 2026-12-04). Such a reading, one the hardware kind says
-    its cell cannot make (`impossible_readings`), is solved again at any level of the cascade,
-    and a verdict that holds one once more with RESOLVE: FINEST with ngspice's truncation-error
-    tolerance trtol at 1 instead of 7, which held the flag on both units reproduced alone
-    (docs/results.md, "Simulation speed").
+    the power-on reset makes (measured 2026-12-04); under FINEST unit 7 of utterance 6 flipped
+    with z at 0.34 beta, where nothing fires (2026-12-05). Such a reading, one the hardware
+    kind says its cell cannot make on those inputs (`impossible_readings`), is solved again at
+    any level of the cascade, and a verdict that holds one once more with RESOLVE: FINEST with
+    ngspice's truncation-error tolerance trtol at 1 instead of 7, which held both units
+    reproduced alone (docs/results.md, "Simulation speed").
     benchmarks/cosim_speed.py checks that DEFAULT and REFERENCE give the same level on
     every step and prints the ratio."""
 
@@ -201,15 +202,16 @@ def group_columns(a: np.ndarray, n: int, g: tuple[UnitPlan, ...] | None) -> np.n
     return a[n][:, slice(None) if g is None else [u.index for u in g]]
 
 
-def _needs_recheck(levels: list, expected: list, distance: list | None, within: float) -> bool:
-    """Levels leave the expected ones somewhere, and (with distances [T, d] per layer) some unit
-    first leaves them on a step whose input was farther than `within` from a threshold."""
-    for k, want, dist in zip(levels, expected, distance or [None] * len(levels)):
+def _needs_recheck(levels: list, expected: list, z_beta: list | None, within: float) -> bool:
+    """Levels leave the expected ones somewhere, and (with the inputs' z / beta [T, d] per layer)
+    some unit first leaves them on a step whose input was farther than `within` from a threshold."""
+    for k, want, zb in zip(levels, expected, z_beta or [None] * len(levels)):
         wrong = k != want
         if not wrong.any():
             continue
-        if dist is None or not within:
+        if zb is None or not within:
             return True
+        dist = threshold_distance(zb)
         first = wrong.argmax(axis=0)  # each unit's first wrong step (0 where none)
         departed = wrong.any(axis=0)
         if np.any(dist[first[departed], np.flatnonzero(departed)] > within):
@@ -217,35 +219,36 @@ def _needs_recheck(levels: list, expected: list, distance: list | None, within: 
     return False
 
 
-def _impossible(levels: list, kind) -> bool:
-    return any(kind.impossible_readings(k).any() for k in levels)
+def _impossible(levels: list, kind, z_beta: list | None) -> bool:
+    return any(kind.impossible_readings(k, zb).any() for k, zb in zip(levels, z_beta or [None] * len(levels)))
 
 
 def solve_cascade(benches: list, levels_of, expected, name: str, options: SolverOptions, workers: int,
-                  timeout_s: float, progress: str | None, distance=None, *, kind) -> tuple[list, list, int]:
+                  timeout_s: float, progress: str | None, z_beta=None, *, kind) -> tuple[list, list, int]:
     """Run bench(options) for each bench; a bench whose levels_of(i, result) leave expected(i)
     is solved again with options.recheck, and so on down the chain: the last run is the
-    verdict. distance(i): the inputs' distances from a threshold (`threshold_distance`, laid
-    out as expected(i)), so that departures first made within options.decided_within stand.
-    kind: the hardware kind; levels it says its cell cannot make are solved again whatever
-    the distance, and a verdict holding them once more with RESOLVE.
+    verdict. z_beta(i): the inputs' z / beta, laid out as expected(i), so that departures
+    first made within options.decided_within of a threshold stand.
+    kind: the hardware kind; levels it says its cell cannot make (on those inputs) are solved
+    again whatever the distance, and a verdict holding them once more with RESOLVE.
     Results and their levels in order, and how many netlists were solved again."""
     results = run_many([Job(b(options), f"{name}_{i}", timeout_s) for i, b in enumerate(benches)], workers,
                        progress=progress)
     levels = [levels_of(i, r) for i, r in enumerate(results)]
+    inputs = (lambda i: z_beta(i)) if z_beta else (lambda i: None)
     if options.recheck is not None:
         then = options.recheck
-        again = [i for i, k in enumerate(levels) if _impossible(k, kind) or _needs_recheck(
-                 k, expected(i), distance and distance(i), options.decided_within)]
+        again = [i for i, k in enumerate(levels) if _impossible(k, kind, inputs(i))
+                 or _needs_recheck(k, expected(i), inputs(i), options.decided_within)]
     else:
         then = RESOLVE
-        again = [i for i, k in enumerate(levels) if options != RESOLVE and _impossible(k, kind)]
+        again = [i for i, k in enumerate(levels) if options != RESOLVE and _impossible(k, kind, inputs(i))]
     if not again:
         return results, levels, 0
     note = progress and f"{progress}, departures at reltol {then.reltol:g}"
     redo, redo_levels, deeper = solve_cascade([benches[i] for i in again], lambda j, r: levels_of(again[j], r),
                                               lambda j: expected(again[j]), f"{name}_again", then, workers,
-                                              timeout_s, note, distance and (lambda j: distance(again[j])), kind=kind)
+                                              timeout_s, note, z_beta and (lambda j: z_beta(again[j])), kind=kind)
     for i, r, k in zip(again, redo, redo_levels):
         results[i], levels[i] = r, k
     return results, levels, len(again) + deeper
@@ -423,12 +426,12 @@ def cosim_layer(plan: NetworkPlan, layer_index: int, z: np.ndarray, h: np.ndarra
     def levels_of(i, result) -> list[np.ndarray]:
         return [step_end_levels(plan, result, work[i][1], steps)]
 
-    dist = threshold_distance(z / layer.beta)
+    z_beta = z / layer.beta
     benches = [lambda o, n=n, g=g: unit_bench(plan, dataclasses.replace(layer, units=g), z[n], supply, o)
                for n, g in work]
     _, levels, again = solve_cascade(benches, levels_of, lambda i: [group_columns(k_software, *work[i])],
                                      f"cosim_{layer.name}", options, workers, timeout_s, progress,
-                                     lambda i: [group_columns(dist, *work[i])], kind=plan.chip.kind)
+                                     lambda i: [group_columns(z_beta, *work[i])], kind=plan.chip.kind)
     return _comparison(plan, layer, z, h, _stack_groups(levels, len(z)), again)
 
 
@@ -493,7 +496,7 @@ def cosim_network(plan: NetworkPlan, x: np.ndarray, supply: Supply | None = None
         return [step_end_levels(plan, result, layer.units if g is None else g, steps) for layer in plan.layers]
 
     # the software's z: the circuit's own (the array's output) is not read apart here
-    dists = [threshold_distance(z / layer.beta) for layer, z in zip(plan.layers, zs)]
+    z_betas = [z / layer.beta for layer, z in zip(plan.layers, zs)]
 
     def columns(i, per_layer: list) -> list[np.ndarray]:
         return [group_columns(a, *work[i]) for a in per_layer]
@@ -502,7 +505,7 @@ def cosim_network(plan: NetworkPlan, x: np.ndarray, supply: Supply | None = None
     results, levels, again = solve_cascade(benches, lambda i, r: layer_levels(r, work[i][1]),
                                            lambda i: columns(i, k_software), "cosim_network", options, workers,
                                            timeout_s, "ngspice, network" if progress else None,
-                                           lambda i: columns(i, dists), kind=plan.chip.kind)
+                                           lambda i: columns(i, z_betas), kind=plan.chip.kind)
     if groups != [None]:
         y_c = outputs_from_units(plan, work, results, ends)
     else:

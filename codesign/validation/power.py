@@ -28,7 +28,7 @@ import numpy as np
 from codesign.hardware.params import Supply
 from codesign.manifest import NetworkPlan, UnitPlan
 from codesign.mapping.netlists import layer_clocks, library, shared_sources, unit_subckt
-from codesign.mru import reference, threshold_distance
+from codesign.mru import reference
 from codesign.netlist import identifier, number
 from codesign.validation.benches import header, step_pwl, tran, unit_supply
 from codesign.validation.cosim import DEFAULT, SolverOptions, solve_cascade, step_end_levels
@@ -77,7 +77,7 @@ def mapped_unit_power(plan: NetworkPlan, supply: Supply, z_beta: list[float] = D
     expected = [contract_levels(plan, u, zs) for u in units]
     results, levels, _ = solve_cascade(benches, lambda i, r: [step_end_levels(plan, r, [units[i]], len(zs))],
                                        lambda i: [expected[i]], "power", DEFAULT, workers, timeout_s, None,
-                                       lambda i: [threshold_distance(_carried(plan, zs))[:, None]],
+                                       lambda i: [_carried(plan, zs)[:, None]],
                                        kind=plan.chip.kind)
     c = plan.chip
     input_a = float(np.mean(c.i_bias_a + _carried(plan, zs) * c.i_unit_a))  # the synapse current it sinks

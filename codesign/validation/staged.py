@@ -44,7 +44,7 @@ from codesign.hardware.params import Supply
 from codesign.manifest import NetworkPlan
 from codesign.mapping.reference import software_outputs, software_states
 from codesign.mapping.synapses import RowTrims
-from codesign.mru import reference, threshold_distance
+from codesign.mru import reference
 from codesign.validation.cosim import (
     DEFAULT,
     NetworkComparison,
@@ -110,7 +110,7 @@ def cosim_network_staged(plan: NetworkPlan, x: np.ndarray, supply: Supply | None
     y_sw = software_outputs(plan, hs[-1])
     steps, ends = x.shape[1], _end_times(plan, x.shape[1])
     k_delivered = delivered_levels(plan, i_in)
-    dist = threshold_distance(delivered_z_beta(plan, i_in))
+    z_beta = delivered_z_beta(plan, i_in)
     work = [(n, g) for n in range(len(x)) for g in unit_groups(layer, options)]
 
     def bench(o: SolverOptions, n: int, g: tuple) -> str:
@@ -123,7 +123,7 @@ def cosim_network_staged(plan: NetworkPlan, x: np.ndarray, supply: Supply | None
         benches, lambda i, r: [step_end_levels(plan, r, work[i][1], steps)],
         lambda i: [group_columns(k_delivered, *work[i])],
         "cosim_staged", options, workers, timeout_s, "ngspice, units" if progress else None,
-        lambda i: [group_columns(dist, *work[i])], kind=plan.chip.kind)
+        lambda i: [group_columns(z_beta, *work[i])], kind=plan.chip.kind)
     y_c = outputs_from_units(plan, work, results, ends)
     comparison = _comparison(plan, layer, zs[0], hs[0], _stack_groups(levels, len(x)), again)
     return NetworkComparison(plan.loss, plan.readout.mode, y_sw, y_c, (comparison,), i_in)

@@ -88,11 +88,12 @@ def wrong_sides(rows: list, z: np.ndarray, alpha: np.ndarray, beta: np.ndarray, 
     return f"{len(inside)}{median(inside)} / {len(outside)}{median(outside)}"
 
 
-def impossible(rows: list, kind) -> int:
-    """Unit-steps whose circuit level the unit's cell cannot make (`HardwareKind.impossible_readings`):
-    numerical solutions the co-simulation's last solve left standing."""
-    return int(sum(kind.impossible_readings(np.asarray(t["k_circuit"])[:, None]).sum()
-                   for r in rows for t in r["figures"].get("traces", ())))
+def impossible(rows: list, kind, z: np.ndarray, beta: np.ndarray) -> int:
+    """Unit-steps whose circuit level the unit's cell cannot make on the software's inputs
+    (`HardwareKind.impossible_readings`): readings the co-simulation's last solve left standing."""
+    return int(sum(kind.impossible_readings(np.asarray(t["k_circuit"])[:, None],
+                                            z[r["sequence"]][:, [i]] / beta[i]).sum()
+                   for r in rows for i, t in enumerate(r["figures"].get("traces", ()))))
 
 
 def differing(r: dict) -> str:
@@ -166,7 +167,7 @@ def main() -> int:
               "(median \\|z\\| / beta) | unit-steps read as the cell cannot make |\n|---|---|---|")
         for name, group in groups:
             print(f"| {name} | {wrong_sides(group, z, alpha, beta, plan.eps, plan.levels)} | "
-                  f"{impossible(group, plan.chip.kind)} |")
+                  f"{impossible(group, plan.chip.kind, z, beta)} |")
     if args.plots:
         return write_plots(args.plots, tt, labels, list(trained_task(args.out / "map").class_names), args.raster)
     return 0

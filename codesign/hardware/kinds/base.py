@@ -83,7 +83,8 @@ class HardwareKind(ABC):
     # keys hold it, with the options such readings are solved again with.
     reading_rule: str | None = None
 
-    def impossible_readings(self, k: np.ndarray) -> np.ndarray:
+    def impossible_readings(self, k: np.ndarray, z_beta: np.ndarray | None = None) -> np.ndarray:
         """Where levels k [T, d] read at the ends of successive steps are ones the cell cannot make
-        (bool [T, d]): a numerical solution, never a verdict."""
+        (bool [T, d]), given, where known, its inputs' z / beta [T, d] at those steps: a numerical
+        solution, never a verdict."""
         return np.zeros(np.shape(k), dtype=bool)

@@ -17,7 +17,10 @@ class LatchKind(HardwareKind):
     eps = 1.0
     memory_type = LatchParams
     phases = 1  # phi_t only: no restore phase
-    reading_rule = "valid-flag-stays-set-1"
+    reading_rule = "valid-flag-stays-set-1; follows-clear-inputs-0.25"
+    # |z / beta| this far inside or beyond 1: farther than a trimmed comparator's offset and the
+    # array's error; a chip whose comparator is truly this far off keeps its reading (RESOLVE's)
+    clear_margin = 0.25
 
     def levels(self, chip) -> int:
         return 1
@@ -62,14 +65,22 @@ class LatchKind(HardwareKind):
             k.append(np.where(v > half, np.where(q > half, 1, -1), 0))
         return np.stack(k, axis=1).astype(np.int64)
 
-    def impossible_readings(self, k: np.ndarray) -> np.ndarray:
+    def impossible_readings(self, k: np.ndarray, z_beta: np.ndarray | None = None) -> np.ndarray:
         """h = 0 after a step that read h != 0: only the power-on reset clears the valid flag, and
         its two cross-coupled gates hold it with no input once set. ngspice has dropped it for 1-3
-        steps with nothing switching, and set it again as spontaneously (docs/results.md,
-        "Simulation speed")."""
+        steps with nothing switching, and set it again as spontaneously. With the inputs: a
+        change of h on a step whose |z| / beta lies clear_margin inside 1 (no firing), or h other
+        than the sign of z on one clear_margin beyond (a firing overwrites it); FINEST has flipped
+        a latch with z at 0.05-0.88 beta (docs/results.md, "Simulation speed")."""
         k = np.asarray(k)
-        was_set = np.logical_or.accumulate(k != 0, axis=0)
-        return (k == 0) & np.concatenate([np.zeros_like(was_set[:1]), was_set[:-1]])
+        before = np.concatenate([np.zeros_like(k[:1]), k[:-1]])  # h_0 = 0: the power-on reset
+        was_set = np.logical_or.accumulate(before != 0, axis=0)
+        out = (k == 0) & was_set
+        if z_beta is not None:
+            z = np.asarray(z_beta, dtype=np.float64)
+            silent, firing = np.abs(z) < 1 - self.clear_margin, np.abs(z) > 1 + self.clear_margin
+            out |= (silent & (k != before)) | (firing & (k != np.sign(z)))
+        return out
 
 
 KIND = LatchKind()
