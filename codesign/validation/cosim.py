@@ -235,7 +235,7 @@ def solve_cascade(benches: list, levels_of, expected, name: str, options: Solver
     results = run_many([Job(b(options), f"{name}_{i}", timeout_s) for i, b in enumerate(benches)], workers,
                        progress=progress)
     levels = [levels_of(i, r) for i, r in enumerate(results)]
-    inputs = (lambda i: z_beta(i)) if z_beta else (lambda i: None)
+    inputs = z_beta or (lambda i: None)
     if options.recheck is not None:
         then = options.recheck
         again = [i for i, k in enumerate(levels) if _impossible(k, kind, inputs(i))

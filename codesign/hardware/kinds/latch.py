@@ -71,7 +71,7 @@ class LatchKind(HardwareKind):
         steps with nothing switching, and set it again as spontaneously. With the inputs: a
         change of h on a step whose |z| / beta lies clear_margin inside 1 (no firing), or h other
         than the sign of z on one clear_margin beyond (a firing overwrites it); FINEST has flipped
-        a latch with z at 0.05-0.88 beta (docs/results.md, "Simulation speed")."""
+        a latch with |z| at 0.05-0.88 beta (docs/results.md, "Simulation speed")."""
         k = np.asarray(k)
         before = np.concatenate([np.zeros_like(k[:1]), k[:-1]])  # h_0 = 0: the power-on reset
         was_set = np.logical_or.accumulate(before != 0, axis=0)
