@@ -38,6 +38,7 @@ def test_run_writes_plans_of_tt_pvt_and_trimmed_monte_carlo_points(tmp_path):
     (path,) = run.write_plans(tmp_path, 3)
     plan = load_plan(path)
     assert plan.settings.job == "network_cosim" and plan.settings.mirror_array == "staged"
+    assert plan.settings.readout_zero == "reset"  # each unit's readout zeroed on its own output at reset
     assert (plan.settings.mirror_trim, plan.settings.comparator_trim) == ("rows", "test")  # trimmed at test
     assert [(p.corner, p.temp_c, p.sequence, p.mc_seed) for p in plan.points] == [("tt", 27, n, None) for n in range(3)]
     nominal, hot_cold, drawn = (load_plan(p) for p in run.write_plans(tmp_path, 2, chips=3, chip_utterances=2,
@@ -45,6 +46,7 @@ def test_run_writes_plans_of_tt_pvt_and_trimmed_monte_carlo_points(tmp_path):
     for trimmed in (nominal, hot_cold):  # rows and comparators at the point's temperature
         assert (trimmed.settings.mirror_trim, trimmed.settings.comparator_trim) == ("rows", "test")
         assert trimmed.settings.trim_table == "temperature"
+    assert {nominal.settings.readout_zero, hot_cold.settings.readout_zero, drawn.settings.readout_zero} == {"reset"}
     # a Monte Carlo chip: each unit's comparator on its own trip points, at 27 C
     assert (drawn.settings.mirror_trim, drawn.settings.comparator_trim, drawn.settings.trim_table) == \
         ("rows", "units", "none")

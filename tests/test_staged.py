@@ -46,6 +46,28 @@ def test_staged_gives_the_coupled_netlists_levels_and_outputs():
     np.testing.assert_allclose(staged.y_circuit, coupled.y_circuit, atol=2e-3 * np.abs(coupled.y_circuit).max())
 
 
+def test_a_readout_zeroed_at_reset_takes_out_the_branches_offset():
+    """The golden mirror map (alpha 1.5-7.0, its readout trimmed for the branches at 1 I_unit), 8 steps at
+    tt 27 C: every level the software's, so what is left of the outputs' error is the readout's. Read
+    against the ideal reference, each unit's gain error shows at every level as L alpha g; zeroed on the
+    unit's own output at reset, only k alpha g is left. Both from one run."""
+    plan = load_checked(MAPS / "mirror")
+    x = first_test_sequences(MAPS / "mirror", 1)[0][:, :8]
+    n = cosim_network_staged(plan, x, workers=2, readout_zero="reset")
+    assert n.layers[0].level_agreement == 1.0
+
+    def rms_error(y):
+        return float(np.sqrt(np.mean((y - n.y_software) ** 2)))
+
+    assert rms_error(n.y_circuit) < 0.4 * rms_error(n.y_circuit_reference)
+    assert rms_error(n.y_circuit) < 0.02 * float(np.sqrt(np.mean(n.y_software ** 2)))
+    with pytest.raises(ValueError, match="readout_zero: 'midscale', not one of reference, reset"):
+        cosim_network_staged(plan, x, readout_zero="midscale")
+    with pytest.raises(ValueError, match="readout_zero: 'reset' reads each unit's own output current"):
+        cosim_network(load_checked(MAPS / "twolayer"), first_test_sequences(MAPS / "twolayer", 1)[0][:, :2],
+                      readout_zero="reset")  # a unit of layer 2 reads layer 1's readout currents
+
+
 @pytest.mark.parametrize("text, message", [
     ('job = "network_cosim"\nmap_dirs = ["cmru"]\nmirror_array = "staged"\n', "single-layer maps on a mirror"),
     ('job = "unit_cosim"\nmap_dirs = ["mirror"]\nmirror_array = "staged"\n', "mirror_array: only for the job"),

@@ -274,6 +274,26 @@ def test_a_first_pass_point_is_its_own_point_and_names_its_solver_options(tmp_pa
     assert default[0].key == tasks["cascade", "network_cosim"].key  # the default: cached points keep their keys
 
 
+def test_a_readout_zeroed_at_reset_is_keyed_apart_and_the_default_keeps_its_keys(tmp_path):
+    from codesign.validation.cosim import READOUT_ZERO
+    from codesign.validation.sweep.plan import READOUT_ZERO as PLAN_READOUT_ZERO
+    from codesign.validation.sweep.points import build_tasks
+
+    assert READOUT_ZERO == PLAN_READOUT_ZERO
+    _one_unit_map(tmp_path / "map")
+    head = 'job = "network_cosim"\nmap_dirs = ["map"]\n'
+    tasks = {z: build_tasks(load_plan(_plan(tmp_path, f'{head}readout_zero = "{z}"\n', f"{z}.toml")), 60)[0]
+             for z in READOUT_ZERO}
+    (default,) = build_tasks(load_plan(_plan(tmp_path, head, "default.toml")), 60)
+    assert tasks["reset"].readout_zero == "reset" and tasks["reset"].key != tasks["reference"].key
+    assert default.key == tasks["reference"].key  # points stored before the key existed keep theirs
+    for text, message in [('job = "unit_cosim"\nmap_dirs = ["map"]\nreadout_zero = "reset"\n',
+                           "readout_zero: only for the job network_cosim"),
+                          (f'{head}readout_zero = "midscale"\n', "readout_zero: must be one of")]:
+        with pytest.raises(ConfigError, match=message):
+            load_plan(_plan(tmp_path, text, "bad.toml"))
+
+
 def test_points_fewer_than_local_workers_share_the_idle_cores(tmp_path):
     from codesign.validation.sweep.engine import share_cores
     from codesign.validation.sweep.points import build_tasks

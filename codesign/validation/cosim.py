@@ -453,6 +453,8 @@ class NetworkComparison:
     y_circuit: np.ndarray = field(repr=False)
     layers: tuple[Comparison, ...] = ()
     row_currents_a: np.ndarray | None = field(default=None, repr=False)  # [N, T, d] staged: the array's
+    # a readout zeroed at reset: the same units' outputs read against the ideal reference as well
+    y_circuit_reference: np.ndarray | None = field(default=None, repr=False)
 
     def summary(self) -> dict:
         ds, dc = decisions(self.loss, self.y_software), decisions(self.loss, self.y_circuit)
@@ -466,30 +468,55 @@ class NetworkComparison:
                 "netlists_solved_tight": self.layers[0].solved_tight if self.layers else 0}
 
 
-def outputs_from_units(plan: NetworkPlan, work: list, results: list, ends: np.ndarray) -> np.ndarray:
+# Where the readout puts a unit's zero: "reference", the ideal L alpha I_unit its behavioural sources
+# subtract (`state_expr`); "reset", each unit's own output current read at power-on reset, where every
+# unit holds h = 0, before its first transfer (an auto-zero, the reading stored ideally). The second
+# takes out what the readout branches add at every level where they run off their trim: at ff 85 C
+# the KWS chip's off branches leak 29 pA, 0.2 I_unit at h = 0 (docs/circuits.md, "Readout zero").
+READOUT_ZERO = ("reference", "reset")
+
+
+def check_readout_zero(readout_zero: str) -> str:
+    if readout_zero not in READOUT_ZERO:
+        raise ValueError(f"readout_zero: {readout_zero!r}, not one of {', '.join(READOUT_ZERO)}")
+    return readout_zero
+
+
+def outputs_from_units(plan: NetworkPlan, work: list, results: list, ends: np.ndarray,
+                       readout_zero: str = "reference") -> np.ndarray:
     """y [N, T, m] ([N, m] for a 'last' or 'mean' readout) of a single-layer network from its units' readout
     currents i(vo_<unit>), each (sequence, units) of `work` read from its run in `results`: what
-    the readout's behavioural sources compute from them (`state_expr`)."""
+    the readout's behavioural sources compute from them (`state_expr`), zeroed as `readout_zero` says."""
+    check_readout_zero(readout_zero)
+    at_reset = plan.chip.t_compare_s - SAMPLE_BEFORE_END_S  # h = 0 until the first transfer
     h = np.zeros((1 + max(n for n, _ in work), len(ends), len(plan.units)))
     for (n, units), r in zip(work, results):
         for u in units:
-            h[n, :, u.index] = state_from_current(plan, u, np.interp(ends, r["time"], r.i(f"vo_{u.name}")))
+            i_vo = r.i(f"vo_{u.name}")
+            h[n, :, u.index] = state_from_current(plan, u, np.interp(ends, r["time"], i_vo))
+            if readout_zero == "reset":
+                h[n, :, u.index] -= state_from_current(plan, u, np.interp(at_reset, r["time"], i_vo))
     y = h @ np.array(plan.readout.weight).T + np.array(plan.readout.bias)
     return pool_states(plan.readout.mode, y)
 
 
 def cosim_network(plan: NetworkPlan, x: np.ndarray, supply: Supply | None = None, workers: int = 1,
                   timeout_s: float = 3600, progress: bool = False,
-                  options: SolverOptions = DEFAULT) -> NetworkComparison:
+                  options: SolverOptions = DEFAULT, readout_zero: str = "reference") -> NetworkComparison:
     """Network-level co-simulation on inputs x [N, T, n_in]: one ngspice run per sequence, or per
     (unit, sequence) where the network is `separable` and options.one_unit_per_netlist (the
-    readout then sums the units' output currents as its behavioural sources do)."""
+    readout then sums the units' output currents as its behavioural sources do, zeroed as
+    `readout_zero` says: READOUT_ZERO)."""
     supply = supply or plan.chip.supply()
+    groups = network_groups(plan, options, supply)
+    if check_readout_zero(readout_zero) != "reference" and groups == [None]:
+        raise ValueError(f"readout_zero: {readout_zero!r} reads each unit's own output current; this network "
+                         "is one netlist whose readout sources use the reference (a single-layer network "
+                         "solved one unit per netlist reads its units)")
     zs, hs = software_states(plan, x)
     y_sw = software_outputs(plan, hs[-1])
     steps, ends = x.shape[1], _end_times(plan, x.shape[1])
     k_software = [_software_levels(layer, h) for layer, h in zip(plan.layers, hs)]
-    groups = network_groups(plan, options, supply)
     work = [(n, g) for n in range(len(x)) for g in groups]
 
     def layer_levels(result, g) -> list[np.ndarray]:
@@ -506,12 +533,15 @@ def cosim_network(plan: NetworkPlan, x: np.ndarray, supply: Supply | None = None
                                            lambda i: columns(i, k_software), "cosim_network", options, workers,
                                            timeout_s, "ngspice, network" if progress else None,
                                            lambda i: columns(i, z_betas), kind=plan.chip.kind)
+    y_reference = None
     if groups != [None]:
-        y_c = outputs_from_units(plan, work, results, ends)
+        y_c = outputs_from_units(plan, work, results, ends, readout_zero)
+        if readout_zero != "reference":
+            y_reference = outputs_from_units(plan, work, results, ends)
     else:
         m = len(plan.readout.bias)
         y_c = np.stack([np.stack([np.interp(ends, r["time"], r.v(f"y{j}")) for j in range(m)], -1) for r in results])
         y_c = pool_states(plan.readout.mode, y_c)
     layers = tuple(_comparison(plan, layer, zs[li], hs[li], _stack_groups(levels, len(x), li), again)
                    for li, layer in enumerate(plan.layers))
-    return NetworkComparison(plan.loss, plan.readout.mode, y_sw, y_c, layers)
+    return NetworkComparison(plan.loss, plan.readout.mode, y_sw, y_c, layers, y_circuit_reference=y_reference)

@@ -52,6 +52,7 @@ from codesign.validation.cosim import (
     _comparison,
     _end_times,
     _stack_groups,
+    check_readout_zero,
     current_bench,
     group_columns,
     outputs_from_units,
@@ -100,9 +101,12 @@ def delivered_levels(plan: NetworkPlan, i_in: np.ndarray) -> np.ndarray:
 
 def cosim_network_staged(plan: NetworkPlan, x: np.ndarray, supply: Supply | None = None, workers: int = 1,
                          timeout_s: float = 3600, progress: bool = False,
-                         options: SolverOptions = DEFAULT, trims: RowTrims | None = None) -> NetworkComparison:
+                         options: SolverOptions = DEFAULT, trims: RowTrims | None = None,
+                         readout_zero: str = "reference") -> NetworkComparison:
     """`cosim_network` for a single-layer mirror-array chip, array and units solved apart; trims:
-    the chip's row trims (`codesign.validation.array_trim`), default none."""
+    the chip's row trims (`codesign.validation.array_trim`), default none; readout_zero: where the
+    readout puts each unit's zero (`codesign.validation.cosim.READOUT_ZERO`)."""
+    check_readout_zero(readout_zero)
     supply = supply or plan.chip.supply()
     layer = plan.layers[0]
     i_in = array_input_currents(plan, x, supply, workers, timeout_s, "ngspice, array" if progress else None, trims)
@@ -124,6 +128,7 @@ def cosim_network_staged(plan: NetworkPlan, x: np.ndarray, supply: Supply | None
         lambda i: [group_columns(k_delivered, *work[i])],
         "cosim_staged", options, workers, timeout_s, "ngspice, units" if progress else None,
         lambda i: [group_columns(z_beta, *work[i])], kind=plan.chip.kind)
-    y_c = outputs_from_units(plan, work, results, ends)
+    y_c = outputs_from_units(plan, work, results, ends, readout_zero)
+    y_reference = None if readout_zero == "reference" else outputs_from_units(plan, work, results, ends)
     comparison = _comparison(plan, layer, zs[0], hs[0], _stack_groups(levels, len(x)), again)
-    return NetworkComparison(plan.loss, plan.readout.mode, y_sw, y_c, (comparison,), i_in)
+    return NetworkComparison(plan.loss, plan.readout.mode, y_sw, y_c, (comparison,), i_in, y_reference)

@@ -13,7 +13,9 @@ largest outputs and the circuit's outputs' error), the split of the departures (
 against the software, the units against the array's delivered levels), wrong transitions (count,
 farthest from a threshold), how long a unit stays off the software's level once it leaves it, and
 the time per point; then on which side of a threshold the wrong transitions fall (software z
-recomputed from the map), and how many unit-steps read a level the unit's cell cannot make.
+recomputed from the map), how many unit-steps read a level the unit's cell cannot make, and the
+readout: where its zero sat (each unit's own output at reset, or the ideal reference) and, for
+points zeroed at reset, their outputs read against the reference too.
 With --plots, the report's figures of the tt points so far (run.py's `plots`: the confusion
 matrices, the readout outputs, the levels over utterance N). Nothing is simulated.
 """
@@ -107,6 +109,25 @@ def differing(r: dict) -> str:
     return f"{r['sequence']} ({', '.join(parts)})"
 
 
+def readout_zeros(name: str, rows: list, labels: np.ndarray) -> str:
+    """One row of the readout's table: the readout zero the points read with (`readout_zero`), the
+    outputs' RMS error against the software's, and where a point zeroed at reset keeps the outputs
+    read against the ideal reference too, that readout's RMS error, decisions identical and accuracy."""
+    done = [r for r in rows if r["status"] != "failed"]
+    zeros = sorted({r["figures"].get("readout_zero", "reference") for r in done})
+    rms = lambda key: float(np.sqrt(np.mean([np.mean(np.subtract(r["figures"][key], r["figures"]["y_software"])  # noqa: E731
+                                             ** 2) for r in done if key in r["figures"]])))
+    text = f"| {name} | {' and '.join(zeros)} | {rms('y_circuit'):.3f} |"
+    referenced = [r for r in done if "y_circuit_reference" in r["figures"]]
+    if not referenced:
+        return text + " n/a |"
+    as_referenced = [{**r, "figures": {**r["figures"], "y_circuit": r["figures"]["y_circuit_reference"]}}
+                     for r in referenced]
+    u = on_utterances(as_referenced, labels)
+    return (text + f" {rms('y_circuit_reference'):.3f}, decisions identical {u['decisions_identical']:.1%}, "
+            f"circuit {u['circuit_accuracy']:.1%} (software {u['software_accuracy']:.1%}) on {len(referenced)} |")
+
+
 def line(name: str, rows: list, labels: np.ndarray) -> str:
     """One table row: the figures of some sweep rows (one utterance each)."""
     done = [r for r in rows if r["status"] != "failed"]
@@ -158,6 +179,10 @@ def main() -> int:
     groups += [(f"Monte Carlo chip {k}", r) for k, r in sorted(chips.items())]
     for name, group in groups:
         print(line(name, group, labels))
+    print("\n| point | readout zero | outputs' RMS error | the same runs read against the ideal reference: "
+          "RMS error, decisions, accuracy |\n|---|---|---|---|")
+    for name, group in groups:
+        print(readout_zeros(name, group, labels))
     plan = load_checked(args.out / "map")
     if len(plan.layers) == 1:  # the KWS network; a stacked one would need each layer's traces apart
         layer = plan.layers[0]

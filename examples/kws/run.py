@@ -60,7 +60,9 @@ def write_plans(out: Path, utterances: int, chips: int = 0, chip_utterances: int
     chips). Every chip is trimmed at test first, as a chip off the line would be: its array's rows
     and its comparators' thresholds, at the point's temperature (a temperature sensor and a table
     of trims); a chip drawn by Monte Carlo has each unit's comparator trimmed on its own trip
-    points (mirror_trim, comparator_trim, trim_table; docs/mapping.md)."""
+    points (mirror_trim, comparator_trim, trim_table; docs/mapping.md). Every unit's readout is
+    zeroed on its own output at power-on reset (readout_zero; docs/design.md, "State -> readout
+    current")."""
     nominal = [("tt", 27.0, n, None) for n in range(utterances)]
     hot_cold = [(c, t, n, None) for n in range(utterances) for c, t in (PVT_POINTS if pvt else ())]
     drawn = [("tt", 27.0, n, k) for n in range(chip_utterances) for k in range(1, chips + 1)]
@@ -76,7 +78,8 @@ def write_plans(out: Path, utterances: int, chips: int = 0, chip_utterances: int
                 + ("" if k is None else f", mc_seed = {k}") + " }," for c, t, n, k in points]
         plans.append(out / f"{name}.toml")
         plans[-1].write_text(f"# the mapped KWS network on its first held-out test utterances: {head}\n"
-                             'job = "network_cosim"\nmirror_array = "staged"\ntimeout_s = 1800\npoints = [\n'
+                             'job = "network_cosim"\nmirror_array = "staged"\nreadout_zero = "reset"\n'
+                             'timeout_s = 1800\npoints = [\n'
                              + "\n".join(rows) + "\n]\n")
     return plans
 

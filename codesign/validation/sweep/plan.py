@@ -21,6 +21,9 @@ range is a ConfigError naming the key), and the points it names.
                                      # points (staged only)
     trim_table = "temperature"       # trims set at test at each point's temperature (a sensor and a
                                      # table on the chip); default "none": set at 27 C
+    readout_zero = "reset"           # network_cosim, one unit per netlist: each unit's readout zeroed
+                                     # on its own output at power-on reset; default "reference", the
+                                     # ideal L alpha I_unit (codesign.validation.cosim.READOUT_ZERO)
     solver = "first_pass"            # cosim jobs: the first ngspice run is the verdict, departures
                                      # not solved again (codesign.validation.cosim.SOLVERS); default
                                      # "cascade", each departure solved down the tolerance cascade
@@ -36,7 +39,7 @@ The map-folder jobs run on each map folder's netlists with its manifest's chip
 (unit_cosim, network_cosim: one test sequence per point; unit_power: every
 unit's power as mapped, `codesign.validation.power`, no sequences). A key only
 some jobs read (map_dirs, sequences, solver, mirror_array, mirror_trim,
-comparator_trim, trim_table, retention_steps; chip and chip_set for the map-folder jobs) is refused,
+comparator_trim, trim_table, readout_zero, retention_steps; chip and chip_set for the map-folder jobs) is refused,
 naming it, when given for another.
 
 Points are the product of the axes, or an explicit list:
@@ -69,12 +72,14 @@ JOBS = MAP_JOBS + CELL_JOBS
 # something the job ignores.
 JOB_KEYS = {"map_dirs": MAP_JOBS, "sequences": COSIM_JOBS, "retention_steps": ("retention",),
             "mirror_array": ("network_cosim",), "mirror_trim": ("network_cosim",),
-            "comparator_trim": ("network_cosim",), "trim_table": ("network_cosim",), "solver": COSIM_JOBS}
+            "comparator_trim": ("network_cosim",), "trim_table": ("network_cosim",),
+            "readout_zero": ("network_cosim",), "solver": COSIM_JOBS}
 MIRROR_ARRAY = ("coupled", "staged")  # network_cosim on a mirror-array chip: codesign.validation.staged
 MIRROR_TRIM = ("none", "rows")  # staged: the chip's array as drawn, or trimmed per row at test (array_trim)
 # the chip file's threshold trims, set at test on a replica, or on each unit's own comparator (comparator_trim)
 COMPARATOR_TRIM = ("chip", "test", "units")
 TRIM_TABLE = ("none", "temperature")  # trims set at 27 C, or at each point's temperature
+READOUT_ZERO = ("reference", "reset")  # network_cosim: codesign.validation.cosim.READOUT_ZERO
 SOLVER = ("cascade", "first_pass")  # cosim jobs: codesign.validation.cosim.SOLVERS
 AXES = ("corners", "temperatures_c", "supplies", "map_dirs", "sequences", "monte_carlo")
 MAX_POINTS = 10_000
@@ -146,6 +151,7 @@ class PlanFile:
     mirror_trim: str = field(default="none", metadata=limits(choices=MIRROR_TRIM))
     comparator_trim: str = field(default="chip", metadata=limits(choices=COMPARATOR_TRIM))
     trim_table: str = field(default="none", metadata=limits(choices=TRIM_TABLE))
+    readout_zero: str = field(default="reference", metadata=limits(choices=READOUT_ZERO))
     solver: str = field(default="cascade", metadata=limits(choices=SOLVER))
     points: tuple[PointEntry, ...] = ()
     monte_carlo: MonteCarlo | None = None

@@ -75,6 +75,7 @@ class Task:
     mirror_trim: str = "none"  # staged: "rows" trims each chip's array at test first (codesign.validation.array_trim)
     comparator_trim: str = "chip"  # "test" / "units": the comparators' thresholds trimmed at test (comparator_trim)
     trim_table: str = "none"  # "temperature": trims set at test at the point's temperature, not at 27 C
+    readout_zero: str = "reference"  # network_cosim: codesign.validation.cosim.READOUT_ZERO
     solver: str = "cascade"  # cosim jobs: codesign.validation.cosim.SOLVERS
     # a chip trimmed at test: the content hash of its trimming (the netlists the trims follow from, the
     # DACs), the same for every point of one chip, whose trims are set once per sweep (`trim_chip`)
@@ -252,13 +253,15 @@ def _cosim_task(p: Point, timeout_s: float, manifest: str, sequences: int, setti
     mirror_array, solver = settings.mirror_array, settings.solver
     netlists = _cosim_netlists(p, *mapped, mirror_array, trim, solver)
     content = {**_common(p), "manifest": manifest, "sequence": p.sequence, "netlists": [_sha256(t) for t in netlists]}
+    if settings.readout_zero != "reference":  # keyed only when set: the points stored before it keep theirs
+        content["readout_zero"] = settings.readout_zero
     trim_key = None
     if trim:  # the chip, not where it runs: every point of one chip shares its trims
         chip = {k: v for k, v in _common(p).items() if k not in ("job", "temp_c", "vdd_v")}
         trim_key = _key({**chip, "trim": [_sha256(t) for t in trim]})
     return Task(p, _key(content), timeout_s, manifest_sha256=manifest, map_sequences=sequences,
                 mirror_array=mirror_array, mirror_trim=settings.mirror_trim, comparator_trim=settings.comparator_trim,
-                trim_table=settings.trim_table, solver=solver, trim_key=trim_key)
+                trim_table=settings.trim_table, readout_zero=settings.readout_zero, solver=solver, trim_key=trim_key)
 
 
 def _unit_power_task(p: Point, timeout_s: float, manifest: str) -> Task:
@@ -450,16 +453,18 @@ def _cosim(task: Task, supply) -> dict:
                 record["comparator_trim"] = task.comparator_trim
         if task.mirror_array == "staged":
             n = cosim_network_staged(plan, xs, supply, workers=task.ngspice_workers, timeout_s=task.timeout_s,
-                                     options=options, trims=row_trims)
+                                     options=options, trims=row_trims, readout_zero=task.readout_zero)
         else:
             n = cosim_network(plan, xs, supply, workers=task.ngspice_workers, timeout_s=task.timeout_s,
-                              options=options)
+                              options=options, readout_zero=task.readout_zero)
         s, layers = n.summary(), n.layers
         out = {"solver": task.solver, "mirror_array": task.mirror_array, **record,
                "decision_agreement": s["decision_agreement"],
                "output_rmse": s["output_rmse"],
                "netlists_solved_tight": s["netlists_solved_tight"],
                "y_software": n.y_software[0].tolist(), "y_circuit": n.y_circuit[0].tolist()}
+        if n.y_circuit_reference is not None:  # zeroed at reset: the reference readout's outputs beside
+            out["readout_zero"], out["y_circuit_reference"] = task.readout_zero, n.y_circuit_reference[0].tolist()
         if n.row_currents_a is not None:  # staged: the array's currents against the contract (units of I_unit)
             from codesign.validation.staged import delivered_levels
             from codesign.validation.synapses import against_contract
