@@ -73,6 +73,13 @@ def test_validate_options_are_checked_before_any_work(tmp_path, capsys, args, me
     assert message in capsys.readouterr().err
 
 
+def test_a_readout_zero_a_network_netlist_cannot_take_is_refused_before_any_work(tmp_path, capsys):
+    twolayer = Path(__file__).parent / "golden" / "maps" / "twolayer"
+    assert main(["validate", str(twolayer), "--out", str(tmp_path / "v"), "--readout-zero", "reset"]) == 2
+    assert "readout_zero: 'reset' reads each unit's own output current" in capsys.readouterr().err
+    assert not any((tmp_path / "v").glob("*.json"))
+
+
 def test_validate_on_a_file_or_into_a_file_is_refused(tmp_path, capsys):
     assert main(["validate", str(GOLDEN / "manifest.json")]) == 2
     assert "not a map folder" in capsys.readouterr().err

@@ -14,6 +14,7 @@ from pathlib import Path
 from codesign.hardware.params import TEMP_RANGE_C, VDD_RANGE_V
 from codesign.pdk import corners as known_corners
 from codesign.validation.characterize import cell_clock, charge_packets, hysteresis_loop, retention
+from codesign.validation.cosim import READOUT_ZERO
 from codesign.validation.decision import decision_window
 from codesign.validation.ngspice import MAX_TIMEOUT_S, parallel_map
 from codesign.validation.settling import comparator_settling
@@ -116,6 +117,10 @@ def register_validate(subparsers) -> None:
                    help="stimulus sets: distance kept from +-beta, relative to beta (default 0.02)")
     p.add_argument("--corner", help="process corner (default: the chip spec's first)")
     p.add_argument("--vdd", type=float, help="supply voltage in V (default: the chip spec's vdd_v)")
+    p.add_argument("--readout-zero", choices=READOUT_ZERO, default="reference",
+                   help="network level: where the readout puts each unit's zero: the ideal L alpha I_unit "
+                        "(reference, default) or the unit's own output at power-on reset (reset; single-layer "
+                        "networks)")
     add_simulation_arguments(p)
     add_target_arguments(p)
     p.add_argument("--out", type=Path, help="report folder (default <map_dir>/validation)")
@@ -147,7 +152,7 @@ def run_validate(args: argparse.Namespace) -> int:
             result = validate_map(args.map_dir, out, args.sequences, args.level, args.corner, args.temp,
                                   args.workers, args.vdd, targets, args.timeout, progress=not args.quiet,
                                   stimulus=tuple(args.stimulus), stimulus_steps=args.stimulus_steps,
-                                  margin=args.margin, power=args.power)
+                                  margin=args.margin, power=args.power, readout_zero=args.readout_zero)
     except (FileNotFoundError, ValueError) as err:
         raise UserError(str(err)) from None
     print((out / "summary.md").read_text())

@@ -456,16 +456,23 @@ class NetworkComparison:
     # a readout zeroed at reset: the same units' outputs read against the ideal reference as well
     y_circuit_reference: np.ndarray | None = field(default=None, repr=False)
 
-    def summary(self) -> dict:
-        ds, dc = decisions(self.loss, self.y_software), decisions(self.loss, self.y_circuit)
+    def _against_software(self, y_circuit: np.ndarray) -> tuple[float, np.ndarray]:
+        ds, dc = decisions(self.loss, self.y_software), decisions(self.loss, y_circuit)
         same = np.all(ds == dc, axis=-1) if self.loss == "bce" else ds == dc
-        return {"sequences": int(len(self.y_software)), "output_rmse": float(np.sqrt(np.mean(
-                (self.y_software - self.y_circuit) ** 2))),
-                "output_rms_software": float(np.sqrt(np.mean(self.y_software**2))),
-                "decisions_identical": bool(np.all(same)),
-                "decision_agreement": float(np.mean(same)),
-                "state_level_agreement": [c.level_agreement for c in self.layers],
-                "netlists_solved_tight": self.layers[0].solved_tight if self.layers else 0}
+        return float(np.sqrt(np.mean((self.y_software - y_circuit) ** 2))), same
+
+    def summary(self) -> dict:
+        rmse, same = self._against_software(self.y_circuit)
+        out = {"sequences": int(len(self.y_software)), "output_rmse": rmse,
+               "output_rms_software": float(np.sqrt(np.mean(self.y_software**2))),
+               "decisions_identical": bool(np.all(same)),
+               "decision_agreement": float(np.mean(same)),
+               "state_level_agreement": [c.level_agreement for c in self.layers],
+               "netlists_solved_tight": self.layers[0].solved_tight if self.layers else 0}
+        if self.y_circuit_reference is not None:
+            rmse, same = self._against_software(self.y_circuit_reference)
+            out["reference_readout"] = {"output_rmse": rmse, "decision_agreement": float(np.mean(same))}
+        return out
 
 
 # Where the readout puts a unit's zero: "reference", the ideal L alpha I_unit its behavioural sources
@@ -476,9 +483,15 @@ class NetworkComparison:
 READOUT_ZERO = ("reference", "reset")
 
 
-def check_readout_zero(readout_zero: str) -> str:
+def check_readout_zero(readout_zero: str, one_netlist: bool = False) -> str:
+    """readout_zero, refused when unknown, or for a network solved as one netlist (one_netlist), whose
+    readout sources use the reference: stacked layers read each other's currents."""
     if readout_zero not in READOUT_ZERO:
         raise ValueError(f"readout_zero: {readout_zero!r}, not one of {', '.join(READOUT_ZERO)}")
+    if one_netlist and readout_zero != "reference":
+        raise ValueError(f"readout_zero: {readout_zero!r} reads each unit's own output current; this network "
+                         "is one netlist whose readout sources use the reference (a single-layer network "
+                         "solved one unit per netlist reads its units)")
     return readout_zero
 
 
@@ -509,10 +522,7 @@ def cosim_network(plan: NetworkPlan, x: np.ndarray, supply: Supply | None = None
     `readout_zero` says: READOUT_ZERO)."""
     supply = supply or plan.chip.supply()
     groups = network_groups(plan, options, supply)
-    if check_readout_zero(readout_zero) != "reference" and groups == [None]:
-        raise ValueError(f"readout_zero: {readout_zero!r} reads each unit's own output current; this network "
-                         "is one netlist whose readout sources use the reference (a single-layer network "
-                         "solved one unit per netlist reads its units)")
+    check_readout_zero(readout_zero, groups == [None])
     zs, hs = software_states(plan, x)
     y_sw = software_outputs(plan, hs[-1])
     steps, ends = x.shape[1], _end_times(plan, x.shape[1])

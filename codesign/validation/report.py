@@ -22,11 +22,13 @@ import numpy as np
 from codesign.config import limits
 from codesign.fsio import atomic_write_text
 from codesign.manifest import NetworkPlan
+from codesign.mapping.netlists import separable
 from codesign.validation.cosim import (
     DEFAULT,
     NEAR_THRESHOLD,
     Comparison,
     NetworkComparison,
+    check_readout_zero,
     cosim_layer,
     cosim_network,
     cosim_units,
@@ -139,6 +141,11 @@ def write_validation(folder: str | Path, plan: NetworkPlan, units: list[Comparis
                f"\nOutputs ({network.readout_mode}): RMSE {s['output_rmse']:.4g} (software outputs' RMS "
                f"{s['output_rms_software']:.4g}); decisions identical on "
                f"{s['decision_agreement']:.1%} of sequences (all identical: {s['decisions_identical']}).\n"]
+        if "reference_readout" in s:
+            r = s["reference_readout"]
+            md.append(f"Readout zeroed on each unit's own output at power-on reset; the same runs read against "
+                      f"the ideal reference: RMSE {r['output_rmse']:.4g}, decisions identical on "
+                      f"{r['decision_agreement']:.1%}.\n")
         for c in network.layers:
             c.plot(folder / f"network_{c.layer}.png")
             md.append(f"![network {c.layer}](network_{c.layer}.png)\n")
@@ -172,10 +179,12 @@ def validate_map(map_dir: str | Path, out: str | Path, sequences: int, level: st
                  corner: str | None = None, temp_c: float | None = None, workers: int = 1,
                  vdd_v: float | None = None, targets: Targets = Targets(), timeout_s: float = 3600,
                  progress: bool = False, stimulus: tuple[str, ...] = (), stimulus_steps: int = 200,
-                 margin: float = 0.02, seed: int = 0, power: bool = False) -> dict:
+                 margin: float = 0.02, seed: int = 0, power: bool = False, readout_zero: str = "reference") -> dict:
     """Co-simulate the first `sequences` test sequences (level "none": none) and each unit
-    stimulus set (`sequences` x `stimulus_steps`); write the validation folder."""
+    stimulus set (`sequences` x `stimulus_steps`); write the validation folder. readout_zero: where
+    the network's readout puts each unit's zero (`codesign.validation.cosim.READOUT_ZERO`)."""
     plan = load_checked(map_dir)
+    check_readout_zero(readout_zero, level in ("network", "both") and not separable(plan))
     x, _ = test_sequences(map_dir, sequences) if level != "none" else (np.zeros((sequences, 0, 0)), None)
     supply = plan.chip.supply(corner, temp_c, vdd_v)
     seconds, units, network = {}, None, None
@@ -186,7 +195,7 @@ def validate_map(map_dir: str | Path, out: str | Path, sequences: int, level: st
         seconds["unit_level"] = time.perf_counter() - started
     if level in ("network", "both"):
         started = time.perf_counter()
-        network = cosim_network(plan, x, **run)
+        network = cosim_network(plan, x, **run, readout_zero=readout_zero)
         seconds["network_level"] = time.perf_counter() - started
     stim = None
     if stimulus:
@@ -199,5 +208,5 @@ def validate_map(map_dir: str | Path, out: str | Path, sequences: int, level: st
         watts = mapped_unit_power(plan, supply, workers=workers, timeout_s=timeout_s)
         seconds["power"] = time.perf_counter() - started
     setting = {"map_dir": str(map_dir), "corner": supply.corner, "temp_c": supply.temp_c, "vdd_v": supply.vdd_v,
-               "sequences": sequences, "steps": int(x.shape[1]), "level": level}
+               "sequences": sequences, "steps": int(x.shape[1]), "level": level, "readout_zero": readout_zero}
     return write_validation(out, plan, units, network, seconds, setting, targets, stim, margin, watts)
