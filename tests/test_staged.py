@@ -74,9 +74,10 @@ def test_a_readout_zeroed_at_reset_takes_out_the_branches_offset():
     ('job = "network_cosim"\nmap_dirs = ["cmru"]\nmirror_array = "staged"\n', "single-layer maps on a mirror"),
     ('job = "unit_cosim"\nmap_dirs = ["mirror"]\nmirror_array = "staged"\n', "mirror_array: only for the job"),
     ('job = "network_cosim"\nmap_dirs = ["mirror"]\nmirror_array = "apart"\n', "mirror_array"),
+    ('job = "network_cosim"\nmap_dirs = ["twolayer"]\nreadout_zero = "reset"\n', "single-layer maps only; "),
 ])
 def test_the_staged_key_is_refused_where_it_cannot_apply(tmp_path, text, message):
-    for name in ("cmru", "mirror"):
+    for name in ("cmru", "mirror", "twolayer"):
         shutil.copytree(MAPS / name, tmp_path / name)
     (tmp_path / "plan.toml").write_text(text)
     with pytest.raises(ConfigError, match=message):

@@ -282,6 +282,17 @@ def _check_staged(map_dirs: set[str]) -> None:
                               f"has {len(plan.layers)} layer(s) on {plan.chip.synapses!r} synapses")
 
 
+def _check_readout_zero(map_dirs: set[str], readout_zero: str) -> None:
+    """A readout zeroed on each unit's own output sums the units' currents apart: single-layer maps only."""
+    from codesign.manifest import load_manifest
+
+    for map_dir in sorted(map_dirs):
+        layers = len(load_manifest(map_dir)[0].layers)
+        if layers != 1:
+            raise ConfigError(f"readout_zero: {readout_zero!r} reads each unit's own output, single-layer maps "
+                              f"only; {map_dir} has {layers} layers")
+
+
 def _point(job: str, chip: ChipSpec, corner, temp_c, supply: float, sequence=None, map_dir=None,
            mc_seed=None) -> Point:
     vdd_v = chip.vdd_v * (1 + supply)
@@ -365,6 +376,8 @@ def load_plan(path: str | Path) -> Plan:
         elif settings.comparator_trim == "units":
             raise ConfigError("comparator_trim: 'units' trims each unit on its own netlist as the staged "
                               "co-simulation cuts it (its own Monte Carlo draw); set mirror_array = 'staged'")
+        if settings.readout_zero != "reference":
+            _check_readout_zero({p.map_dir for p in points}, settings.readout_zero)
         if settings.trim_table != "none" and settings.mirror_trim == "none" and settings.comparator_trim == "chip":
             raise ConfigError("trim_table: nothing is trimmed at test; set mirror_trim = 'rows' or "
                               "comparator_trim = 'test' or 'units'")
