@@ -496,21 +496,27 @@ def check_readout_zero(readout_zero: str, one_netlist: bool = False) -> str:
 
 
 def outputs_from_units(plan: NetworkPlan, work: list, results: list, ends: np.ndarray,
-                       readout_zero: str = "reference") -> np.ndarray:
-    """y [N, T, m] ([N, m] for a 'last' or 'mean' readout) of a single-layer network from its units' readout
-    currents i(vo_<unit>), each (sequence, units) of `work` read from its run in `results`: what
-    the readout's behavioural sources compute from them (`state_expr`), zeroed as `readout_zero` says."""
+                       readout_zero: str = "reference") -> tuple[np.ndarray, np.ndarray | None]:
+    """(y, y_reference): y [N, T, m] ([N, m] for a 'last' or 'mean' readout) of a single-layer network
+    from its units' readout currents i(vo_<unit>), each (sequence, units) of `work` read from its run
+    in `results`: what the readout's behavioural sources compute from them (`state_expr`), zeroed as
+    `readout_zero` says; y_reference, for a zero other than the reference, the same read against it."""
     check_readout_zero(readout_zero)
     at_reset = plan.chip.t_compare_s - SAMPLE_BEFORE_END_S  # h = 0 until the first transfer
     h = np.zeros((1 + max(n for n, _ in work), len(ends), len(plan.units)))
+    h_at_reset = np.zeros((len(h), 1, len(plan.units)))
     for (n, units), r in zip(work, results):
         for u in units:
             i_vo = r.i(f"vo_{u.name}")
             h[n, :, u.index] = state_from_current(plan, u, np.interp(ends, r["time"], i_vo))
-            if readout_zero == "reset":
-                h[n, :, u.index] -= state_from_current(plan, u, np.interp(at_reset, r["time"], i_vo))
-    y = h @ np.array(plan.readout.weight).T + np.array(plan.readout.bias)
-    return pool_states(plan.readout.mode, y)
+            h_at_reset[n, 0, u.index] = state_from_current(plan, u, np.interp(at_reset, r["time"], i_vo))
+
+    def outputs(states: np.ndarray) -> np.ndarray:
+        return pool_states(plan.readout.mode, states @ np.array(plan.readout.weight).T + np.array(plan.readout.bias))
+
+    if readout_zero == "reference":
+        return outputs(h), None
+    return outputs(h - h_at_reset), outputs(h)
 
 
 def cosim_network(plan: NetworkPlan, x: np.ndarray, supply: Supply | None = None, workers: int = 1,
@@ -543,13 +549,10 @@ def cosim_network(plan: NetworkPlan, x: np.ndarray, supply: Supply | None = None
                                            lambda i: columns(i, k_software), "cosim_network", options, workers,
                                            timeout_s, "ngspice, network" if progress else None,
                                            lambda i: columns(i, z_betas), kind=plan.chip.kind)
-    y_reference = None
     if groups != [None]:
-        y_c = outputs_from_units(plan, work, results, ends, readout_zero)
-        if readout_zero != "reference":
-            y_reference = outputs_from_units(plan, work, results, ends)
-    else:
-        m = len(plan.readout.bias)
+        y_c, y_reference = outputs_from_units(plan, work, results, ends, readout_zero)
+    else:  # one netlist: its readout sources use the reference (check_readout_zero)
+        y_reference, m = None, len(plan.readout.bias)
         y_c = np.stack([np.stack([np.interp(ends, r["time"], r.v(f"y{j}")) for j in range(m)], -1) for r in results])
         y_c = pool_states(plan.readout.mode, y_c)
     layers = tuple(_comparison(plan, layer, zs[li], hs[li], _stack_groups(levels, len(x), li), again)

@@ -128,7 +128,6 @@ def cosim_network_staged(plan: NetworkPlan, x: np.ndarray, supply: Supply | None
         lambda i: [group_columns(k_delivered, *work[i])],
         "cosim_staged", options, workers, timeout_s, "ngspice, units" if progress else None,
         lambda i: [group_columns(z_beta, *work[i])], kind=plan.chip.kind)
-    y_c = outputs_from_units(plan, work, results, ends, readout_zero)
-    y_reference = None if readout_zero == "reference" else outputs_from_units(plan, work, results, ends)
+    y_c, y_reference = outputs_from_units(plan, work, results, ends, readout_zero)
     comparison = _comparison(plan, layer, zs[0], hs[0], _stack_groups(levels, len(x)), again)
     return NetworkComparison(plan.loss, plan.readout.mode, y_sw, y_c, (comparison,), i_in, y_reference)
