@@ -50,6 +50,9 @@ def test_run_writes_plans_of_tt_pvt_and_trimmed_monte_carlo_points(tmp_path):
     # a Monte Carlo chip: each unit's comparator on its own trip points, at 27 C
     assert (drawn.settings.mirror_trim, drawn.settings.comparator_trim, drawn.settings.trim_table) == \
         ("rows", "units", "none")
+    # the chips are screened by the first pass, the worst PVT points solved down the cascade
+    assert (drawn.settings.solver, hot_cold.settings.solver, nominal.settings.solver) == \
+        ("first_pass", "cascade", "cascade")
     assert all(p.mc_seed is None for p in nominal.points + hot_cold.points) and all(p.mc_seed for p in drawn.points)
     assert [(p.sequence, p.corner) for p in hot_cold.points] == [(0, "sf"), (0, "ff"), (1, "sf"), (1, "ff")]
     full = nominal.points + hot_cold.points + drawn.points
@@ -125,6 +128,11 @@ def test_progress_reads_the_verified_points_of_a_run_and_sums_them_up(tmp_path):
     chip = progress.line("chip 2", chips[2], labels)
     assert "| 1 (0 failed) | 100.0% / 100.0% | 100.0% (differ: none) |" in chip and "| none |" in chip
     assert [(r["sequence"], r["mc_seed"]) for r in progress.same_utterances(rows, [{"sequence": 1}])] == [(1, None)]
+    # a group read on the first pass says so; the cascade's, the default, says nothing
+    chips[2][0]["figures"]["solver"] = "first_pass"
+    assert (progress.solver_note(chips[2]), progress.solver_note(tt)) == (" (first pass)", "")
+    tt[0]["figures"]["solver"] = "first_pass"
+    assert progress.solver_note(tt) == " (cascade, first pass)"
 
 
 def test_progress_tells_early_steps_from_missed_ones():

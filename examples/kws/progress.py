@@ -52,6 +52,12 @@ def stored_rows(out: Path) -> list[dict]:
     return rows
 
 
+def solver_note(rows: list) -> str:
+    """Which solvers' verdicts a group holds when not only the cascade's (a sweep plan's `solver`)."""
+    solvers = {r["figures"].get("solver", "cascade") for r in rows}
+    return "" if solvers == {"cascade"} else f" ({', '.join(sorted(s.replace('_', ' ') for s in solvers))})"
+
+
 def same_utterances(rows: list, other: list) -> list:
     """The rows of the utterances `other` has points of: two runs compared on the same utterances."""
     sequences = {r["sequence"] for r in other}
@@ -177,6 +183,7 @@ def main() -> int:
           "|---|---|---|---|---|---|---|---|---|")
     groups = ([("tt 27 C", tt)] if tt else []) + [(f"{c} {t:g} C", r) for (c, t), r in sorted(pvt.items())]
     groups += [(f"Monte Carlo chip {k}", r) for k, r in sorted(chips.items())]
+    groups = [(name + solver_note(group), group) for name, group in groups]
     for name, group in groups:
         print(line(name, group, labels))
     print("\n| point | readout zero | outputs' RMS error | the same runs read against the ideal reference: "

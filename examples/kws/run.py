@@ -60,7 +60,9 @@ def write_plans(out: Path, utterances: int, chips: int = 0, chip_utterances: int
     chips). Every chip is trimmed at test first, as a chip off the line would be: its array's rows
     and its comparators' thresholds, at the point's temperature (a temperature sensor and a table
     of trims); a chip drawn by Monte Carlo has each unit's comparator trimmed on its own trip
-    points (mirror_trim, comparator_trim, trim_table; docs/mapping.md). Every unit's readout is
+    points (mirror_trim, comparator_trim, trim_table; docs/mapping.md) and is read on the solver's
+    first pass (solver = "first_pass": departures are real on a drawn chip more often than
+    numerical, and solving each again costs 4-6x; docs/results.md, "Simulation speed"). Every unit's readout is
     zeroed on its own output at power-on reset (readout_zero; docs/design.md, "State -> readout
     current")."""
     nominal = [("tt", 27.0, n, None) for n in range(utterances)]
@@ -68,7 +70,8 @@ def write_plans(out: Path, utterances: int, chips: int = 0, chip_utterances: int
     drawn = [("tt", 27.0, n, k) for n in range(chip_utterances) for k in range(1, chips + 1)]
     table = ('rows and comparators trimmed at test at the point\'s temperature\nmirror_trim = "rows"\n'
              'comparator_trim = "test"\ntrim_table = "temperature"')
-    units = 'rows and each unit\'s comparator trimmed at test\nmirror_trim = "rows"\ncomparator_trim = "units"'
+    units = ('rows and each unit\'s comparator trimmed at test, the first pass as the verdict\nmirror_trim = "rows"\n'
+             'comparator_trim = "units"\nsolver = "first_pass"')
     plans = []
     for name, points, head in [("cosim", nominal, f"tt 27 C, {table}"), ("pvt", hot_cold, f"PVT points, {table}"),
                                ("montecarlo", drawn, f"Monte Carlo chips, {units}")]:
