@@ -327,6 +327,39 @@ def test_a_worker_that_dies_fails_its_point_and_the_sweep_goes_on(tmp_path, monk
     assert engine.read_record(tmp_path / "out", tasks[0].key)["status"] == "failed"  # stored
 
 
+def test_points_run_in_the_plans_order_each_chip_trimmed_before_its_first(tmp_path, monkeypatch):
+    import dataclasses
+
+    from codesign.validation.sweep import engine
+    from codesign.validation.sweep.points import build_tasks
+
+    log = tmp_path / "order.txt"
+
+    def trim(task):  # local: pickled by value, so the worker runs it as written here
+        with open(log, "a") as f:
+            f.write(f"trim {task.trim_key}\n")
+        time.sleep(0.3)
+        return {}
+
+    def point(task, trims=None):
+        with open(log, "a") as f:
+            f.write(f"point {task.point.corner}\n")
+        time.sleep(0.3)
+        return {"key": task.key, "axes": task.point.axes(), "status": "done", "figures": {}, "seconds": 0.3}
+
+    tasks = build_tasks(load_plan(_plan(tmp_path, FAST + 'corners = ["tt", "ss", "ff", "sf", "fs"]\n')), 60)
+    chips = ["a", "b", "a", "c", "b"]  # two utterances of chips a and b, one of c, utterance-major
+    tasks = [dataclasses.replace(t, trim_key=k) for t, k in zip(tasks, chips)]
+    monkeypatch.setattr(engine, "trim_chip", trim)
+    monkeypatch.setattr(engine, "compute", point)
+    engine.run_sweep(tasks, tmp_path / "out", workers=1, quiet=True)  # the sweep's own local cluster
+    order = log.read_text().split("\n")[:-1]
+    assert [e for e in order if e.startswith("point")] == [f"point {t.point.corner}" for t in tasks]
+    for k in "abc":  # each chip trimmed once, before its first point, and at most one chip ahead
+        first = order.index(f"point {tasks[chips.index(k)].point.corner}")
+        assert order.count(f"trim {k}") == 1 and first - 2 <= order.index(f"trim {k}") < first
+
+
 @pytest.mark.parametrize("text,message", [
     ('job = "network_cosim"\nmap_dirs = ["../elsewhere"]\n', "map_dirs[0]: '../elsewhere' must be a path inside"),
     ('job = "network_cosim"\nmap_dirs = ["/etc"]\n', "map_dirs[0]: '/etc' must be a path inside"),

@@ -13,7 +13,8 @@ A chip trimmed at test (`mirror_trim = "rows"`, `comparator_trim = "test"` or `"
 once, in a task its points wait for (`trim_chip`), its trims stored as they arrive
 (`<out>/trims/<trim key>.json`, a verified entry), or not at all when the out folder or a
 stored point of that chip holds them: a sweep killed after trimming chips, before any of
-their points finished, does not trim them again.
+their points finished, does not trim them again. On its own local cluster the points run in the
+plan's order (task priorities; the scheduler's queue off, which would release them in its own).
 
 Workers of an existing cluster must see the model files and map folders at
 the same paths (a shared file system); records travel back to this process,
@@ -25,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import os
 import sys
 import time
@@ -77,6 +79,7 @@ def store_record(out: Path, record: dict) -> dict:
 @contextmanager
 def dask_client(workers: int | None, scheduler: str | None):
     """A Client of the cluster at `scheduler`, or of a LocalCluster started (and stopped) here."""
+    import dask
     from distributed import Client, LocalCluster
 
     if scheduler:
@@ -88,8 +91,11 @@ def dask_client(workers: int | None, scheduler: str | None):
             yield client
         return
     # The scheduler's HTTP server on a free port: the fixed 8787 clashes between sweeps run side by side.
-    with LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
-                      dashboard_address=":0", silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+    # Every ready task goes to a worker at once (no queue on the scheduler, whose release order
+    # ignores the priorities `_compute` sets): a worker then runs its tasks in the plan's order.
+    with dask.config.set({"distributed.scheduler.worker-saturation": math.inf}), \
+            LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
+                         dashboard_address=":0", silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
         yield client
 
 
@@ -194,14 +200,17 @@ def _compute(todo: list[Task], out: Path, stored: dict, bar: _Bar, workers, sche
     with dask_client(workers, scheduler) as client:
         # A fresh Dask key per submission: a shared scheduler never hands back another
         # client's result; the cache in <out>/points decides what is recomputed.
+        # Points run in the plan's order (Dask's own order among ready tasks is not it), a chip's
+        # trim ranked just above the point before its first, so that the first is ready when its
+        # turn comes: a sweep stopped part way holds the plan's first points.
         trims, trimming = {**_saved_trims(out), **_known_trims(stored)}, {}
-        for t in todo:  # each chip trimmed once, as on a tester; its points wait for the trims
+        for i, t in enumerate(todo):  # each chip trimmed once, as on a tester; its points wait for the trims
             if t.trim_key is not None and t.trim_key not in trims:
-                trims[t.trim_key] = client.submit(trim_chip, t, pure=False,
+                trims[t.trim_key] = client.submit(trim_chip, t, pure=False, priority=3 - 2 * i,
                                                   key=f"sweep-trim-{t.trim_key[:16]}-{os.urandom(4).hex()}")
                 trimming[trims[t.trim_key]] = t.trim_key
-        futures = {client.submit(compute, t, trims.get(t.trim_key), pure=False,
-                                 key=f"sweep-point-{t.key[:16]}-{os.urandom(4).hex()}"): t for t in todo}
+        futures = {client.submit(compute, t, trims.get(t.trim_key), pure=False, priority=-2 * i,
+                                 key=f"sweep-point-{t.key[:16]}-{os.urandom(4).hex()}"): t for i, t in enumerate(todo)}
         for future in as_completed([*trimming, *futures]):
             if future in trimming:
                 _save_trims(out, trimming[future], future)
