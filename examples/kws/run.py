@@ -61,9 +61,9 @@ def write_plans(out: Path, utterances: int, chips: int = 0, chip_utterances: int
     and its comparators' thresholds, at the point's temperature (a temperature sensor and a table
     of trims); a chip drawn by Monte Carlo has each unit's comparator trimmed on its own trip
     points (mirror_trim, comparator_trim, trim_table; docs/mapping.md) and is read on the solver's
-    first pass (solver = "first_pass": departures are real on a drawn chip more often than
-    numerical, and solving each again costs 4-6x; docs/results.md, "Simulation speed"). Every unit's readout is
-    zeroed on its own output at power-on reset (readout_zero; docs/design.md, "State -> readout
+    first pass (solver = "first_pass": the same decisions as the cascade on the chips measured,
+    at a third of the time; docs/results.md, "Keyword spotting"). Every unit's readout is zeroed
+    on its own output at power-on reset (readout_zero; docs/design.md, "State -> readout
     current")."""
     nominal = [("tt", 27.0, n, None) for n in range(utterances)]
     hot_cold = [(c, t, n, None) for n in range(utterances) for c, t in (PVT_POINTS if pvt else ())]
