@@ -202,15 +202,16 @@ def _compute(todo: list[Task], out: Path, stored: dict, bar: _Bar, workers, sche
         # client's result; the cache in <out>/points decides what is recomputed.
         # Points run in the plan's order (Dask's own order among ready tasks is not it), a chip's
         # trim ranked just above the point before its first, so that the first is ready when its
-        # turn comes: a sweep stopped part way holds the plan's first points.
-        trims, trimming = {**_saved_trims(out), **_known_trims(stored)}, {}
+        # turn comes: a sweep stopped part way holds the plan's first points. Submitted in that
+        # order too: an idle worker starts the first task it is handed.
+        trims, trimming, futures = {**_saved_trims(out), **_known_trims(stored)}, {}, {}
         for i, t in enumerate(todo):  # each chip trimmed once, as on a tester; its points wait for the trims
             if t.trim_key is not None and t.trim_key not in trims:
                 trims[t.trim_key] = client.submit(trim_chip, t, pure=False, priority=3 - 2 * i,
                                                   key=f"sweep-trim-{t.trim_key[:16]}-{os.urandom(4).hex()}")
                 trimming[trims[t.trim_key]] = t.trim_key
-        futures = {client.submit(compute, t, trims.get(t.trim_key), pure=False, priority=-2 * i,
-                                 key=f"sweep-point-{t.key[:16]}-{os.urandom(4).hex()}"): t for i, t in enumerate(todo)}
+            futures[client.submit(compute, t, trims.get(t.trim_key), pure=False, priority=-2 * i,
+                                  key=f"sweep-point-{t.key[:16]}-{os.urandom(4).hex()}")] = t
         for future in as_completed([*trimming, *futures]):
             if future in trimming:
                 _save_trims(out, trimming[future], future)
