@@ -336,16 +336,17 @@ def test_points_run_in_the_plans_order_each_chip_trimmed_before_its_first(tmp_pa
 
     log = tmp_path / "order.txt"
 
-    def trim(task):  # local: pickled by value, so the worker runs it as written here
+    def started(entry: str) -> None:  # local: pickled by value, so the worker runs it as written here
         with open(log, "a") as f:
-            f.write(f"trim {task.trim_key}\n")
+            f.write(entry + "\n")
         time.sleep(0.3)
+
+    def trim(task):
+        started(f"trim {task.trim_key}")
         return {}
 
     def point(task, trims=None):
-        with open(log, "a") as f:
-            f.write(f"point {task.point.corner}\n")
-        time.sleep(0.3)
+        started(f"point {task.point.corner}")
         return {"key": task.key, "axes": task.point.axes(), "status": "done", "figures": {}, "seconds": 0.3}
 
     tasks = build_tasks(load_plan(_plan(tmp_path, FAST + 'corners = ["tt", "ss", "ff", "sf", "fs"]\n')), 60)
