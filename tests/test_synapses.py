@@ -2,6 +2,7 @@
 ngspice runs of the array alone (DC) and of the whole network on a short sequence."""
 
 import dataclasses
+import io
 import json
 import re
 
@@ -116,6 +117,47 @@ def test_mirror_netlist_is_built_from_the_plan_and_rebuilds_from_the_manifest(mi
     np.testing.assert_allclose(p.i_code_a, step / np.array(BETA) * MIRROR.i_unit_a)
     assert max(p.row_gain) <= 0.98 and min(p.row_gain) > 0.4
     assert json.loads((tmp_path / "manifest.json").read_text())["plan"]["synapse_array"]["m_column"] == p.m_column
+
+
+# a new value of each key a mapped network takes without its training run
+NEW_ARRAY_SIZES = {"mirror_w_um": 2.0, "mirror_l_um": 2.0, "mirror_nfet_w_um": 4.0, "mirror_nfet_l_um": 20.0,
+                   "mirror_cascode_w_um": 3.0, "mirror_cascode_l_um": 2.0, "mirror_v_replica_v": 0.4,
+                   "mirror_v_cascode_v": 0.6}
+
+
+def test_a_map_folder_remaps_onto_new_array_sizes_as_a_fresh_map_would(mirror_plan, tmp_path, capsys):
+    from codesign.cli import main as cli_main
+    from codesign.fsio import write_entry
+    from codesign.mapping.write import NETLIST_ONLY_KEYS
+    from codesign.validation.inputs import INPUTS_FILE, manifest_sha256, stored_inputs
+
+    plan, _ = mirror_plan
+    assert set(NEW_ARRAY_SIZES) == set(NETLIST_ONLY_KEYS)
+    fresh = _plan(dataclasses.replace(MIRROR, **NEW_ARRAY_SIZES))[0]
+    assert dataclasses.replace(fresh, chip=MIRROR) == plan  # the plan reads none of these keys
+    old, new, bad = tmp_path / "old", tmp_path / "new", tmp_path / "bad"
+    write_map(plan, old)
+    write_map(fresh, tmp_path / "fresh")
+    stored = io.BytesIO()  # the map's stored inputs, as store_inputs writes them
+    np.savez_compressed(stored, x_test=np.arange(6.0).reshape(1, 2, 3), manifest_sha256=np.array(manifest_sha256(old)))
+    write_entry(old / INPUTS_FILE, stored.getvalue())
+    sets = [a for k, v in NEW_ARRAY_SIZES.items() for a in ("--chip-set", f"{k}={v}")]
+    assert cli_main(["map", str(old), *sets, "--out", str(new)]) == 0
+    assert load_manifest(new)[0] == fresh
+    for name in build_netlists(fresh):
+        assert (new / name).read_text() == (tmp_path / "fresh" / name).read_text()
+    assert (new / "network.spice").read_text() != (old / "network.spice").read_text()
+    np.testing.assert_array_equal(stored_inputs(new)["x_test"], stored_inputs(old)["x_test"])  # tied to the new map
+    for args, message in [(["--chip-set", "weight_bits=8"], "weight_bits: a mapped network takes new values of"),
+                          (["--chip", "sky130_mirror"], "is a map folder, which keeps its own chip"),
+                          (["--chip-set", "mirror_nfet_l_um=0"], "chip.mirror_nfet_l_um: must be in")]:
+        assert cli_main(["map", str(old), *args, "--out", str(bad)]) == 2
+        assert message in capsys.readouterr().err
+    assert cli_main(["map", str(old), *sets, "--out", str(old)]) == 2
+    assert "the map folder itself" in capsys.readouterr().err
+    assert cli_main(["map", str(old), *sets]) == 2
+    assert "name the folder its new map goes to" in capsys.readouterr().err
+    assert not bad.exists() and load_manifest(old)[0] == plan
 
 
 def test_differential_front_end_gives_each_input_two_columns(tmp_path):

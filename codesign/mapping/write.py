@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -92,5 +93,42 @@ def map_run(run_dir: str | Path, chip: ChipSpec, out: str | Path) -> dict:
                                                        for q in plan.quantization.values()), default=0.0),
                "test_near_threshold_mapped": near_threshold_mapped(plan, zs)}
     write_map(plan, out, {"summary": "map_summary.json"}, recipe.to_dict())
+    atomic_write_text(out / "map_summary.json", json.dumps(summary, indent=1))
+    return summary
+
+
+# Chip keys that only the netlists read, never the plan (quantization, cell sizes, the fit): the
+# mirror array's device sizes and bias voltages. A mapped network takes new values of them
+# without its training run (`remap`); tests/test_synapses.py checks the plan ignores them.
+NETLIST_ONLY_KEYS = ("mirror_w_um", "mirror_l_um", "mirror_nfet_w_um", "mirror_nfet_l_um", "mirror_cascode_w_um",
+                     "mirror_cascode_l_um", "mirror_v_replica_v", "mirror_v_cascode_v")
+
+
+def remap_changes(old: ChipSpec, new: ChipSpec) -> dict:
+    """The chip keys a remap from `old` to `new` changes, with their new values; ValueError naming
+    any key a remap cannot change (the name may change freely)."""
+    changed = sorted(f.name for f in dataclasses.fields(ChipSpec)
+                     if getattr(new, f.name) != getattr(old, f.name) and f.name != "name")
+    others = [k for k in changed if k not in NETLIST_ONLY_KEYS]
+    if others:
+        raise ValueError(f"{', '.join(others)}: a mapped network takes new values of {', '.join(NETLIST_ONLY_KEYS)} "
+                         "only; the others change its plan: map the training run again")
+    return {k: getattr(new, k) for k in changed}
+
+
+def remap(map_dir: str | Path, chip: ChipSpec, out: str | Path) -> dict:
+    """The network mapped in map_dir written for `chip`, which may differ from map_dir's chip only in
+    NETLIST_ONLY_KEYS (and its name): what `codesign map` writes from the training run on that chip.
+    The recipe and map_summary.json come along (the plan, hence its accuracy, is the same); returns
+    that summary with `remapped_from`."""
+    from codesign.manifest import load_manifest
+
+    map_dir, out = Path(map_dir), Path(out)
+    plan, data = load_manifest(map_dir)
+    changed = remap_changes(plan.chip, chip)
+    source_summary = map_dir / "map_summary.json"
+    summary = json.loads(source_summary.read_text()) if source_summary.is_file() else {}
+    summary.update(chip=chip.name, remapped_from=str(map_dir), changed_keys=changed)
+    write_map(dataclasses.replace(plan, chip=chip), out, {"summary": "map_summary.json"}, data.get("recipe"))
     atomic_write_text(out / "map_summary.json", json.dumps(summary, indent=1))
     return summary

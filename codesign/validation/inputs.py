@@ -57,6 +57,19 @@ def store_inputs(map_dir: str | Path, n_test: int, n_train: int) -> Path:
     return path
 
 
+def copy_inputs(src_map: str | Path, dst_map: str | Path) -> Path | None:
+    """src_map's stored inputs, tied to dst_map's manifest (a remap of the same network: the same task
+    and data); None if src_map has none."""
+    stored = stored_inputs(src_map)
+    if stored is None:
+        return None
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **{**stored, "manifest_sha256": np.array(manifest_sha256(dst_map))})
+    path = Path(dst_map) / INPUTS_FILE
+    write_entry(path, buffer.getvalue())
+    return path
+
+
 def stored_inputs(map_dir: str | Path) -> dict | None:
     """The arrays of map_dir/inputs.npz; None if there is none. A file that fails its hash or
     belongs to another manifest is an error that names it: regenerating instead would change
