@@ -21,20 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from codesign.mapping.synapses import mirror_array
-from codesign.validation.array_trim import map_calibration_inputs, supply_at_test
+from codesign.validation.array_trim import map_calibration_inputs, supply_at_test, synapse_shares_by_drain
 from codesign.validation.cosim import load_checked
 from codesign.validation.ngspice import run
 from codesign.validation.report import test_sequences
-from codesign.validation.synapses import NEAR_THRESHOLD, array_bench, currents_from_dc, ideal_currents, in_window
-
-
-def shares(plan, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """What row i's synapses into the unit input and into its nfet mirror carry [S, d], in I_unit."""
-    p = mirror_array(plan, plan.layers[0])
-    gain = np.array(p.row_gain) / p.m_column
-    currents = p.column_currents(x)
-    return tuple((currents @ (codes * p.m_row[:, None]).T) * gain / plan.chip.i_unit_a for codes in p.column_codes)
+from codesign.validation.synapses import array_bench, currents_from_dc, ideal_currents, in_window, near_threshold
 
 
 def residuals(plan, supply, x_cal: np.ndarray, x_seq: np.ndarray, name: str) -> dict:
@@ -44,11 +35,10 @@ def residuals(plan, supply, x_cal: np.ndarray, x_seq: np.ndarray, name: str) -> 
         res = run(array_bench(plan, x, supply), name=f"{name}_{what}", timeout_s=3600)
         ideal = ideal_currents(plan, x)
         measured[what] = ((currents_from_dc(plan, res, len(x)) - ideal) / plan.chip.i_unit_a,
-                          in_window(plan, ideal), shares(plan, x), ideal)
+                          in_window(plan, ideal), synapse_shares_by_drain(plan, x), ideal)
     error, inside, (up, down), _ = measured["cal"]
     error_s, inside_s, (up_s, down_s), ideal_s = measured["seq"]
-    z = np.abs(ideal_s - plan.chip.i_bias_a) / plan.chip.i_unit_a
-    near = inside_s & (z >= NEAR_THRESHOLD[0]) & (z <= NEAR_THRESHOLD[1])
+    near = inside_s & near_threshold(ideal_s, plan.chip.i_bias_a, plan.chip.i_unit_a)
     out = {"as drawn": float(np.sqrt(np.mean(error_s[near] ** 2)))}
     for fit, columns in (("[1, net]", lambda u, d: [u - d]), ("[1, up, down]", lambda u, d: [u, d])):
         left = []

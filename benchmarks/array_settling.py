@@ -21,7 +21,7 @@ import numpy as np
 
 from codesign.validation.cosim import load_checked
 from codesign.validation.report import test_sequences
-from codesign.validation.synapses import NEAR_THRESHOLD, characterize_array
+from codesign.validation.synapses import characterize_array, near_threshold
 
 TARGET_NEAR_THRESHOLD_I_UNIT = 0.01
 
@@ -44,8 +44,7 @@ def main() -> int:
     print(f"DC: {time.perf_counter() - start:.0f} s", file=sys.stderr)
     stepped = characterize_array(plan, x, supply, t_step_s=plan.chip.t_compare_s, timeout_s=3600)
     diff = (stepped.i_circuit_a - settled.i_circuit_a) / plan.chip.i_unit_a
-    z = np.abs(settled.i_ideal_a - plan.chip.i_bias_a) / plan.chip.i_unit_a
-    near = (z >= NEAR_THRESHOLD[0]) & (z <= NEAR_THRESHOLD[1])
+    near = near_threshold(settled.i_ideal_a, plan.chip.i_bias_a, plan.chip.i_unit_a)
     print(f"{args.map_dir}, sequence {args.sequence}, frames 0-{len(x) - 1}, {args.corner} {args.temp:g} C, "
           f"stepped every {plan.chip.t_compare_s * 1e3:g} ms ({time.perf_counter() - start:.0f} s): compare-end "
           f"current minus DC, I_unit: max {np.abs(diff).max():.5f}, RMS {np.sqrt(np.mean(diff ** 2)):.5f}; "

@@ -96,6 +96,8 @@ def remapped_chip(map_dir: Path, overrides: list[str]):
             data[key] = value
         chip = chip_from_dict(data, "chip")
         remap_changes(own, chip)
-    except (ConfigError, ValueError) as err:
-        raise UserError(f"--chip-set {err}" if not isinstance(err, ConfigError) else str(err)) from None
+    except ConfigError as err:  # a value the chip spec refuses
+        raise UserError(str(err)) from None
+    except ValueError as err:  # a key a remap cannot change
+        raise UserError(f"--chip-set {err}") from None
     return chip

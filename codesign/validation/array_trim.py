@@ -73,16 +73,22 @@ def supply_at_test(chip: ChipSpec, corner: str, mc_seed: int | None, temp_c: flo
     return dataclasses.replace(chip.supply(corner, temp_c), mc_seed=mc_seed)
 
 
+def synapse_shares_by_drain(plan: NetworkPlan, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """What row i's synapses draining into its input, and into its nfet mirror, carry [S, d], in
+    I_unit, on x [S, n_in] (each with its columns' common mode)."""
+    p = mirror_array(plan, plan.layers[0])
+    gain = np.array(p.row_gain) / p.m_column  # one unit device of row i per column ampere
+    currents = p.column_currents(x)
+    return tuple((currents @ (codes * p.m_row[:, None]).T) * gain / plan.chip.i_unit_a for codes in p.column_codes)
+
+
 def synapse_share(plan: NetworkPlan, x: np.ndarray) -> np.ndarray:
     """What row i's synapses carry net into its input [S, d], in I_unit, on x [S, n_in]: the part of
     its current its reference scales. Differential front end: (W x)_i / beta_i (the columns' common
     mode cancels in each synapse); single-ended: that plus the x-independent part of the mirrors,
     which the fixed current cancels."""
-    p = mirror_array(plan, plan.layers[0])
-    to_input, to_mirror = p.column_codes
-    net = (to_input - to_mirror) * p.m_row[:, None]  # [d, columns] unit devices, signed
-    gain = np.array(p.row_gain) / p.m_column  # one unit device of row i per column ampere
-    return (p.column_currents(x) @ net.T) * gain / plan.chip.i_unit_a
+    into_input, into_mirror = synapse_shares_by_drain(plan, x)
+    return into_input - into_mirror
 
 
 def fit_row_trims(plan: NetworkPlan, x: np.ndarray, i_measured: np.ndarray, trims: RowTrims,

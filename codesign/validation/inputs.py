@@ -46,13 +46,16 @@ def store_inputs(map_dir: str | Path, n_test: int, n_train: int) -> Path:
     task = trained_task(map_dir)
     if not 1 <= n_test <= len(task.x_test):
         raise ValueError(f"n_test: {n_test} asked of {map_dir}: the task has {len(task.x_test)} test sequences")
+    return _write_inputs(map_dir, {"x_test": task.x_test[:n_test].numpy(), "y_test": task.y_test[:n_test].numpy(),
+                                   "x_train": task.x_train[:n_train].numpy(),
+                                   "n_train_split": np.array(len(task.x_train))})
+
+
+def _write_inputs(map_dir: str | Path, arrays: dict) -> Path:
+    """map_dir/inputs.npz holding `arrays`, tied to map_dir's manifest."""
     buffer = io.BytesIO()
-    np.savez_compressed(
-        buffer, x_test=task.x_test[:n_test].numpy(), y_test=task.y_test[:n_test].numpy(),
-        x_train=task.x_train[:n_train].numpy(), n_train_split=np.array(len(task.x_train)),
-        manifest_sha256=np.array(manifest_sha256(map_dir)),
-    )
-    path = map_dir / INPUTS_FILE
+    np.savez_compressed(buffer, **{**arrays, "manifest_sha256": np.array(manifest_sha256(map_dir))})
+    path = Path(map_dir) / INPUTS_FILE
     write_entry(path, buffer.getvalue())
     return path
 
@@ -61,13 +64,7 @@ def copy_inputs(src_map: str | Path, dst_map: str | Path) -> Path | None:
     """src_map's stored inputs, tied to dst_map's manifest (a remap of the same network: the same task
     and data); None if src_map has none."""
     stored = stored_inputs(src_map)
-    if stored is None:
-        return None
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **{**stored, "manifest_sha256": np.array(manifest_sha256(dst_map))})
-    path = Path(dst_map) / INPUTS_FILE
-    write_entry(path, buffer.getvalue())
-    return path
+    return None if stored is None else _write_inputs(dst_map, stored)
 
 
 def stored_inputs(map_dir: str | Path) -> dict | None:

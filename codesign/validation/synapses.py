@@ -109,6 +109,12 @@ def in_window(plan: NetworkPlan, i_a: np.ndarray) -> np.ndarray:
     return (i_a >= plan.chip.i_in_min_a) & (i_a <= plan.chip.i_in_max_a)
 
 
+def near_threshold(i_ideal_a: np.ndarray, i_bias_a: float, i_unit_a: float) -> np.ndarray:
+    """Where the contract's currents i_ideal_a put |z| / beta in NEAR_THRESHOLD."""
+    z = np.abs(np.asarray(i_ideal_a) - i_bias_a) / i_unit_a
+    return (z >= NEAR_THRESHOLD[0]) & (z <= NEAR_THRESHOLD[1])
+
+
 @dataclass(frozen=True)
 class SynapseCharacterization:
     units: tuple[str, ...]
@@ -143,8 +149,7 @@ class SynapseCharacterization:
                              "max_rel_to_gross": float(np.nanmax(rel[:, i]))
                              if np.any(np.isfinite(rel[:, i])) else None})
         fin = e[np.isfinite(e)]
-        z = np.abs(self.i_ideal_a - self.i_bias_a) / self.i_unit_a
-        near = e[np.isfinite(e) & (z >= NEAR_THRESHOLD[0]) & (z <= NEAR_THRESHOLD[1])]
+        near = e[np.isfinite(e) & near_threshold(self.i_ideal_a, self.i_bias_a, self.i_unit_a)]
         return {"points": int(fin.size), "outside_window": int(np.sum(~np.isfinite(e))),
                 "max_abs_error": float(np.abs(fin).max()), "rms_error": float(np.sqrt(np.mean(fin**2))),
                 "near_threshold_points": int(near.size),
