@@ -135,6 +135,20 @@ def test_progress_reads_the_verified_points_of_a_run_and_sums_them_up(tmp_path):
     assert progress.solver_note(tt) == " (cascade, first pass)"
 
 
+def test_progress_never_pools_the_points_of_two_map_folders():
+    """The same network on two arrays (a map and its remap): each map's tt, PVT and chips apart."""
+    progress = _run_module("progress")
+    rows = [{"corner": "tt", "temp_c": 27.0, "mc_seed": None, "map_dir": "/a/run/map", "sequence": 0},
+            {"corner": "tt", "temp_c": 27.0, "mc_seed": None, "map_dir": "/b/run/map_nfet", "sequence": 0},
+            {"corner": "ff", "temp_c": 85.0, "mc_seed": None, "map_dir": "/b/run/map_nfet", "sequence": 1},
+            {"corner": "tt", "temp_c": 27.0, "mc_seed": 1, "map_dir": "/a/run/map", "sequence": 2},
+            {"corner": "tt", "temp_c": 27.0, "mc_seed": 1, "map_dir": "/b/run/map_nfet", "sequence": 3}]
+    groups = progress.point_groups(rows)
+    assert [(name, [r["sequence"] for r in g]) for name, g in groups] == [
+        ("tt 27 C", [0]), ("Monte Carlo chip 1", [2]),
+        ("tt 27 C, map_nfet", [0]), ("ff 85 C, map_nfet", [1]), ("Monte Carlo chip 1, map_nfet", [3])]
+
+
 def test_progress_tells_early_steps_from_missed_ones():
     """A step taken with |z| just inside beta and one not taken with |z| past it: one of each side,
     judged from the circuit's own level before (the later steps follow it, not the software)."""

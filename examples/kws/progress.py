@@ -52,6 +52,25 @@ def stored_rows(out: Path) -> list[dict]:
     return rows
 
 
+def map_name(row: dict) -> str:
+    """The map folder a point ran on, by name (its stored path is where the sweep ran)."""
+    return Path(row.get("map_dir") or "map").name
+
+
+def point_groups(rows: list) -> list[tuple[str, list]]:
+    """(name, rows) of tt 27 C, each PVT point and each Monte Carlo chip, for each map folder the
+    points ran on ("map" first, unnamed; another, such as the same network on other array sizes,
+    named after its folder): points of two arrays are never pooled."""
+    groups = []
+    for name in sorted({map_name(r) for r in rows}, key=lambda n: (n != "map", n)):
+        tt, pvt, chips = split_rows([r for r in rows if map_name(r) == name])
+        suffix = "" if name == "map" else f", {name}"
+        groups += ([(f"tt 27 C{suffix}", tt)] if tt else [])
+        groups += [(f"{c} {t:g} C{suffix}", r) for (c, t), r in sorted(pvt.items())]
+        groups += [(f"Monte Carlo chip {k}{suffix}", r) for k, r in sorted(chips.items())]
+    return groups
+
+
 def solver_note(rows: list) -> str:
     """Which solvers' verdicts a group holds when not only the cascade's (a sweep plan's `solver`)."""
     solvers = {r["figures"].get("solver", "cascade") for r in rows}
@@ -176,14 +195,13 @@ def main() -> int:
 
     # the map's stored inputs when it has them; else the clips are regenerated if not cached
     x, labels = test_sequences(args.out / "map", 1 + max(r["sequence"] for r in rows))
-    tt, pvt, chips = split_rows(rows)
+    by_point = point_groups(rows)
+    tt = dict(by_point).get("tt 27 C", [])  # the plots': the points on map/
     print("| point | utterances done | software / circuit accuracy | decisions identical | level agreement: "
           "mean / worst utterance | array alone / units on delivered | wrong transitions (farthest) | "
           "departures from the software's level: count: median / longest | time per point |\n"
           "|---|---|---|---|---|---|---|---|---|")
-    groups = ([("tt 27 C", tt)] if tt else []) + [(f"{c} {t:g} C", r) for (c, t), r in sorted(pvt.items())]
-    groups += [(f"Monte Carlo chip {k}", r) for k, r in sorted(chips.items())]
-    groups = [(name + solver_note(group), group) for name, group in groups]
+    groups = [(name + solver_note(group), group) for name, group in by_point]
     for name, group in groups:
         print(line(name, group, labels))
     print("\n| point | readout zero | outputs' RMS error | the same runs read against the ideal reference: "
