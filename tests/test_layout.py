@@ -1,6 +1,7 @@
 """Layout stage: every cell DRC- and LVS-clean; each rule and each LVS mismatch is caught where it is."""
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 
@@ -51,6 +52,17 @@ def test_the_capacitor_fills_the_rows_height_at_its_area_and_trunks_share_slots(
     assert abs((x1 - x0) * (y1 - y0) / (cap.w_um * cap.l_um * 1e6) - 1) < 0.005
     trunks = [r for r in c.shapes.rects if r[0] == "met3" and r[3] - r[1] == 300 and r[4] - r[2] > 1000]
     assert len({r[1] for r in trunks}) < len(trunks)  # some trunks of disjoint rows share an x
+
+
+def test_pads_closer_than_m3_2_on_one_trunk_leave_no_notch(tmp_path):
+    """The keyword-spotting chip's integrator (its level comparators' sizes) puts a capacitor strap's
+    via3 pad 0.255 um below a track's via2 pad on one trunk, both wider than the trunk: the gap
+    between them is filled, not left as a met3 notch."""
+    chip = load_chip(Path(__file__).resolve().parents[1] / "examples" / "kws" / "chip.toml")
+    circuit = cells.integrator_cell(chip.integrator())
+    path = _write(tmp_path, circuit.name, best_layout(circuit).shapes)
+    assert drc.check(path) == []
+    assert lvs.compare(path, circuit).match
 
 
 # ---- one deliberate violation per rule, drawn next to an inverter at X0 ----

@@ -225,6 +225,7 @@ def _route_row(row: Row, s: Shapes, trunk_x: dict[str, int]) -> dict[str, list[i
     return used
 
 
+_M3_PAD_HALF = max(V2 + rule("m3.4"), V3 + rule("via3.4"))  # the wider of a trunk's via2 and via3 pads
 _M1 = rule("ct.1") // 2 + rule("m1.4")
 _M1_PAD_Y = V1 + rule("via.5a")
 _M2_HALF = rule("m2.1") // 2
@@ -323,9 +324,11 @@ def layout(circuit: Circuit, target_width_nm: int) -> CellLayout:
         r.y = y
         s.extend(r.shapes, 0, y)
     used: dict[str, list[int]] = {}
+    pads: dict[str, list[tuple[int, int]]] = {}  # net -> y spans of the met3 pads on its trunk
     for r in rows:
         for net, ys in _route_row(r, s, trunk_x).items():
             used.setdefault(net, []).extend(ys)
+            pads.setdefault(net, []).extend((y - V2 - rule("m3.4"), y + V2 + rule("m3.4")) for y in ys)
     right = max(max(r.width for r in rows), max(trunk_x.values(), default=0) + TRUNK_PITCH)
     cap_area, cy = 0, rows[-1].y + rows[-1].bottom
     each = (rows[0].top - cy - 2000 * (len(caps) - 1)) // max(1, len(caps))  # the rows' height shared
@@ -335,6 +338,7 @@ def layout(circuit: Circuit, target_width_nm: int) -> CellLayout:
         for net, (sy, x_end) in straps.items():
             _strap(s, trunk_x[net], sy, x_end)
             used.setdefault(net, []).append(sy)
+            pads.setdefault(net, []).append((sy - V3 - rule("via3.5"), sy + V3 + rule("via3.5")))
         cy += _cap_sides(d, each - 2 * rule("capm.3"))[1] + 2 * rule("capm.3") + 2000
     x0, y0, x1, y1 = s.bbox()
     top = y1 + EDGE + PIN_LENGTH
@@ -344,6 +348,11 @@ def layout(circuit: Circuit, target_width_nm: int) -> CellLayout:
         lo = min(ys) - V2 - rule("m3.4")
         hi = top if net in circuit.pins else max(ys) + V2 + rule("m3.4")
         s.rect("met3", tx - rule("m3.1") // 2, lo, tx + rule("m3.1") // 2, hi)
+        # pads wider than the trunk and closer than m3.2 along it would leave a notch: fill it
+        spans = sorted(pads.get(net, []))
+        for (_, below), (above, _) in zip(spans, spans[1:]):
+            if 0 < above - below < rule("m3.2"):
+                s.rect("met3", tx - _M3_PAD_HALF, below - GRID, tx + _M3_PAD_HALF, above + GRID)
         if net in circuit.pins:
             pin = Pin(net, "met3", tx - rule("m3.1") // 2, top - PIN_LENGTH, tx + rule("m3.1") // 2, top)
             s.rect("met3_pin", pin.x0_nm, pin.y0_nm, pin.x1_nm, pin.y1_nm)
