@@ -122,19 +122,20 @@ def test_mirror_netlist_is_built_from_the_plan_and_rebuilds_from_the_manifest(mi
 # a new value of each key a mapped network takes without its training run
 NEW_ARRAY_SIZES = {"mirror_w_um": 2.0, "mirror_l_um": 2.0, "mirror_nfet_w_um": 4.0, "mirror_nfet_l_um": 20.0,
                    "mirror_cascode_w_um": 3.0, "mirror_cascode_l_um": 2.0, "mirror_v_replica_v": 0.4,
-                   "mirror_v_cascode_v": 0.6}
+                   "mirror_v_cascode_v": 0.6, "level_cmp_w_in_um": 2.0, "level_cmp_l_in_um": 2.0,
+                   "level_cmp_w_load_um": 16.0, "level_cmp_l_load_um": 0.5, "packet_trim": 1.379}
 
 
 def test_a_map_folder_remaps_onto_new_array_sizes_as_a_fresh_map_would(mirror_plan, tmp_path, capsys):
     from codesign.cli import main as cli_main
     from codesign.fsio import write_entry
-    from codesign.mapping.write import NETLIST_ONLY_KEYS
+    from codesign.mapping.write import NETLIST_ONLY_KEYS, with_chip
     from codesign.validation.inputs import INPUTS_FILE, manifest_sha256, stored_inputs
 
     plan, _ = mirror_plan
     assert set(NEW_ARRAY_SIZES) == set(NETLIST_ONLY_KEYS)
     fresh = _plan(dataclasses.replace(MIRROR, **NEW_ARRAY_SIZES))[0]
-    assert dataclasses.replace(fresh, chip=MIRROR) == plan  # the plan reads none of these keys
+    assert with_chip(fresh, MIRROR) == plan  # these keys reach the plan only through the units' memory cells
     old, new, bad = tmp_path / "old", tmp_path / "new", tmp_path / "bad"
     write_map(plan, old)
     write_map(fresh, tmp_path / "fresh")

@@ -97,11 +97,22 @@ def map_run(run_dir: str | Path, chip: ChipSpec, out: str | Path) -> dict:
     return summary
 
 
-# Chip keys that only the netlists read, never the plan (quantization, cell sizes, the fit): the
-# mirror array's device sizes and bias voltages. A mapped network takes new values of them
-# without its training run (`remap`); tests/test_synapses.py checks the plan ignores them.
+# Chip keys that change the netlists and nothing the training run decided (quantization, the fit):
+# the mirror array's device sizes and bias voltages, the level comparators' device sizes and the
+# packet time's trim (which follows the comparators' gates on the hold node; these two reach the
+# plan only through each unit's memory cell, which `with_chip` builds again). A mapped network takes
+# new values of them without its training run (`remap`); tests/test_synapses.py checks it.
 NETLIST_ONLY_KEYS = ("mirror_w_um", "mirror_l_um", "mirror_nfet_w_um", "mirror_nfet_l_um", "mirror_cascode_w_um",
-                     "mirror_cascode_l_um", "mirror_v_replica_v", "mirror_v_cascode_v")
+                     "mirror_cascode_l_um", "mirror_v_replica_v", "mirror_v_cascode_v", "level_cmp_w_in_um",
+                     "level_cmp_l_in_um", "level_cmp_w_load_um", "level_cmp_l_load_um", "packet_trim")
+
+
+def with_chip(plan: NetworkPlan, chip: ChipSpec) -> NetworkPlan:
+    """The plan on `chip`, each unit's memory cell built for it as `plan_network` builds it (a
+    function of the chip and the unit's alpha): the rest of the plan stays as mapped."""
+    return dataclasses.replace(plan, chip=chip, layers=tuple(
+        dataclasses.replace(layer, units=tuple(dataclasses.replace(u, memory=chip.kind.memory(chip, u.alpha))
+                                               for u in layer.units)) for layer in plan.layers))
 
 
 def remap_changes(old: ChipSpec, new: ChipSpec) -> dict:
@@ -129,6 +140,6 @@ def remap(map_dir: str | Path, chip: ChipSpec, out: str | Path) -> dict:
     source_summary = map_dir / "map_summary.json"
     summary = json.loads(source_summary.read_text()) if source_summary.is_file() else {}
     summary.update(chip=chip.name, remapped_from=str(map_dir), changed_keys=changed)
-    write_map(dataclasses.replace(plan, chip=chip), out, {"summary": "map_summary.json"}, data.get("recipe"))
+    write_map(with_chip(plan, chip), out, {"summary": "map_summary.json"}, data.get("recipe"))
     atomic_write_text(out / "map_summary.json", json.dumps(summary, indent=1))
     return summary
