@@ -6,7 +6,8 @@
 
 A full run's sweeps take days; each finished point is stored in OUT/sweep*/points as it arrives, but
 the report is written only when every sweep has ended. This reads the stored points (verified
-entries only) and prints, for tt 27 C, each PVT point and each Monte Carlo chip: utterances done,
+entries only) and prints, for tt 27 C, each PVT point and each Monte Carlo chip (of each map folder
+the points ran on apart: map/ and its remaps onto other device sizes): utterances done,
 software and circuit accuracy on them, decisions identical, level agreement (mean over the units,
 then mean and worst utterance; where a decision differs, the software's margin between its two
 largest outputs and the circuit's outputs' error), the split of the departures (the array alone
