@@ -4,11 +4,11 @@ the software's levels? One map or several that differ only in cell sizes (a rema
     .venv/bin/python benchmarks/unit_levels.py MAP [MAP2 ...] [--mc-seed K] --sequence N \
         --units layer0_u1,layer0_u8 [--trims-from SWEEP]
 
-Each unit is cut out of layer 0 and run in a netlist of its own (`current_bench`, as the staged
-co-simulation runs it, so under chip K it draws what a sweep point of chip K draws; without
---mc-seed, the plain corner), its input the
-contract's current i_bias + z / beta * I_unit with z the software's on held-out sequence N: the array
-is out of the picture, what is left is the unit's comparator, integrator and readout. Maps that
+Each unit is cut out of layer 0 and run in a netlist of its own (`unit_bench`, the unit
+co-simulation's: the same netlist as the staged co-simulation's, so under chip K it draws what a
+sweep point of chip K draws; without --mc-seed, the plain corner), its input the contract's current
+i_bias + z / beta * I_unit (z kept in the chip's input window) with z the software's on held-out
+sequence N: the array is out of the picture, what is left is the unit's comparator, integrator and readout. Maps that
 differ only in device sizes list the same devices in the same order, so their draws are the same
 standard normals scaled by each device's own sigma: a cell's fault and its fix on one chip.
 --trims-from: each unit's comparator trims (`comparator_trim = "units"`) as a sweep's point record
@@ -29,7 +29,7 @@ import numpy as np
 
 from codesign.mapping.reference import software_states
 from codesign.validation.comparator_trim import UnitComparatorTrims
-from codesign.validation.cosim import REFERENCE, current_bench, load_checked, step_end_levels
+from codesign.validation.cosim import REFERENCE, load_checked, step_end_levels, unit_bench
 from codesign.validation.ngspice import run
 from codesign.validation.report import test_sequences
 
@@ -67,17 +67,16 @@ def main() -> int:
             plan = UnitComparatorTrims.from_summary(trims).apply(plan)
         x = test_sequences(map_dir, args.sequence + 1)[0][args.sequence:args.sequence + 1]
         zs, hs = software_states(plan, x)
-        layer, c = plan.layers[0], plan.chip
+        layer = plan.layers[0]
         names = [u.name for u in layer.units]
-        supply = dataclasses.replace(c.supply(), mc_seed=args.mc_seed)
+        supply = dataclasses.replace(plan.chip.supply(), mc_seed=args.mc_seed)
         for name in args.units.split(","):
             if name not in names:
                 p.error(f"--units: {name!r} is not a unit of {map_dir}'s layer 0 ({', '.join(names)})")
             i = names.index(name)
             k_software = np.rint(hs[0][0][:, i] / layer.alpha[i]).astype(np.int64)
-            i_in = c.i_bias_a + zs[0][0][:, [i]] / layer.beta[i] * c.i_unit_a
             unit = dataclasses.replace(layer, units=(layer.units[i],))
-            result = run(current_bench(plan, unit, i_in, supply, REFERENCE), name="unit_levels", timeout_s=1800)
+            result = run(unit_bench(plan, unit, zs[0][0], supply, REFERENCE), name="unit_levels", timeout_s=1800)
             k_circuit = step_end_levels(plan, result, unit.units, len(k_software))[:, 0]
             agreement = float((k_circuit == k_software).mean())
             worst[map_dir] = min(worst.get(map_dir, 1.0), agreement)
