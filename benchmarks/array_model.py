@@ -1,0 +1,133 @@
+"""A mirror-array chip's Monte Carlo in software, measured against ngspice's network-level points.
+
+    .venv/bin/python benchmarks/array_model.py MAP [--chips 200] [--utterances 100] [--seed 0]
+        [--packets SWEEP] [--sweep SWEEP ...] [--pfet-sigma S] [--nfet-sigma S] [--json OUT]
+
+`codesign.validation.array_model`: each drawn chip's array (every synapse's, column's and
+replica's unit pfets, each row's nfet mirror) trimmed at test as a sweep trims it, the units on
+the golden model's levels of the currents delivered, each unit's readout with a gain of its own.
+The device sigmas are measured first by ngspice on the map's chip (copies of a column diode,
+row-mirror pairs; Monte Carlo chips 1-2, tt 27 C) unless given; the readout's comes from a
+packets sweep's Monte Carlo points (`--packets`: `job = "packets"`, `monte_carlo = ...`), else
+the readout is left ideal. Prints the drawn chips' figures over the map's held-out utterances
+(the array's RMS error near a threshold in I_unit, level agreement, decisions identical with the
+software, accuracy, the outputs' RMS error): mean, spread and percentiles over the chips.
+
+With --sweep (a network-level Monte Carlo sweep's folder on this map, repeatable) the model is
+run again on exactly the utterances those points simulated and set beside them. Exit status 0
+when, on those utterances, the model's mean level agreement lies within 3 points of ngspice's
+and its mean RMS error near a threshold within 25 % of it (1 if not; 0 without --sweep).
+"""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from codesign.fsio import check_entry
+from codesign.validation.array_model import ArrayMismatch, device_sigma, drawn_chips
+from codesign.validation.array_trim import map_calibration_inputs
+from codesign.validation.cosim import load_checked
+from codesign.validation.report import test_sequences
+
+FIGURES = ("rms_error_near_threshold", "level_agreement", "decisions_identical", "accuracy", "output_rmse")
+LEVELS_WITHIN, RMS_WITHIN_REL = 0.03, 0.25
+
+
+def stored_points(sweep: Path, map_name: str) -> list[dict]:
+    """The verified Monte Carlo network points of a sweep folder that ran on a map of this name."""
+    rows = []
+    for path in sorted(sweep.glob("points/*.json")):
+        data, _ = check_entry(path)
+        r = json.loads(data) if data else None
+        if (r and r["status"] == "done" and r["axes"].get("mc_seed") is not None
+                and Path(r["axes"].get("map_dir", "")).name == map_name and "array" in r["figures"]):
+            rows.append(r)
+    return rows
+
+
+def readout_sigma(packets: Path) -> tuple[float, int]:
+    """The readout gain's sigma over a packets sweep's Monte Carlo chips, and how many."""
+    records = [json.loads(d) for d, _ in map(check_entry, packets.glob("points/*.json")) if d]
+    gains = [r["figures"].get("readout_gain_rel") for r in records if r["axes"].get("mc_seed") is not None]
+    gains = [g for g in gains if g is not None and np.isfinite(g)]
+    if len(gains) < 2:
+        sys.exit(f"--packets {packets}: fewer than 2 Monte Carlo points with a readout gain")
+    return float(np.std(gains, ddof=1)), len(gains)
+
+
+def table(rows: list[dict], label: str) -> str:
+    cells = []
+    for k in FIGURES:
+        v = np.array([r[k] for r in rows])
+        cells.append(f"{v.mean():.4f} ({np.percentile(v, 5):.3f}-{np.percentile(v, 95):.3f})")
+    return f"| {label} | {len(rows)} | " + " | ".join(cells) + " |"
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("map_dir", type=Path)
+    p.add_argument("--chips", type=int, default=200)
+    p.add_argument("--utterances", type=int, default=100, help="held-out utterances 0..N-1 (default 100)")
+    p.add_argument("--seed", type=int, default=0, help="the drawn chips' seed (not ngspice's chips)")
+    p.add_argument("--packets", type=Path, help="a packets sweep's folder with Monte Carlo points: the readout's sigma")
+    p.add_argument("--sweep", type=Path, action="append", default=[],
+                   help="a network-level Monte Carlo sweep's folder on this map, to compare with")
+    p.add_argument("--pfet-sigma", type=float, help="the unit pfet's relative sigma (default: measured)")
+    p.add_argument("--nfet-sigma", type=float, help="the row mirror's relative sigma (default: measured)")
+    p.add_argument("--json", type=Path, help="write every drawn chip's figures here")
+    args = p.parse_args()
+    if args.chips < 1 or args.utterances < 1:
+        p.error("--chips and --utterances: at least 1")
+    start = time.perf_counter()
+    plan = load_checked(args.map_dir)
+    c = plan.chip
+    sp = args.pfet_sigma if args.pfet_sigma is not None else device_sigma(c, "pfet", c.i_xbias_a + c.i_xunit_a)
+    sn = args.nfet_sigma if args.nfet_sigma is not None else device_sigma(c, "nfet", 4 * c.i_xunit_a)
+    sr, n_packets = readout_sigma(args.packets) if args.packets else (0.0, 0)
+    model = ArrayMismatch(sp, sn, sr)
+    x, labels = test_sequences(args.map_dir, args.utterances)
+    x_cal = map_calibration_inputs(args.map_dir)
+    rows = drawn_chips(plan, x, labels, x_cal, model, args.chips, args.seed, progress="drawn chips")
+    measured = " (measured by ngspice, chips 1-2)" if args.pfet_sigma is None else ""
+    print(f"{args.map_dir}: {args.chips} drawn chips x held-out utterances 0-{args.utterances - 1}; unit pfet "
+          f"{sp:.4f}, row nfet mirror {sn:.4f}{measured}"
+          + f", readout gain {sr:.4f}" + (f" (packets sweep, {n_packets} chips)" if n_packets else " (ideal)")
+          + f"; software accuracy {rows[0]['software_accuracy']:.1%}")
+    head = ("| chips | count | RMS error near a threshold (I_unit) | level agreement | decisions identical | "
+            "accuracy | outputs' RMS error |\n|---|---|---|---|---|---|---|")
+    print("mean (5th-95th percentile over the chips)\n" + head + "\n" + table(rows, "model"))
+    ok = True
+    for sweep in args.sweep:
+        points = stored_points(sweep, args.map_dir.resolve().name)
+        if not points:
+            print(f"{sweep}: no Monte Carlo network point on {args.map_dir.name}")
+            continue
+        seqs = sorted({r["axes"]["sequence"] for r in points})
+        xs, ls = test_sequences(args.map_dir, max(seqs) + 1)
+        same = drawn_chips(plan, xs[seqs], ls[seqs], x_cal, model, args.chips, args.seed)
+        ng = [{"rms_error_near_threshold": r["figures"]["array"]["rms_error_near_threshold"],
+               "level_agreement": r["figures"]["delivered_level_agreement"],
+               "decisions_identical": r["figures"]["decision_agreement"],
+               "accuracy": float(np.argmax(r["figures"]["y_circuit"]) == ls[r["axes"]["sequence"]]),
+               "output_rmse": r["figures"]["output_rmse"]} for r in points]
+        print(f"\n{sweep}: {len(points)} points (chips {sorted({r['axes']['mc_seed'] for r in points})}, "
+              f"utterances {seqs}); the model on the same utterances\n" + head + "\n" + table(same, "model")
+              + "\n" + table(ng, "ngspice (one utterance per point)"))
+        m_lv, n_lv = np.mean([r["level_agreement"] for r in same]), np.mean([r["level_agreement"] for r in ng])
+        m_rms, n_rms = (np.mean([r["rms_error_near_threshold"] for r in rows_]) for rows_ in (same, ng))
+        fits = abs(m_lv - n_lv) <= LEVELS_WITHIN and abs(m_rms - n_rms) <= RMS_WITHIN_REL * n_rms
+        print(f"level agreement {m_lv:.1%} against {n_lv:.1%}, RMS near a threshold {m_rms:.4f} against {n_rms:.4f}: "
+              + ("within" if fits else "NOT within") + f" {LEVELS_WITHIN:.0%} and {RMS_WITHIN_REL:.0%}")
+        ok &= fits
+    print(f"{time.perf_counter() - start:.0f} s")
+    if args.json:
+        args.json.write_text(json.dumps({"map_dir": str(args.map_dir), "model": vars(model), "chips": rows}, indent=1))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,177 @@
+"""A mirror-array chip's Monte Carlo in software: many drawn chips in seconds, beside ngspice's few.
+
+A network-level Monte Carlo point in ngspice takes minutes (docs/results.md, "Keyword spotting"),
+and on those points the units follow the currents their array delivers on 99-100 % of steps: what
+moves a chip off the software is the array (each synapse's own mismatch, which no row trim
+reaches) and the readout (each unit's gain). Both are sums of weak-inversion copies, so their
+mismatch has a simple form, drawn here per chip:
+
+- every unit pfet of the array carries its nominal current times (1 + e), e ~ N(0, s_p^2); a
+  group of n in parallel (a synapse of |code| x m_row devices, a column diode of M_c) averages
+  to s_p / sqrt(n), as the PDK's `mult` does; the row's replica (one device) sets the row's gain;
+- each row's nfet mirror scales its negative synapses by (1 + e_n), e_n ~ N(0, s_n^2);
+- the chip is trimmed at test as a sweep trims it (`array_trim.fit_row_trims`, its DACs' steps,
+  two rounds on the calibration vectors), here on the model's currents;
+- the units take the golden model's levels on the delivered currents (`staged.delivered_levels`)
+  and each unit's readout reads its level times (1 + e_r), e_r ~ N(0, s_r^2).
+
+s_p and s_n are measured by ngspice on the chip's own devices (`device_sigmas`: copies of a
+column diode, pairs of row-mirror nfets, the corner's mismatch models); s_r comes from the
+packets bench's readout gain over Monte Carlo chips. What the model leaves out (the synapses'
+drain voltages, the comparators' residual offsets after their trims, the packets' spread, the
+array's nonlinearity at its window's edges) is why it is checked against the ngspice points
+(`benchmarks/array_model.py --sweep`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from codesign.chip import ChipSpec
+from codesign.manifest import NetworkPlan
+from codesign.mapping.reference import software_outputs, software_states
+from codesign.mapping.synapses import RowTrims, mirror_array
+from codesign.netlist import number
+from codesign.progress import progress_bar
+from codesign.validation.array_trim import TrimDac, fit_row_trims
+from codesign.validation.benches import header
+from codesign.validation.ngspice import run
+from codesign.validation.staged import delivered_levels
+from codesign.validation.synapses import against_contract
+
+
+@dataclass(frozen=True)
+class ArrayMismatch:
+    """Relative current sigmas of the devices a drawn chip's array and readout are made of."""
+
+    unit_pfet_sigma_rel: float  # one unit pfet of the array (synapses, columns, replicas)
+    row_nfet_sigma_rel: float  # a row's nfet mirror: its gain on the negative synapses
+    readout_gain_sigma_rel: float = 0.0  # a unit's readout current per level
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if not (isinstance(v, (int, float)) and np.isfinite(v) and 0 <= v < 1):
+                raise ValueError(f"{f.name}: a relative sigma in [0, 1), got {v!r}")
+
+
+@dataclass(frozen=True)
+class ArrayDraw:
+    """One drawn chip: the factor on each device group's current."""
+
+    column: np.ndarray  # [columns]: each column diode
+    into_input: np.ndarray  # [d, columns]: each synapse draining into the unit's input
+    into_mirror: np.ndarray  # [d, columns]: each synapse draining into the row's nfet mirror
+    replica: np.ndarray  # [d]: each row's gain as drawn
+    row_mirror: np.ndarray  # [d]: each row's nfet mirror
+    readout: np.ndarray  # [d]: each unit's readout gain
+
+
+def draw_chip(plan: NetworkPlan, m: ArrayMismatch, rng: np.random.Generator) -> ArrayDraw:
+    p = mirror_array(plan, plan.layers[0])
+    up, down = p.column_codes
+    rows = len(p.codes)
+
+    def group(counts):  # n devices in parallel: sigma / sqrt(n); an empty group carries nothing
+        n = np.maximum(counts, 1)
+        return 1 + rng.standard_normal(np.shape(counts)) * m.unit_pfet_sigma_rel / np.sqrt(n)
+
+    return ArrayDraw(column=group(np.full(up.shape[1], p.m_column)),
+                     into_input=group(up * p.m_row[:, None]), into_mirror=group(down * p.m_row[:, None]),
+                     replica=group(np.ones(rows)), row_mirror=1 + rng.standard_normal(rows) * m.row_nfet_sigma_rel,
+                     readout=1 + rng.standard_normal(rows) * m.readout_gain_sigma_rel)
+
+
+def drawn_currents(plan: NetworkPlan, x: np.ndarray, draw: ArrayDraw, trims: RowTrims | None = None) -> np.ndarray:
+    """Each unit's input current [..., d] in A on x [..., n_in], from the drawn chip with its trims."""
+    p = mirror_array(plan, plan.layers[0])
+    rows = len(p.codes)
+    trims = trims or RowTrims.none(rows)
+    up, down = p.column_codes
+    per_device = np.array(p.row_gain) / p.m_column * draw.replica * np.array(trims.ref_scale)  # [d]
+    cols = p.column_currents(x) * draw.column
+    into_input = cols @ (up * p.m_row[:, None] * draw.into_input).T
+    into_mirror = cols @ (down * p.m_row[:, None] * draw.into_mirror).T * draw.row_mirror
+    return np.array(p.i_fixed_a) + np.array(trims.offset_a) + (into_input - into_mirror) * per_device
+
+
+def trimmed(plan: NetworkPlan, draw: ArrayDraw, x_cal: np.ndarray, dac: TrimDac = TrimDac(),
+            rounds: int = 2) -> RowTrims:
+    """The drawn chip's row trims, set at test as `array_trim.trim_array` sets them on ngspice's currents."""
+    trims = RowTrims.none(len(plan.layers[0].units))
+    for _ in range(rounds):
+        trims = fit_row_trims(plan, x_cal, drawn_currents(plan, x_cal, draw, trims), trims, dac)
+    return trims
+
+
+def chip_figures(plan: NetworkPlan, x: np.ndarray, labels: np.ndarray, draw: ArrayDraw, trims: RowTrims) -> dict:
+    """One drawn chip on utterances x [N, T, n_in] against the software: the array's error near a
+    threshold (I_unit RMS), level agreement, decisions identical, accuracy, the outputs' RMS error."""
+    i_in = drawn_currents(plan, x, draw, trims)
+    levels = delivered_levels(plan, i_in)  # [N, T, d]
+    _, hs = software_states(plan, x)
+    alpha = plan.layers[0].alpha
+    k_software = np.rint(hs[-1] / alpha)
+    y_software = software_outputs(plan, hs[-1])
+    y_chip = software_outputs(plan, levels * alpha * draw.readout)
+    array = against_contract(plan, x.reshape(-1, x.shape[-1]), i_in.reshape(-1, i_in.shape[-1])).summary()
+    return {"rms_error_near_threshold": array["rms_error_near_threshold"],
+            "level_agreement": float(np.mean(levels == k_software)),
+            "decisions_identical": float(np.mean(y_chip.argmax(-1) == y_software.argmax(-1))),
+            "accuracy": float(np.mean(y_chip.argmax(-1) == labels)),
+            "software_accuracy": float(np.mean(y_software.argmax(-1) == labels)),
+            "output_rmse": float(np.sqrt(np.mean((y_chip - y_software) ** 2)))}
+
+
+def drawn_chips(plan: NetworkPlan, x: np.ndarray, labels: np.ndarray, x_cal: np.ndarray, m: ArrayMismatch,
+                chips: int, seed: int = 0, progress: str | None = None) -> list[dict]:
+    """chip_figures of `chips` chips drawn from m (reproducible by seed), each trimmed on x_cal;
+    progress: a label for a progress bar on stderr."""
+    if plan.chip.synapses != "mirror" or len(plan.layers) != 1:
+        raise ValueError("array model: needs a single-layer network on a mirror synapse array")
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in progress_bar(range(chips), desc=progress, unit="chip") if progress else range(chips):
+        draw = draw_chip(plan, m, rng)
+        out.append(chip_figures(plan, x, labels, draw, trimmed(plan, draw, x_cal)))
+    return out
+
+
+def _sigma_bench(chip: ChipSpec, mc_seed: int, pairs: int, device: str, i_a: float) -> str:
+    """`pairs` copies of one diode (device "pfet": the array's unit pfet, a column diode of 100
+    and single copies) or `pairs` diode-and-copy pairs (device "nfet": the row mirror), each copy's
+    current read by a 0 V source, on Monte Carlo chip mc_seed at tt 27 C."""
+    supply = dataclasses.replace(chip.supply(), mc_seed=mc_seed)
+    i = number(i_a, "i_a", positive=True)
+    lines = header(f"{device}_mismatch", supply, "synapse") + [f"Vdd vdd 0 {number(supply.vdd_v, 'vdd_v')}"]
+    if device == "pfet":
+        w, ll = number(chip.mirror_w_um, "mirror_w_um"), number(chip.mirror_l_um, "mirror_l_um")
+        lines += [f"Vd dr 0 {number(chip.mirror_v_replica_v, 'mirror_v_replica_v')}",
+                  f"Xcol col col vdd vdd mru_syn_unit w={w} l={ll} count=100", f"Icol col 0 {number(100 * i_a, 'i')}"]
+        for k in range(pairs):
+            lines += [f"Xc{k} d{k} col vdd vdd mru_syn_unit w={w} l={ll} count=1", f"Vm{k} d{k} dr 0"]
+    else:
+        w, ll = number(chip.mirror_nfet_w_um, "mirror_nfet_w_um"), number(chip.mirror_nfet_l_um, "mirror_nfet_l_um")
+        lines.append(f"Vd dr 0 {number(chip.mirror_v_replica_v, 'mirror_v_replica_v')}")
+        for k in range(pairs):
+            lines += [f"XD{k} g{k} g{k} 0 0 sky130_fd_pr__nfet_01v8 w={w} l={ll}", f"I{k} dr g{k} {i}",
+                      f"XC{k} d{k} g{k} 0 0 sky130_fd_pr__nfet_01v8 w={w} l={ll}", f"Vm{k} dr d{k} 0"]
+    lines += [".save " + " ".join(f"i(vm{k})" for k in range(pairs)), ".op", ".end"]
+    return "\n".join(lines) + "\n"
+
+
+def device_sigma(chip: ChipSpec, device: str, i_a: float, mc_seeds=(1, 2), pairs: int = 200,
+                 timeout_s: float = 600) -> float:
+    """The relative current sigma of the array's unit pfet ("pfet": copies of one diode) or of its
+    row mirror ("nfet": diode-and-copy pairs) at i_a, pooled over Monte Carlo chips mc_seeds."""
+    if device not in ("pfet", "nfet"):
+        raise ValueError(f"device: 'pfet' or 'nfet', got {device!r}")
+    rel = []
+    for s in mc_seeds:
+        res = run(_sigma_bench(chip, s, pairs, device, i_a), name=f"{device}_sigma", timeout_s=timeout_s)
+        i = np.array([float(np.atleast_1d(res.i(f"vm{k}"))[0]) for k in range(pairs)])
+        rel.append(i / i.mean())
+    return float(np.std(np.concatenate(rel), ddof=1))

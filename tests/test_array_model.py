@@ -1,0 +1,99 @@
+"""The mirror array's Monte Carlo in software (codesign.validation.array_model): an undrawn chip is
+the contract, the trims take out what is row-wide, more device mismatch costs more, and the device
+sigmas come from ngspice's Monte Carlo models."""
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from codesign.mapping.synapses import RowTrims
+from codesign.validation.array_model import (
+    ArrayMismatch,
+    chip_figures,
+    device_sigma,
+    draw_chip,
+    drawn_chips,
+    drawn_currents,
+    trimmed,
+)
+from codesign.validation.array_trim import calibration_inputs
+from codesign.validation.cosim import load_checked
+from codesign.validation.report import test_sequences as held_out
+from codesign.validation.report import training_inputs
+from codesign.validation.synapses import against_contract, ideal_currents
+
+MIRROR = Path(__file__).parent / "golden" / "maps" / "mirror"
+
+
+@pytest.fixture(scope="module")
+def mirror():
+    plan = load_checked(MIRROR)
+    x, labels = held_out(MIRROR, 8)
+    return plan, x, labels, calibration_inputs(training_inputs(MIRROR, 50))
+
+
+def _rms_near(plan, x, i):
+    return against_contract(plan, x.reshape(-1, x.shape[-1]), i.reshape(-1, i.shape[-1])).summary()[
+        "rms_error_near_threshold"]
+
+
+def test_an_undrawn_chip_delivers_the_contract_and_the_software(mirror):
+    plan, x, labels, _ = mirror
+    zero = draw_chip(plan, ArrayMismatch(0.0, 0.0, 0.0), np.random.default_rng(0))
+    c = plan.chip
+    np.testing.assert_allclose(drawn_currents(plan, x, zero), ideal_currents(plan, x), atol=1e-6 * c.i_unit_a)
+    f = chip_figures(plan, x, labels, zero, RowTrims.none(len(plan.layers[0].units)))
+    assert f["level_agreement"] == 1.0 and f["decisions_identical"] == 1.0 and f["output_rmse"] == 0.0
+    assert f["accuracy"] == f["software_accuracy"]
+
+
+def test_the_trims_take_out_what_is_row_wide(mirror):
+    """Each row's replica and nfet mirror drawn off: the trims, fitted as a sweep fits them, bring the
+    array back to its contract within their DACs' steps (1/128 of I_unit and of the gain)."""
+    plan, x, _, x_cal = mirror
+    d = len(plan.layers[0].units)
+    zero = draw_chip(plan, ArrayMismatch(0.0, 0.0, 0.0), np.random.default_rng(0))
+    rows_only = dataclasses.replace(zero, replica=np.linspace(0.8, 1.25, d), row_mirror=np.linspace(1.05, 0.95, d))
+    before = _rms_near(plan, x, drawn_currents(plan, x, rows_only))
+    after = _rms_near(plan, x, drawn_currents(plan, x, rows_only, trimmed(plan, rows_only, x_cal)))
+    assert before > 0.1 and after < 0.01, (before, after)
+
+
+def test_more_device_mismatch_costs_more_and_a_seed_names_the_chips(mirror):
+    plan, x, labels, x_cal = mirror
+    small, large = (drawn_chips(plan, x, labels, x_cal, ArrayMismatch(s, 0.01, 0.05), chips=6, seed=3)
+                    for s in (0.03, 0.3))
+    mean = lambda rows, k: np.mean([r[k] for r in rows])  # noqa: E731
+    assert mean(large, "rms_error_near_threshold") > 3 * mean(small, "rms_error_near_threshold")
+    assert mean(large, "level_agreement") < mean(small, "level_agreement")
+    assert drawn_chips(plan, x, labels, x_cal, ArrayMismatch(0.03, 0.01, 0.05), chips=6, seed=3) == small
+
+
+@pytest.mark.parametrize("fields, name", [((-0.1, 0.0), "unit_pfet_sigma_rel"), ((0.1, float("nan")),
+                                          "row_nfet_sigma_rel"), ((0.1, 0.0, 1.5), "readout_gain_sigma_rel")])
+def test_a_sigma_out_of_range_is_refused_by_name(fields, name):
+    with pytest.raises(ValueError, match=name):
+        ArrayMismatch(*fields)
+
+
+def test_the_model_refuses_a_chip_without_a_mirror_array():
+    plan = load_checked(Path(__file__).parent / "golden" / "maps" / "cmru")
+    x = np.zeros((1, 3, plan.layers[0].n_in))
+    with pytest.raises(ValueError, match="mirror synapse array"):
+        drawn_chips(plan, x, np.zeros(1), x[0], ArrayMismatch(0.1, 0.0), chips=1)
+
+
+def test_device_sigmas_come_from_ngspices_monte_carlo_models(mirror):
+    """ngspice, Monte Carlo chip 1: 40 copies of the unit pfet, 40 row-mirror pairs (a few s each)."""
+    plan = mirror[0]
+    c = plan.chip
+    pfet = device_sigma(c, "pfet", c.i_xbias_a + c.i_xunit_a, mc_seeds=(1,), pairs=40)
+    nfet = device_sigma(c, "nfet", 4 * c.i_xunit_a, mc_seeds=(1,), pairs=40)
+    # weak inversion: a 1 um2 pfet's threshold spread over n U_T is some 10 % of its current; the
+    # golden chip's row mirror pair is 1/4 um, four times that area per device
+    assert 0.03 < pfet < 0.4, pfet
+    assert 0.0 < nfet < pfet, (nfet, pfet)
+    with pytest.raises(ValueError, match="device"):
+        device_sigma(c, "resistor", 1e-9)
