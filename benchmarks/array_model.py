@@ -1,17 +1,20 @@
 """A mirror-array chip's Monte Carlo in software, measured against ngspice's network-level points.
 
     .venv/bin/python benchmarks/array_model.py MAP [--chips 200] [--utterances 100] [--seed 0]
-        [--packets SWEEP] [--sweep SWEEP ...] [--pfet-sigma S] [--nfet-sigma S] [--json OUT]
+        [--packets SWEEP | --readout-gain-sigma S] [--sweep SWEEP ...] [--pfet-sigma S] [--nfet-sigma S]
+        [--json OUT]
 
 `codesign.validation.array_model`: each drawn chip's array (every synapse's, column's and
 replica's unit pfets, each row's nfet mirror) trimmed at test as a sweep trims it, the units on
 the golden model's levels of the currents delivered, each unit's readout with a gain of its own.
 The device sigmas are measured first by ngspice on the map's chip (copies of a column diode,
 row-mirror pairs; Monte Carlo chips 1-2, tt 27 C) unless given; the readout's comes from a
-packets sweep's Monte Carlo points (`--packets`: `job = "packets"`, `monte_carlo = ...`), else
-the readout is left ideal. Prints the drawn chips' figures over the map's held-out utterances
-(the array's RMS error near a threshold in I_unit, level agreement, decisions identical with the
-software, accuracy, the outputs' RMS error): mean, spread and percentiles over the chips.
+packets sweep's Monte Carlo points (`--packets`: `job = "packets"`, `monte_carlo = ...`) or is
+given (`--readout-gain-sigma`), else the readout is left ideal; given sigmas answer what-ifs (a
+larger unit pfet, a readout trimmed per unit). Prints the drawn chips' figures over the map's
+held-out utterances (the array's RMS error near a threshold in I_unit, level agreement, decisions
+identical with the software, accuracy, the outputs' RMS error and the readout's share of it):
+mean and spread over the chips.
 
 With --sweep (a network-level Monte Carlo sweep's folder on this map, repeatable) the model is
 run again on exactly the utterances those points simulated and set beside them. Exit status 0
@@ -28,12 +31,14 @@ from pathlib import Path
 import numpy as np
 
 from codesign.fsio import check_entry
+from codesign.mapping.reference import software_outputs
 from codesign.validation.array_model import ArrayMismatch, device_sigma, drawn_chips
 from codesign.validation.array_trim import map_calibration_inputs
 from codesign.validation.cosim import load_checked
 from codesign.validation.report import test_sequences
 
-FIGURES = ("rms_error_near_threshold", "level_agreement", "decisions_identical", "accuracy", "output_rmse")
+FIGURES = ("rms_error_near_threshold", "level_agreement", "decisions_identical", "accuracy", "output_rmse",
+           "readout_rmse")
 LEVELS_WITHIN, RMS_WITHIN_REL = 0.03, 0.25
 
 
@@ -78,16 +83,19 @@ def main() -> int:
                    help="a network-level Monte Carlo sweep's folder on this map, to compare with")
     p.add_argument("--pfet-sigma", type=float, help="the unit pfet's relative sigma (default: measured)")
     p.add_argument("--nfet-sigma", type=float, help="the row mirror's relative sigma (default: measured)")
+    p.add_argument("--readout-gain-sigma", type=float, help="the readout gain's relative sigma (instead of --packets)")
     p.add_argument("--json", type=Path, help="write every drawn chip's figures here")
     args = p.parse_args()
     if args.chips < 1 or args.utterances < 1:
         p.error("--chips and --utterances: at least 1")
+    if args.packets and args.readout_gain_sigma is not None:
+        p.error("--packets or --readout-gain-sigma, not both")
     start = time.perf_counter()
     plan = load_checked(args.map_dir)
     c = plan.chip
     sp = args.pfet_sigma if args.pfet_sigma is not None else device_sigma(c, "pfet", c.i_xbias_a + c.i_xunit_a)
     sn = args.nfet_sigma if args.nfet_sigma is not None else device_sigma(c, "nfet", 4 * c.i_xunit_a)
-    sr, n_packets = readout_sigma(args.packets) if args.packets else (0.0, 0)
+    sr, n_packets = readout_sigma(args.packets) if args.packets else (args.readout_gain_sigma or 0.0, 0)
     model = ArrayMismatch(sp, sn, sr)
     x, labels = test_sequences(args.map_dir, args.utterances)
     x_cal = map_calibration_inputs(args.map_dir)
@@ -95,10 +103,10 @@ def main() -> int:
     measured = " (measured by ngspice, chips 1-2)" if args.pfet_sigma is None else ""
     print(f"{args.map_dir}: {args.chips} drawn chips x held-out utterances 0-{args.utterances - 1}; unit pfet "
           f"{sp:.4f}, row nfet mirror {sn:.4f}{measured}"
-          + f", readout gain {sr:.4f}" + (f" (packets sweep, {n_packets} chips)" if n_packets else " (ideal)")
+          + f", readout gain {sr:.4f}" + (f" (packets sweep, {n_packets} chips)" if n_packets else "")
           + f"; software accuracy {rows[0]['software_accuracy']:.1%}")
     head = ("| chips | count | RMS error near a threshold (I_unit) | level agreement | decisions identical | "
-            "accuracy | outputs' RMS error |\n|---|---|---|---|---|---|---|")
+            "accuracy | outputs' RMS error | of it the readout's |\n|---|---|---|---|---|---|---|---|")
     print("mean (5th-95th percentile over the chips)\n" + head + "\n" + table(rows, "model"))
     ok = True
     for sweep in args.sweep:
@@ -113,7 +121,7 @@ def main() -> int:
                "level_agreement": r["figures"]["delivered_level_agreement"],
                "decisions_identical": r["figures"]["decision_agreement"],
                "accuracy": float(np.argmax(r["figures"]["y_circuit"]) == ls[r["axes"]["sequence"]]),
-               "output_rmse": r["figures"]["output_rmse"]} for r in points]
+               "output_rmse": r["figures"]["output_rmse"], "readout_rmse": readout_rmse(plan, r)} for r in points]
         print(f"\n{sweep}: {len(points)} points (chips {sorted({r['axes']['mc_seed'] for r in points})}, "
               f"utterances {seqs}); the model on the same utterances\n" + head + "\n" + table(same, "model")
               + "\n" + table(ng, "ngspice (one utterance per point)"))
@@ -127,6 +135,13 @@ def main() -> int:
     if args.json:
         args.json.write_text(json.dumps({"map_dir": str(args.map_dir), "model": vars(model), "chips": rows}, indent=1))
     return 0 if ok else 1
+
+
+def readout_rmse(plan, point: dict) -> float:
+    """A ngspice point's outputs against its own units' levels read through an ideal readout."""
+    traces = point["figures"]["traces"]
+    h = np.array([np.array(t["k_circuit"]) * t["alpha"] for t in traces]).T[None]  # [1, T, d]
+    return float(np.sqrt(np.mean((np.array(point["figures"]["y_circuit"]) - software_outputs(plan, h)[0]) ** 2)))
 
 
 if __name__ == "__main__":

@@ -109,13 +109,15 @@ def trimmed(plan: NetworkPlan, draw: ArrayDraw, x_cal: np.ndarray, dac: TrimDac 
 
 def chip_figures(plan: NetworkPlan, x: np.ndarray, labels: np.ndarray, draw: ArrayDraw, trims: RowTrims) -> dict:
     """One drawn chip on utterances x [N, T, n_in] against the software: the array's error near a
-    threshold (I_unit RMS), level agreement, decisions identical, accuracy, the outputs' RMS error."""
+    threshold (I_unit RMS), level agreement, decisions identical, accuracy, the outputs' RMS error,
+    and the readout's share of it (the outputs against the chip's own levels read ideally)."""
     i_in = drawn_currents(plan, x, draw, trims)
     levels = delivered_levels(plan, i_in)  # [N, T, d]
     _, hs = software_states(plan, x)
     alpha = plan.layers[0].alpha
     k_software = np.rint(hs[-1] / alpha)
     y_software = software_outputs(plan, hs[-1])
+    y_levels = software_outputs(plan, levels * alpha)  # the chip's levels through an ideal readout
     y_chip = software_outputs(plan, levels * alpha * draw.readout)
     array = against_contract(plan, x.reshape(-1, x.shape[-1]), i_in.reshape(-1, i_in.shape[-1])).summary()
     return {"rms_error_near_threshold": array["rms_error_near_threshold"],
@@ -123,7 +125,8 @@ def chip_figures(plan: NetworkPlan, x: np.ndarray, labels: np.ndarray, draw: Arr
             "decisions_identical": float(np.mean(y_chip.argmax(-1) == y_software.argmax(-1))),
             "accuracy": float(np.mean(y_chip.argmax(-1) == labels)),
             "software_accuracy": float(np.mean(y_software.argmax(-1) == labels)),
-            "output_rmse": float(np.sqrt(np.mean((y_chip - y_software) ** 2)))}
+            "output_rmse": float(np.sqrt(np.mean((y_chip - y_software) ** 2))),
+            "readout_rmse": float(np.sqrt(np.mean((y_chip - y_levels) ** 2)))}
 
 
 def drawn_chips(plan: NetworkPlan, x: np.ndarray, labels: np.ndarray, x_cal: np.ndarray, m: ArrayMismatch,
