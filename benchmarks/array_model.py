@@ -1,8 +1,8 @@
 """A mirror-array chip's Monte Carlo in software, measured against ngspice's network-level points.
 
     .venv/bin/python benchmarks/array_model.py MAP [--chips 200] [--utterances 100] [--seed 0]
-        [--packets SWEEP | --readout-gain-sigma S] [--sweep SWEEP ...] [--pfet-sigma S] [--nfet-sigma S]
-        [--json OUT]
+        [--packets SWEEP | --readout-gain-sigma S] [--sweep SWEEP ...] [--pfet-sigma S | --pfet-um W L]
+        [--nfet-sigma S] [--json OUT]
 
 `codesign.validation.array_model`: each drawn chip's array (every synapse's, column's and
 replica's unit pfets, each row's nfet mirror) trimmed at test as a sweep trims it, the units on
@@ -10,8 +10,8 @@ the golden model's levels of the currents delivered, each unit's readout with a 
 The device sigmas are measured first by ngspice on the map's chip (copies of a column diode,
 row-mirror pairs; Monte Carlo chips 1-2, tt 27 C) unless given; the readout's comes from a
 packets sweep's Monte Carlo points (`--packets`: `job = "packets"`, `monte_carlo = ...`) or is
-given (`--readout-gain-sigma`), else the readout is left ideal; given sigmas answer what-ifs (a
-larger unit pfet, a readout trimmed per unit). Prints the drawn chips' figures over the map's
+given (`--readout-gain-sigma`), else the readout is left ideal; given sigmas, or the unit pfet
+measured at another size (`--pfet-um`), answer what-ifs. Prints the drawn chips' figures over the map's
 held-out utterances (the array's RMS error near a threshold in I_unit, level agreement, decisions
 identical with the software, accuracy, the outputs' RMS error and the readout's share of it):
 mean and spread over the chips.
@@ -23,6 +23,7 @@ and its mean RMS error near a threshold within 25 % of it (1 if not; 0 without -
 """
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -82,25 +83,31 @@ def main() -> int:
     p.add_argument("--sweep", type=Path, action="append", default=[],
                    help="a network-level Monte Carlo sweep's folder on this map, to compare with")
     p.add_argument("--pfet-sigma", type=float, help="the unit pfet's relative sigma (default: measured)")
+    p.add_argument("--pfet-um", type=float, nargs=2, metavar=("W", "L"),
+                   help="measure the unit pfet's sigma at this size instead of the chip's (a what-if)")
     p.add_argument("--nfet-sigma", type=float, help="the row mirror's relative sigma (default: measured)")
     p.add_argument("--readout-gain-sigma", type=float, help="the readout gain's relative sigma (instead of --packets)")
     p.add_argument("--json", type=Path, help="write every drawn chip's figures here")
     args = p.parse_args()
     if args.chips < 1 or args.utterances < 1:
         p.error("--chips and --utterances: at least 1")
+    if args.pfet_um and args.pfet_sigma is not None:
+        p.error("--pfet-sigma or --pfet-um, not both")
     if args.packets and args.readout_gain_sigma is not None:
         p.error("--packets or --readout-gain-sigma, not both")
     start = time.perf_counter()
     plan = load_checked(args.map_dir)
     c = plan.chip
-    sp = args.pfet_sigma if args.pfet_sigma is not None else device_sigma(c, "pfet", c.i_xbias_a + c.i_xunit_a)
+    sized = dataclasses.replace(c, mirror_w_um=args.pfet_um[0], mirror_l_um=args.pfet_um[1]) if args.pfet_um else c
+    sp = args.pfet_sigma if args.pfet_sigma is not None else device_sigma(sized, "pfet", c.i_xbias_a + c.i_xunit_a)
     sn = args.nfet_sigma if args.nfet_sigma is not None else device_sigma(c, "nfet", 4 * c.i_xunit_a)
     sr, n_packets = readout_sigma(args.packets) if args.packets else (args.readout_gain_sigma or 0.0, 0)
     model = ArrayMismatch(sp, sn, sr)
     x, labels = test_sequences(args.map_dir, args.utterances)
     x_cal = map_calibration_inputs(args.map_dir)
     rows = drawn_chips(plan, x, labels, x_cal, model, args.chips, args.seed, progress="drawn chips")
-    measured = " (measured by ngspice, chips 1-2)" if args.pfet_sigma is None else ""
+    measured = "" if args.pfet_sigma is not None else (" (measured by ngspice, chips 1-2" + (
+        f"; unit pfet at {args.pfet_um[0]:g}/{args.pfet_um[1]:g} um)" if args.pfet_um else ")"))
     print(f"{args.map_dir}: {args.chips} drawn chips x held-out utterances 0-{args.utterances - 1}; unit pfet "
           f"{sp:.4f}, row nfet mirror {sn:.4f}{measured}"
           + f", readout gain {sr:.4f}" + (f" (packets sweep, {n_packets} chips)" if n_packets else "")
