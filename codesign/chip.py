@@ -25,6 +25,7 @@ from codesign.hardware.kinds import HardwareKind, kind_for_eps
 from codesign.hardware.params import (
     LEVEL_CMP_TEMPLATE_SIZES,
     PUMP_TEMPLATE_SIZES,
+    READOUT_TEMPLATE_SIZES,
     ClockParams,
     ComparatorParams,
     IntegratorParams,
@@ -98,6 +99,8 @@ class ChipSpec:
     pump_w_n_um: float = field(default=PUMP_TEMPLATE_SIZES["w_n"], metadata=_SIZE_UM)  # its nfet source
     pump_l_n_um: float = field(default=PUMP_TEMPLATE_SIZES["l_n"], metadata=_SIZE_UM)
     packet_trim: float = field(default=1.0, metadata=limits(0.5, 2.0))  # packet time x this (IntegratorParams)
+    readout_w_um: float = field(default=READOUT_TEMPLATE_SIZES["w"], metadata=_SIZE_UM)  # readout's nfet mirror
+    readout_l_um: float = field(default=READOUT_TEMPLATE_SIZES["l"], metadata=_SIZE_UM)
     # ---- readout
     i_step_min_a: float = field(default=10e-12, metadata=limits(0, 1e-7, lo_open=True))  # alpha * I_unit
     i_step_max_a: float = field(default=1e-9, metadata=limits(0, 1e-7, lo_open=True))
@@ -216,7 +219,8 @@ class ChipSpec:
                                 level_cmp_w_load_um=self.level_cmp_w_load_um,
                                 level_cmp_l_load_um=self.level_cmp_l_load_um, pump_w_p_um=self.pump_w_p_um,
                                 pump_l_p_um=self.pump_l_p_um, pump_w_n_um=self.pump_w_n_um,
-                                pump_l_n_um=self.pump_l_n_um, packet_trim=self.packet_trim)
+                                pump_l_n_um=self.pump_l_n_um, packet_trim=self.packet_trim,
+                                readout_w_um=self.readout_w_um, readout_l_um=self.readout_l_um)
 
     def latch(self, alpha: float = 1.0) -> LatchParams:
         return LatchParams(i_step_a=alpha * self.i_unit_a * self.readout_trim)

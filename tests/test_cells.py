@@ -174,6 +174,22 @@ def test_charge_pump_source_sizes_reach_the_netlist_only_where_they_leave_the_te
         chip_from_dict({"pump_l_n_um": 0.01})
 
 
+def test_readout_mirror_sizes_reach_the_diode_and_every_branch_only_where_they_leave_the_template():
+    from codesign.hardware.params import READOUT_TEMPLATE_SIZES
+
+    template = integrator_template_defaults("mru_readout_branch")
+    assert {k: template[k] for k in READOUT_TEMPLATE_SIZES} == READOUT_TEMPLATE_SIZES
+    lines = integrator_subckt(CHIP.integrator()).splitlines()
+    assert all(ln.endswith("mru_readout_branch") for ln in lines if ln.startswith("XRB"))
+    assert next(ln for ln in lines if ln.startswith("XMR")).endswith("w=1 l=4")
+    larger = integrator_subckt(ChipSpec(name="m", readout_w_um=4.0, readout_l_um=16.0).integrator()).splitlines()
+    branches = [ln for ln in larger if ln.startswith("XRB")]
+    assert len(branches) == 2 * CHIP.levels and all(ln.endswith("mru_readout_branch w=4 l=16") for ln in branches)
+    assert next(ln for ln in larger if ln.startswith("XMR")).endswith("w=4 l=16")  # the diode the branches copy
+    with pytest.raises(ConfigError, match="readout_l_um"):
+        chip_from_dict({"readout_l_um": 0.01})
+
+
 def test_the_cell_benches_keep_the_chips_gap_before_the_restore():
     """1 kHz with a 200 us compare phase; a gap that does not fit lengthens the period, never the
     gap itself (the level comparators' time to decide on a Monte Carlo chip)."""

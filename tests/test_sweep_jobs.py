@@ -134,3 +134,16 @@ def test_report_draws_heat_maps_and_temperature_lines_of_the_new_jobs(tmp_path, 
         assert "the worst unit power against temperature" in md
     else:
         assert "(heatmap_1.png)" in md and "the worst droop against temperature" in md
+
+
+def test_a_cell_points_key_leaves_out_the_readout_sizes_at_their_defaults_and_changes_with_them(tmp_path):
+    """Points stored before the readout's sizes were chip fields keep their keys; other sizes are
+    another point."""
+    from codesign.validation.sweep.points import _integrator_key
+
+    assert "readout_w_um" not in _integrator_key(ChipSpec()) and "readout_l_um" not in _integrator_key(ChipSpec())
+    assert _integrator_key(ChipSpec(readout_w_um=4.0, readout_l_um=16.0))["readout_l_um"] == 16.0
+    packets = 'job = "packets"\ncorners = ["tt"]\ntemperatures_c = [27]\n'
+    (plain,) = build_tasks(load_plan(_plan(tmp_path, packets)), 60)
+    (larger,) = build_tasks(load_plan(_plan(tmp_path, packets + "chip_set = { readout_l_um = 16.0 }\n", "l.toml")), 60)
+    assert plain.key != larger.key

@@ -80,11 +80,12 @@ def integrator_subckt(p: IntegratorParams) -> str:
         + instance_sizes(p.pump_sizes(), "charge pump"),
         f"XCH vc vss sky130_fd_pr__cap_mim_m3_1 w={side} l={side}",
         "XMB icmp icmp vss vss sky130_fd_pr__nfet_01v8 w=1 l=4",
-        "XMR ir ir vss vss sky130_fd_pr__nfet_01v8 w=1 l=4",
+        f"XMR ir ir vss vss sky130_fd_pr__nfet_01v8 w={number(p.readout_w_um, 'readout_w_um', positive=True)} "
+        f"l={number(p.readout_l_um, 'readout_l_um', positive=True)}",
     ]
     for j in range(1, n + 1):
         lines.append(f"XLC{j} vc b{j} q{j} qb{j} icmp vdd vss mru_level_cmp{level_cmp_sizes(p)}")
-        lines.append(f"XRB{j} out q{j} ir vss mru_readout_branch")
+        lines.append(f"XRB{j} out q{j} ir vss mru_readout_branch" + instance_sizes(p.readout_sizes(), "readout"))
     for m in range(n + 1):
         above = f"q{m}" if m >= 1 else "vdd"  # V above the boundary below level m
         below = f"qb{m + 1}" if m < n else "vdd"  # V below the boundary above level m

@@ -81,6 +81,7 @@ class ComparatorParams:
 # reads them back)
 LEVEL_CMP_TEMPLATE_SIZES = {"w_d": 0.42, "l_d": 0.5, "w_l": 4.0, "l_l": 0.5}
 PUMP_TEMPLATE_SIZES = {"w_p": 1.0, "l_p": 4.0, "w_n": 1.0, "l_n": 8.0}
+READOUT_TEMPLATE_SIZES = {"w": 1.0, "l": 4.0}  # the readout branch's nfet copy (and the unit's diode `ir`)
 
 
 def _changed(sizes: dict[str, float], template: dict[str, float]) -> dict[str, float]:
@@ -118,6 +119,10 @@ class IntegratorParams:
     # The packet time over c_hold_f * dv / i_pkt: the level comparators' gates on the hold node
     # add to c_hold_f, so larger ones need a longer packet (chosen once, at tt 27 C)
     packet_trim: float = field(default=1.0, metadata=limits(0.5, 2.0))
+    # the readout's nfet mirror (the unit's diode and each branch's copy): its mismatch is each
+    # unit's readout gain on a Monte Carlo chip
+    readout_w_um: float = field(default=READOUT_TEMPLATE_SIZES["w"], metadata=_SIZE_UM)
+    readout_l_um: float = field(default=READOUT_TEMPLATE_SIZES["l"], metadata=_SIZE_UM)
 
     def level_cmp_sizes(self) -> dict[str, float]:
         """The level comparator's instance parameters where they leave the template's defaults."""
@@ -128,6 +133,10 @@ class IntegratorParams:
         """The charge pump's instance parameters where they leave the template's defaults."""
         return _changed({"w_p": self.pump_w_p_um, "l_p": self.pump_l_p_um,
                          "w_n": self.pump_w_n_um, "l_n": self.pump_l_n_um}, PUMP_TEMPLATE_SIZES)
+
+    def readout_sizes(self) -> dict[str, float]:
+        """The readout branch's instance parameters where they leave the template's defaults."""
+        return _changed({"w": self.readout_w_um, "l": self.readout_l_um}, READOUT_TEMPLATE_SIZES)
 
     @property
     def dv_level_v(self) -> float:

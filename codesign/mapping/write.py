@@ -104,7 +104,8 @@ def map_run(run_dir: str | Path, chip: ChipSpec, out: str | Path) -> dict:
 # new values of them without its training run (`remap`); tests/test_synapses.py checks it.
 NETLIST_ONLY_KEYS = ("mirror_w_um", "mirror_l_um", "mirror_nfet_w_um", "mirror_nfet_l_um", "mirror_cascode_w_um",
                      "mirror_cascode_l_um", "mirror_v_replica_v", "mirror_v_cascode_v", "level_cmp_w_in_um",
-                     "level_cmp_l_in_um", "level_cmp_w_load_um", "level_cmp_l_load_um", "packet_trim")
+                     "level_cmp_l_in_um", "level_cmp_w_load_um", "level_cmp_l_load_um", "packet_trim",
+                     "readout_w_um", "readout_l_um", "readout_trim")
 
 
 def with_chip(plan: NetworkPlan, chip: ChipSpec) -> NetworkPlan:

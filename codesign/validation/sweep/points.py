@@ -127,17 +127,28 @@ def retention_clock(chip: ChipSpec):
     return dataclasses.replace(chip.clock(), **RETENTION_CLOCK)
 
 
+def _integrator_key(chip: ChipSpec) -> dict:
+    """The integrator's parameters in a cell point's key, without those added later while they stay at
+    their template's defaults (such a point's netlist reads as before: its stored key holds)."""
+    from codesign.hardware.params import READOUT_TEMPLATE_SIZES
+
+    params = dataclasses.asdict(chip.integrator())
+    if (params["readout_w_um"], params["readout_l_um"]) == (READOUT_TEMPLATE_SIZES["w"], READOUT_TEMPLATE_SIZES["l"]):
+        del params["readout_w_um"], params["readout_l_um"]
+    return params
+
+
 def _cell_content(point: Point, chip: ChipSpec, retention_steps: int) -> dict:
     from codesign.hardware.cells import cell_library
 
     if point.job == "level_trips":
-        return {"params": dataclasses.asdict(chip.integrator()), "bench": LEVEL_TRIPS_BENCH,
+        return {"params": _integrator_key(chip), "bench": LEVEL_TRIPS_BENCH,
                 "cells": _sha256(cell_library("logic", "integrator"))}
     if point.job == "packets":
-        return {"params": dataclasses.asdict(chip.integrator()), "clock": dataclasses.asdict(packets_clock(chip)),
+        return {"params": _integrator_key(chip), "clock": dataclasses.asdict(packets_clock(chip)),
                 "cells": _sha256(cell_library("logic", "integrator"))}
     if point.job == "retention":
-        return {"params": dataclasses.asdict(chip.integrator()), "clock": dataclasses.asdict(retention_clock(chip)),
+        return {"params": _integrator_key(chip), "clock": dataclasses.asdict(retention_clock(chip)),
                 "bench": {"steps": retention_steps, **RETENTION_BENCH},
                 "cells": _sha256(cell_library("logic", "integrator"))}
     return {"params": dataclasses.asdict(chip.comparator()),
