@@ -71,6 +71,8 @@ class ArrayDraw:
 
 
 def draw_chip(plan: NetworkPlan, m: ArrayMismatch, rng: np.random.Generator) -> ArrayDraw:
+    """One chip of layer 0's mirror array drawn from m (a Gaussian factor per device group; a diode's
+    factor acts on its copies as its inverse would, which a symmetric draw makes the same)."""
     p = mirror_array(plan, plan.layers[0])
     up, down = p.column_codes
     rows = len(p.codes)
