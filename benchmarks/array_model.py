@@ -106,10 +106,10 @@ def main() -> int:
     x, labels = test_sequences(args.map_dir, args.utterances)
     x_cal = map_calibration_inputs(args.map_dir)
     rows = drawn_chips(plan, x, labels, x_cal, model, args.chips, args.seed, progress="drawn chips")
-    measured = "" if args.pfet_sigma is not None else (" (measured by ngspice, chips 1-2" + (
-        f"; unit pfet at {args.pfet_um[0]:g}/{args.pfet_um[1]:g} um)" if args.pfet_um else ")"))
-    print(f"{args.map_dir}: {args.chips} drawn chips x held-out utterances 0-{args.utterances - 1}; unit pfet "
-          f"{sp:.4f}, row nfet mirror {sn:.4f}{measured}"
+    how = lambda given: " (given)" if given is not None else " (ngspice, chips 1-2)"  # noqa: E731
+    at = f" at {args.pfet_um[0]:g}/{args.pfet_um[1]:g} um" if args.pfet_um else ""
+    print(f"{args.map_dir}: {args.chips} drawn chips x held-out utterances 0-{args.utterances - 1}; unit pfet{at} "
+          f"{sp:.4f}{how(args.pfet_sigma)}, row nfet mirror {sn:.4f}{how(args.nfet_sigma)}"
           + f", readout gain {sr:.4f}" + (f" (packets sweep, {n_packets} chips)" if n_packets else "")
           + f"; software accuracy {rows[0]['software_accuracy']:.1%}")
     head = ("| chips | count | RMS error near a threshold (I_unit) | level agreement | decisions identical | "
