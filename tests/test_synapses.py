@@ -123,7 +123,8 @@ def test_mirror_netlist_is_built_from_the_plan_and_rebuilds_from_the_manifest(mi
 NEW_ARRAY_SIZES = {"mirror_w_um": 2.0, "mirror_l_um": 2.0, "mirror_nfet_w_um": 4.0, "mirror_nfet_l_um": 20.0,
                    "mirror_cascode_w_um": 3.0, "mirror_cascode_l_um": 2.0, "mirror_v_replica_v": 0.4,
                    "mirror_v_cascode_v": 0.6, "level_cmp_w_in_um": 2.0, "level_cmp_l_in_um": 2.0,
-                   "level_cmp_w_load_um": 16.0, "level_cmp_l_load_um": 0.5, "packet_trim": 1.379}
+                   "level_cmp_w_load_um": 16.0, "level_cmp_l_load_um": 0.5, "packet_trim": 1.379,
+                   "readout_w_um": 4.0, "readout_l_um": 16.0, "readout_trim": 0.9636}
 
 
 def test_a_map_folder_remaps_onto_new_array_sizes_as_a_fresh_map_would(mirror_plan, tmp_path, capsys):
