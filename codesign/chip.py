@@ -99,9 +99,9 @@ class ChipSpec:
     pump_w_n_um: float = field(default=PUMP_TEMPLATE_SIZES["w_n"], metadata=_SIZE_UM)  # its nfet source
     pump_l_n_um: float = field(default=PUMP_TEMPLATE_SIZES["l_n"], metadata=_SIZE_UM)
     packet_trim: float = field(default=1.0, metadata=limits(0.5, 2.0))  # packet time x this (IntegratorParams)
-    readout_w_um: float = field(default=READOUT_TEMPLATE_SIZES["w"], metadata=_SIZE_UM)  # readout's nfet mirror
-    readout_l_um: float = field(default=READOUT_TEMPLATE_SIZES["l"], metadata=_SIZE_UM)
     # ---- readout
+    readout_w_um: float = field(default=READOUT_TEMPLATE_SIZES["w"], metadata=_SIZE_UM)  # its nfet mirror (integrator)
+    readout_l_um: float = field(default=READOUT_TEMPLATE_SIZES["l"], metadata=_SIZE_UM)
     i_step_min_a: float = field(default=10e-12, metadata=limits(0, 1e-7, lo_open=True))  # alpha * I_unit
     i_step_max_a: float = field(default=1e-9, metadata=limits(0, 1e-7, lo_open=True))
     # The readout branches deliver 104.6 pA per 100 pA level at tt (docs/circuits.md):

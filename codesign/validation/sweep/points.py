@@ -130,10 +130,9 @@ def retention_clock(chip: ChipSpec):
 def _integrator_key(chip: ChipSpec) -> dict:
     """The integrator's parameters in a cell point's key, without those added later while they stay at
     their template's defaults (such a point's netlist reads as before: its stored key holds)."""
-    from codesign.hardware.params import READOUT_TEMPLATE_SIZES
-
-    params = dataclasses.asdict(chip.integrator())
-    if (params["readout_w_um"], params["readout_l_um"]) == (READOUT_TEMPLATE_SIZES["w"], READOUT_TEMPLATE_SIZES["l"]):
+    integrator = chip.integrator()
+    params = dataclasses.asdict(integrator)
+    if not integrator.readout_sizes():
         del params["readout_w_um"], params["readout_l_um"]
     return params
 
