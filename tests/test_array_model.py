@@ -11,6 +11,7 @@ import pytest
 from codesign.mapping.synapses import RowTrims
 from codesign.validation.array_model import (
     ArrayMismatch,
+    SoftwareReference,
     chip_figures,
     device_sigma,
     draw_chip,
@@ -44,7 +45,7 @@ def test_an_undrawn_chip_delivers_the_contract_and_the_software(mirror):
     zero = draw_chip(plan, ArrayMismatch(0.0, 0.0, 0.0), np.random.default_rng(0))
     c = plan.chip
     np.testing.assert_allclose(drawn_currents(plan, x, zero), ideal_currents(plan, x), atol=1e-6 * c.i_unit_a)
-    f = chip_figures(plan, x, labels, zero, RowTrims.none(len(plan.layers[0].units)))
+    f = chip_figures(plan, x, SoftwareReference.of(plan, x, labels), zero, RowTrims.none(len(plan.layers[0].units)))
     assert f["level_agreement"] == 1.0 and f["decisions_identical"] == 1.0 and f["output_rmse"] == 0.0
     assert f["accuracy"] == f["software_accuracy"]
 

@@ -36,7 +36,7 @@ from codesign.mapping.reference import software_outputs, software_states
 from codesign.mapping.synapses import RowTrims, mirror_array
 from codesign.netlist import number
 from codesign.progress import progress_bar
-from codesign.validation.array_trim import TrimDac, fit_row_trims
+from codesign.validation.array_trim import TrimDac, fit_row_trims, supply_at_test
 from codesign.validation.benches import header
 from codesign.validation.ngspice import run
 from codesign.validation.staged import delivered_levels
@@ -109,25 +109,39 @@ def trimmed(plan: NetworkPlan, draw: ArrayDraw, x_cal: np.ndarray, dac: TrimDac 
     return trims
 
 
-def chip_figures(plan: NetworkPlan, x: np.ndarray, labels: np.ndarray, draw: ArrayDraw, trims: RowTrims) -> dict:
+@dataclass(frozen=True)
+class SoftwareReference:
+    """What every drawn chip is set against, computed once: the software's levels [N, T, d] and
+    outputs on the utterances, and their labels."""
+
+    levels: np.ndarray
+    outputs: np.ndarray
+    labels: np.ndarray
+
+    @staticmethod
+    def of(plan: NetworkPlan, x: np.ndarray, labels: np.ndarray) -> "SoftwareReference":
+        _, hs = software_states(plan, x)
+        return SoftwareReference(np.rint(hs[-1] / plan.layers[0].alpha), software_outputs(plan, hs[-1]),
+                                 np.asarray(labels))
+
+
+def chip_figures(plan: NetworkPlan, x: np.ndarray, software: SoftwareReference, draw: ArrayDraw,
+                 trims: RowTrims) -> dict:
     """One drawn chip on utterances x [N, T, n_in] against the software: the array's error near a
     threshold (I_unit RMS), level agreement, decisions identical, accuracy, the outputs' RMS error,
     and the readout's share of it (the outputs against the chip's own levels read ideally)."""
     i_in = drawn_currents(plan, x, draw, trims)
     levels = delivered_levels(plan, i_in)  # [N, T, d]
-    _, hs = software_states(plan, x)
     alpha = plan.layers[0].alpha
-    k_software = np.rint(hs[-1] / alpha)
-    y_software = software_outputs(plan, hs[-1])
     y_levels = software_outputs(plan, levels * alpha)  # the chip's levels through an ideal readout
     y_chip = software_outputs(plan, levels * alpha * draw.readout)
     array = against_contract(plan, x.reshape(-1, x.shape[-1]), i_in.reshape(-1, i_in.shape[-1])).summary()
     return {"rms_error_near_threshold": array["rms_error_near_threshold"],
-            "level_agreement": float(np.mean(levels == k_software)),
-            "decisions_identical": float(np.mean(y_chip.argmax(-1) == y_software.argmax(-1))),
-            "accuracy": float(np.mean(y_chip.argmax(-1) == labels)),
-            "software_accuracy": float(np.mean(y_software.argmax(-1) == labels)),
-            "output_rmse": float(np.sqrt(np.mean((y_chip - y_software) ** 2))),
+            "level_agreement": float(np.mean(levels == software.levels)),
+            "decisions_identical": float(np.mean(y_chip.argmax(-1) == software.outputs.argmax(-1))),
+            "accuracy": float(np.mean(y_chip.argmax(-1) == software.labels)),
+            "software_accuracy": float(np.mean(software.outputs.argmax(-1) == software.labels)),
+            "output_rmse": float(np.sqrt(np.mean((y_chip - software.outputs) ** 2))),
             "readout_rmse": float(np.sqrt(np.mean((y_chip - y_levels) ** 2)))}
 
 
@@ -137,11 +151,11 @@ def drawn_chips(plan: NetworkPlan, x: np.ndarray, labels: np.ndarray, x_cal: np.
     progress: a label for a progress bar on stderr."""
     if plan.chip.synapses != "mirror" or len(plan.layers) != 1:
         raise ValueError("array model: needs a single-layer network on a mirror synapse array")
-    rng = np.random.default_rng(seed)
+    rng, software = np.random.default_rng(seed), SoftwareReference.of(plan, x, labels)
     out = []
     for _ in progress_bar(range(chips), desc=progress, unit="chip") if progress else range(chips):
         draw = draw_chip(plan, m, rng)
-        out.append(chip_figures(plan, x, labels, draw, trimmed(plan, draw, x_cal)))
+        out.append(chip_figures(plan, x, software, draw, trimmed(plan, draw, x_cal)))
     return out
 
 
@@ -149,7 +163,7 @@ def _sigma_bench(chip: ChipSpec, mc_seed: int, pairs: int, device: str, i_a: flo
     """`pairs` copies of one diode (device "pfet": the array's unit pfet, a column diode of 100
     and single copies) or `pairs` diode-and-copy pairs (device "nfet": the row mirror), each copy's
     current read by a 0 V source, on Monte Carlo chip mc_seed at tt 27 C."""
-    supply = dataclasses.replace(chip.supply(), mc_seed=mc_seed)
+    supply = supply_at_test(chip, "tt", mc_seed)
     i = number(i_a, "i_a", positive=True)
     lines = header(f"{device}_mismatch", supply, "synapse") + [f"Vdd vdd 0 {number(supply.vdd_v, 'vdd_v')}"]
     if device == "pfet":
