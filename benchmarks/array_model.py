@@ -1,20 +1,20 @@
 """A mirror-array chip's Monte Carlo in software, measured against ngspice's network-level points.
 
     .venv/bin/python benchmarks/array_model.py MAP [--chips 200] [--utterances 100] [--seed 0]
-        [--packets SWEEP | --readout-gain-sigma S] [--sweep SWEEP ...] [--pfet-sigma S | --pfet-um W L]
-        [--nfet-sigma S] [--json OUT]
+        [--packets SWEEP | --readout-gain-sigma S | --readout-mirror-sigma S] [--sweep SWEEP ...]
+        [--pfet-sigma S | --pfet-um W L] [--nfet-sigma S] [--json OUT]
 
 `codesign.validation.array_model`: each drawn chip's array (every synapse's, column's and
 replica's unit pfets, each row's nfet mirror) trimmed at test as a sweep trims it, the units on
 the golden model's levels of the currents delivered, each unit's readout with a gain of its own.
 The device sigmas are measured first by ngspice on the map's chip (copies of a column diode,
-row-mirror pairs; Monte Carlo chips 1-2, tt 27 C) unless given; the readout's comes from a
-packets sweep's Monte Carlo points (`--packets`: `job = "packets"`, `monte_carlo = ...`) or is
-given (`--readout-gain-sigma`), else the readout is left ideal; given sigmas, or the unit pfet
-measured at another size (`--pfet-um`), answer what-ifs. Prints the drawn chips' figures over the map's
-held-out utterances (the array's RMS error near a threshold in I_unit, level agreement, decisions
-identical with the software, accuracy, the outputs' RMS error and the readout's share of it):
-mean and spread over the chips.
+row-mirror pairs, readout-mirror pairs; Monte Carlo chips 1-2, tt 27 C) unless given; instead of
+the readout's branches, a gain per unit can come from a packets sweep's Monte Carlo points
+(`--packets`: `job = "packets"`, `monte_carlo = ...`) or be given (`--readout-gain-sigma`); given
+sigmas, or the unit pfet measured at another size (`--pfet-um`), answer what-ifs. Prints the
+drawn chips' figures over the map's held-out utterances (the array's RMS error near a threshold
+in I_unit, level agreement, decisions identical with the software, accuracy, the outputs' RMS
+error and the readout's share of it): mean and spread over the chips.
 
 With --sweep (a network-level Monte Carlo sweep's folder on this map, repeatable) the model is
 run again on exactly the utterances those points simulated and set beside them. Exit status 0
@@ -33,7 +33,7 @@ import numpy as np
 
 from codesign.fsio import check_entry
 from codesign.mapping.reference import software_outputs
-from codesign.validation.array_model import ArrayMismatch, device_sigma, drawn_chips
+from codesign.validation.array_model import ArrayMismatch, device_sigma, drawn_chips, readout_step_a
 from codesign.validation.array_trim import map_calibration_inputs
 from codesign.validation.cosim import load_checked
 from codesign.validation.report import test_sequences
@@ -65,6 +65,22 @@ def readout_sigma(packets: Path) -> tuple[float, int]:
     return float(np.std(gains, ddof=1)), len(gains)
 
 
+def readout_gain(args, plan) -> tuple[tuple[float, str], tuple[float, str]]:
+    """(gain sigma, where from) and (mirror pair sigma, where from): a gain per unit when one is
+    given or read from --packets, else the readout's branches (an integrator's, measured unless
+    given; a latch's readout is left ideal)."""
+    if args.packets:
+        sigma, n = readout_sigma(args.packets)
+        return (sigma, f"packets sweep, {n} chips"), (0.0, "")
+    if args.readout_gain_sigma is not None:
+        return (args.readout_gain_sigma, "given"), (0.0, "")
+    if args.readout_mirror_sigma is not None:
+        return (0.0, ""), (args.readout_mirror_sigma, "given")
+    if plan.chip.kind.name != "integrator":
+        return (0.0, ""), (0.0, f"ideal: a {plan.chip.kind.name} chip")
+    return (0.0, ""), (device_sigma(plan.chip, "readout", readout_step_a(plan)), "ngspice, chips 1-2")
+
+
 def table(rows: list[dict], label: str) -> str:
     cells = []
     for k in FIGURES:
@@ -87,22 +103,24 @@ def main() -> int:
                    help="measure the unit pfet's sigma at this size instead of the chip's (a what-if)")
     p.add_argument("--nfet-sigma", type=float, help="the row mirror's relative sigma (default: measured)")
     p.add_argument("--readout-gain-sigma", type=float, help="the readout gain's relative sigma (instead of --packets)")
+    p.add_argument("--readout-mirror-sigma", type=float,
+                   help="a readout diode-and-copy pair's relative sigma (default: measured, unless a gain is given)")
     p.add_argument("--json", type=Path, help="write every drawn chip's figures here")
     args = p.parse_args()
     if args.chips < 1 or args.utterances < 1:
         p.error("--chips and --utterances: at least 1")
     if args.pfet_um and args.pfet_sigma is not None:
         p.error("--pfet-sigma or --pfet-um, not both")
-    if args.packets and args.readout_gain_sigma is not None:
-        p.error("--packets or --readout-gain-sigma, not both")
+    if sum(a is not None for a in (args.packets, args.readout_gain_sigma, args.readout_mirror_sigma)) > 1:
+        p.error("one of --packets, --readout-gain-sigma and --readout-mirror-sigma")
     start = time.perf_counter()
     plan = load_checked(args.map_dir)
     c = plan.chip
     sized = dataclasses.replace(c, mirror_w_um=args.pfet_um[0], mirror_l_um=args.pfet_um[1]) if args.pfet_um else c
     sp = args.pfet_sigma if args.pfet_sigma is not None else device_sigma(sized, "pfet", c.i_xbias_a + c.i_xunit_a)
     sn = args.nfet_sigma if args.nfet_sigma is not None else device_sigma(c, "nfet", 4 * c.i_xunit_a)
-    sr, n_packets = readout_sigma(args.packets) if args.packets else (args.readout_gain_sigma or 0.0, 0)
-    model = ArrayMismatch(sp, sn, sr)
+    sr, sm = readout_gain(args, plan)
+    model = ArrayMismatch(sp, sn, sr[0], sm[0])
     x, labels = test_sequences(args.map_dir, args.utterances)
     x_cal = map_calibration_inputs(args.map_dir)
     rows = drawn_chips(plan, x, labels, x_cal, model, args.chips, args.seed, progress="drawn chips")
@@ -110,7 +128,7 @@ def main() -> int:
     at = f" at {args.pfet_um[0]:g}/{args.pfet_um[1]:g} um" if args.pfet_um else ""
     print(f"{args.map_dir}: {args.chips} drawn chips x held-out utterances 0-{args.utterances - 1}; unit pfet{at} "
           f"{sp:.4f}{how(args.pfet_sigma)}, row nfet mirror {sn:.4f}{how(args.nfet_sigma)}"
-          + f", readout gain {sr:.4f}" + (f" (packets sweep, {n_packets} chips)" if n_packets else "")
+          + (f", readout gain {sr[0]:.4f} ({sr[1]})" if sr[1] else f", readout mirror pair {sm[0]:.4f} ({sm[1]})")
           + f"; software accuracy {rows[0]['software_accuracy']:.1%}")
     head = ("| chips | count | RMS error near a threshold (I_unit) | level agreement | decisions identical | "
             "accuracy | outputs' RMS error | of it the readout's |\n|---|---|---|---|---|---|---|---|")

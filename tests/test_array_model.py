@@ -17,6 +17,7 @@ from codesign.validation.array_model import (
     draw_chip,
     drawn_chips,
     drawn_currents,
+    drawn_readout,
     trimmed,
 )
 from codesign.validation.array_trim import calibration_inputs
@@ -73,10 +74,34 @@ def test_more_device_mismatch_costs_more_and_a_seed_names_the_chips(mirror):
 
 
 @pytest.mark.parametrize("fields, name", [((-0.1, 0.0), "unit_pfet_sigma_rel"), ((0.1, float("nan")),
-                                          "row_nfet_sigma_rel"), ((0.1, 0.0, 1.5), "readout_gain_sigma_rel")])
+                                          "row_nfet_sigma_rel"), ((0.1, 0.0, 1.5), "readout_gain_sigma_rel"),
+                                         ((0.1, 0.0, 0.0, -0.01), "readout_mirror_sigma_rel")])
 def test_a_sigma_out_of_range_is_refused_by_name(fields, name):
     with pytest.raises(ValueError, match=name):
         ArrayMismatch(*fields)
+
+
+def test_the_readout_reads_through_its_branches(mirror):
+    """Level 0 reads 0 on every chip; ideal branches read k; drawn ones spread as the branches they
+    sum: level 1 one branch against its diode (the pair's sigma), level L the L branches above
+    level 0 against the shared diode, sigma_m / sqrt(2) * sqrt(1 + 1 / L) of L in all."""
+    plan = mirror[0]
+    L, rng = plan.levels, np.random.default_rng(0)
+    ideal = drawn_readout(plan, ArrayMismatch(0.0, 0.0), rng)
+    np.testing.assert_array_equal(ideal, np.broadcast_to(np.arange(-L, L + 1), ideal.shape))
+    s_m = 0.05
+    reads = np.concatenate([drawn_readout(plan, ArrayMismatch(0.0, 0.0, 0.0, s_m), rng) for _ in range(400)])
+    assert np.all(reads[:, L] == 0)
+    one, top = reads[:, L + 1] - 1, reads[:, 2 * L] / L - 1
+    assert abs(one.std() / s_m - 1) < 0.1, one.std()
+    assert abs(top.std() / (s_m / np.sqrt(2) * np.sqrt(1 + 1 / L)) - 1) < 0.1, top.std()
+    assert abs(one.mean()) < 0.01 and abs(top.mean()) < 0.01
+
+
+def test_branch_mismatch_is_refused_on_a_latch_chip():
+    plan = load_checked(Path(__file__).parent / "golden" / "maps" / "latch")
+    with pytest.raises(ValueError, match="readout_mirror_sigma_rel.*latch"):
+        drawn_readout(plan, ArrayMismatch(0.0, 0.0, 0.0, 0.02), np.random.default_rng(0))
 
 
 def test_the_model_refuses_a_chip_without_a_mirror_array():
@@ -87,14 +112,18 @@ def test_the_model_refuses_a_chip_without_a_mirror_array():
 
 
 def test_device_sigmas_come_from_ngspices_monte_carlo_models(mirror):
-    """ngspice, Monte Carlo chip 1: 40 copies of the unit pfet, 40 row-mirror pairs (a few s each)."""
+    """ngspice, Monte Carlo chip 1: 40 copies of the unit pfet, 40 row-mirror pairs, 40 readout pairs
+    (a few s each)."""
     plan = mirror[0]
     c = plan.chip
     pfet = device_sigma(c, "pfet", c.i_xbias_a + c.i_xunit_a, mc_seeds=(1,), pairs=40)
     nfet = device_sigma(c, "nfet", 4 * c.i_xunit_a, mc_seeds=(1,), pairs=40)
+    readout = device_sigma(c, "readout", plan.layers[0].units[0].i_step_a, mc_seeds=(1,), pairs=40)
     # weak inversion: a 1 um2 pfet's threshold spread over n U_T is some 10 % of its current; the
     # golden chip's row mirror pair is 1/4 um, four times that area per device
     assert 0.03 < pfet < 0.4, pfet
     assert 0.0 < nfet < pfet, (nfet, pfet)
+    # the readout mirror at the template's 1/4 um (the row mirror's size) at a quarter of its current
+    assert 0.5 * nfet < readout < 0.4, (readout, nfet)
     with pytest.raises(ValueError, match="device"):
         device_sigma(c, "resistor", 1e-9)

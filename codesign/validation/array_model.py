@@ -12,15 +12,20 @@ mismatch has a simple form, drawn here per chip:
 - each row's nfet mirror scales its negative synapses by (1 + e_n), e_n ~ N(0, s_n^2);
 - the chip is trimmed at test as a sweep trims it (`array_trim.fit_row_trims`, its DACs' steps,
   two rounds on the calibration vectors), here on the model's currents;
-- the units take the golden model's levels on the delivered currents (`staged.delivered_levels`)
-  and each unit's readout reads its level times (1 + e_r), e_r ~ N(0, s_r^2).
+- the units take the golden model's levels on the delivered currents (`staged.delivered_levels`);
+- an integrator unit reads its level out through a 1:1 nfet mirror, one branch per boundary
+  (`hardware.cells`: branch j sinks a copy of the unit's diode while the hold voltage is above
+  boundary j), zeroed at reset (level 0): level k reads the sum of the branches between level 0
+  and level k, each branch (1 + e_c) / (1 + e_d) with e_c, e_d ~ N(0, s_m^2 / 2) (s_m the
+  sigma of a diode-and-copy pair's ratio), the diode's e_d shared by the unit's branches;
+- or, instead of the branches, each unit's readout reads its level times (1 + e_r),
+  e_r ~ N(0, s_r^2): a gain measured elsewhere (the packets bench over Monte Carlo chips).
 
-s_p and s_n are measured by ngspice on the chip's own devices (`device_sigmas`: copies of a
-column diode, pairs of row-mirror nfets, the corner's mismatch models); s_r comes from the
-packets bench's readout gain over Monte Carlo chips. What the model leaves out (the synapses'
-drain voltages, the comparators' residual offsets after their trims, the packets' spread, the
-array's nonlinearity at its window's edges) is why it is checked against the ngspice points
-(`benchmarks/array_model.py --sweep`).
+s_p, s_n and s_m are measured by ngspice on the chip's own devices (`device_sigma`: copies of a
+column diode, pairs of row-mirror nfets, pairs of readout nfets; the corner's mismatch models).
+What the model leaves out (the synapses' drain voltages, the comparators' residual offsets after
+their trims, the packets' spread, the array's nonlinearity at its window's edges) is why it is
+checked against the ngspice points (`benchmarks/array_model.py --sweep`).
 """
 
 from __future__ import annotations
@@ -49,7 +54,8 @@ class ArrayMismatch:
 
     unit_pfet_sigma_rel: float  # one unit pfet of the array (synapses, columns, replicas)
     row_nfet_sigma_rel: float  # a row's nfet mirror: its gain on the negative synapses
-    readout_gain_sigma_rel: float = 0.0  # a unit's readout current per level
+    readout_gain_sigma_rel: float = 0.0  # a unit's readout current per level, one gain for all its levels
+    readout_mirror_sigma_rel: float = 0.0  # a readout branch's copy against its unit's diode (a pair's ratio)
 
     def __post_init__(self):
         for f in dataclasses.fields(self):
@@ -67,7 +73,7 @@ class ArrayDraw:
     into_mirror: np.ndarray  # [d, columns]: each synapse draining into the row's nfet mirror
     replica: np.ndarray  # [d]: each row's gain as drawn
     row_mirror: np.ndarray  # [d]: each row's nfet mirror
-    readout: np.ndarray  # [d]: each unit's readout gain
+    readout: np.ndarray  # [d, 2L + 1]: what each unit reads at level k = -L..L, in levels (ideal: k)
 
 
 def draw_chip(plan: NetworkPlan, m: ArrayMismatch, rng: np.random.Generator) -> ArrayDraw:
@@ -84,7 +90,21 @@ def draw_chip(plan: NetworkPlan, m: ArrayMismatch, rng: np.random.Generator) -> 
     return ArrayDraw(column=group(np.full(up.shape[1], p.m_column)),
                      into_input=group(up * p.m_row[:, None]), into_mirror=group(down * p.m_row[:, None]),
                      replica=group(np.ones(rows)), row_mirror=1 + rng.standard_normal(rows) * m.row_nfet_sigma_rel,
-                     readout=1 + rng.standard_normal(rows) * m.readout_gain_sigma_rel)
+                     readout=drawn_readout(plan, m, rng))
+
+
+def drawn_readout(plan: NetworkPlan, m: ArrayMismatch, rng: np.random.Generator) -> np.ndarray:
+    """Each unit's reading [d, 2L + 1] at levels -L..L (in levels, 0 at level 0): its 2L branches
+    drawn from m.readout_mirror_sigma_rel, times a gain drawn from m.readout_gain_sigma_rel."""
+    d, L = len(plan.layers[0].units), plan.levels
+    if m.readout_mirror_sigma_rel and plan.chip.kind.name != "integrator":
+        raise ValueError(f"readout_mirror_sigma_rel: the branch mirror of an integrator chip's readout; "
+                         f"this chip is {plan.chip.kind.name}")
+    half = m.readout_mirror_sigma_rel / np.sqrt(2)  # the pair's ratio spreads as diode and copy together
+    branches = (1 + rng.standard_normal((d, 2 * L)) * half) / (1 + rng.standard_normal((d, 1)) * half)
+    on = np.concatenate([np.zeros((d, 1)), np.cumsum(branches, axis=1)], axis=1)  # [d, 2L + 1]: levels -L..L
+    gain = 1 + rng.standard_normal((d, 1)) * m.readout_gain_sigma_rel
+    return (on - on[:, L:L + 1]) * gain
 
 
 def drawn_currents(plan: NetworkPlan, x: np.ndarray, draw: ArrayDraw, trims: RowTrims | None = None) -> np.ndarray:
@@ -134,7 +154,8 @@ def chip_figures(plan: NetworkPlan, x: np.ndarray, software: SoftwareReference, 
     levels = delivered_levels(plan, i_in)  # [N, T, d]
     alpha = plan.layers[0].alpha
     y_levels = software_outputs(plan, levels * alpha)  # the chip's levels through an ideal readout
-    y_chip = software_outputs(plan, levels * alpha * draw.readout)
+    units = np.arange(levels.shape[-1])
+    y_chip = software_outputs(plan, draw.readout[units, levels.astype(np.int64) + plan.levels] * alpha)
     array = against_contract(plan, x.reshape(-1, x.shape[-1]), i_in.reshape(-1, i_in.shape[-1])).summary()
     return {"rms_error_near_threshold": array["rms_error_near_threshold"],
             "level_agreement": float(np.mean(levels == software.levels)),
@@ -159,10 +180,32 @@ def drawn_chips(plan: NetworkPlan, x: np.ndarray, labels: np.ndarray, x_cal: np.
     return out
 
 
+DEVICES = ("pfet", "nfet", "readout")
+
+
+def measured_mismatch(plan: NetworkPlan, timeout_s: float = 600) -> ArrayMismatch:
+    """The chip's device sigmas measured by ngspice (`device_sigma`, Monte Carlo chips 1-2, tt 27 C)
+    at the currents they carry: a unit pfet at a column's bias plus one unit, a row mirror at four
+    units, the readout mirror at the units' median readout step (its branches, when the chip is an
+    integrator; else the readout is left ideal)."""
+    c = plan.chip
+    readout = device_sigma(c, "readout", readout_step_a(plan), timeout_s=timeout_s) \
+        if c.kind.name == "integrator" else 0.0
+    return ArrayMismatch(device_sigma(c, "pfet", c.i_xbias_a + c.i_xunit_a, timeout_s=timeout_s),
+                         device_sigma(c, "nfet", 4 * c.i_xunit_a, timeout_s=timeout_s),
+                         readout_mirror_sigma_rel=readout)
+
+
+def readout_step_a(plan: NetworkPlan) -> float:
+    """The current the readout mirror's sigma is measured at: the units' median readout step."""
+    return float(np.median([u.i_step_a for u in plan.layers[0].units]))
+
+
 def _sigma_bench(chip: ChipSpec, mc_seed: int, pairs: int, device: str, i_a: float) -> str:
     """`pairs` copies of one diode (device "pfet": the array's unit pfet, a column diode of 100
-    and single copies) or `pairs` diode-and-copy pairs (device "nfet": the row mirror), each copy's
-    current read by a 0 V source, on Monte Carlo chip mc_seed at tt 27 C."""
+    and single copies) or `pairs` diode-and-copy pairs (device "nfet": the row mirror; "readout":
+    an integrator's readout mirror), each copy's current read by a 0 V source, on Monte Carlo chip
+    mc_seed at tt 27 C."""
     supply = supply_at_test(chip, "tt", mc_seed)
     i = number(i_a, "i_a", positive=True)
     lines = header(f"{device}_mismatch", supply, "synapse") + [f"Vdd vdd 0 {number(supply.vdd_v, 'vdd_v')}"]
@@ -173,7 +216,8 @@ def _sigma_bench(chip: ChipSpec, mc_seed: int, pairs: int, device: str, i_a: flo
         for k in range(pairs):
             lines += [f"Xc{k} d{k} col vdd vdd mru_syn_unit w={w} l={ll} count=1", f"Vm{k} d{k} dr 0"]
     else:
-        w, ll = number(chip.mirror_nfet_w_um, "mirror_nfet_w_um"), number(chip.mirror_nfet_l_um, "mirror_nfet_l_um")
+        size = ("mirror_nfet_w_um", "mirror_nfet_l_um") if device == "nfet" else ("readout_w_um", "readout_l_um")
+        w, ll = (number(getattr(chip, f), f) for f in size)
         lines.append(f"Vd dr 0 {number(chip.mirror_v_replica_v, 'mirror_v_replica_v')}")
         for k in range(pairs):
             lines += [f"XD{k} g{k} g{k} 0 0 sky130_fd_pr__nfet_01v8 w={w} l={ll}", f"I{k} dr g{k} {i}",
@@ -184,10 +228,11 @@ def _sigma_bench(chip: ChipSpec, mc_seed: int, pairs: int, device: str, i_a: flo
 
 def device_sigma(chip: ChipSpec, device: str, i_a: float, mc_seeds=(1, 2), pairs: int = 200,
                  timeout_s: float = 600) -> float:
-    """The relative current sigma of the array's unit pfet ("pfet": copies of one diode) or of its
-    row mirror ("nfet": diode-and-copy pairs) at i_a, pooled over Monte Carlo chips mc_seeds."""
-    if device not in ("pfet", "nfet"):
-        raise ValueError(f"device: 'pfet' or 'nfet', got {device!r}")
+    """The relative current sigma of the array's unit pfet ("pfet": copies of one diode), of its
+    row mirror ("nfet": diode-and-copy pairs) or of the readout's mirror ("readout": the same pairs
+    at the readout's size) at i_a, pooled over Monte Carlo chips mc_seeds."""
+    if device not in DEVICES:
+        raise ValueError(f"device: one of {', '.join(DEVICES)}; got {device!r}")
     rel = []
     for s in mc_seeds:
         res = run(_sigma_bench(chip, s, pairs, device, i_a), name=f"{device}_sigma", timeout_s=timeout_s)
