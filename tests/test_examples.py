@@ -178,3 +178,22 @@ def test_progress_draws_the_report_figures_of_the_tt_points(tmp_path):
     assert all(p.stat().st_size > 10_000 for p in (tmp_path / "figures").iterdir())
     assert progress.write_plots(tmp_path / "other", tt, labels, names, raster=7) == 1
     assert not (tmp_path / "other").exists()
+
+
+def test_run_draws_the_mapped_chip_in_software_and_reports_it(tmp_path):
+    """The report's Monte Carlo in software: the golden mirror chip's device sigmas from ngspice
+    (Monte Carlo chips 1-2), a few chips drawn on its held-out utterances, the rows it prints."""
+    shutil.copytree(MIRROR, tmp_path / "map")
+    run = _run_module()
+    run.MODEL_CHIPS = 4
+    m = run.drawn_in_software(tmp_path / "map", 6)
+    assert (m["chips"], m["utterances"]) == (4, 6)
+    s = m["sigmas"]
+    assert 0.03 < s["unit_pfet_sigma_rel"] < 0.4 and 0 < s["row_nfet_sigma_rel"] < s["unit_pfet_sigma_rel"]
+    assert 0 < s["readout_mirror_sigma_rel"] < 0.4 and s["readout_gain_sigma_rel"] == 0
+    for k in ("accuracy", "decisions_identical", "level_agreement"):
+        mean, low, high = m[k]
+        assert 0 <= low <= mean <= high <= 1, (k, m[k])
+    assert m["level_agreement"][0] < 1  # the drawn chips leave the software somewhere
+    text = "\n".join(run.robustness_lines({"drawn_in_software": m}))
+    assert "4 chips drawn x 6 utterances" in text and "unit pfet, row mirror, readout mirror pair" in text

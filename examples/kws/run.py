@@ -11,16 +11,20 @@ The stages are the toolkit's own commands, so each can be re-run by hand:
     codesign sweep OUT/pvt.toml --out OUT/sweep_pvt               (--full) worst PVT points, trimmed per temperature
     codesign sweep OUT/montecarlo.toml --out OUT/sweep_montecarlo (--chips) each chip and unit trimmed at test
     (here)                                                        unit power as mapped + the array's
+    (here)                                                        100 chips drawn in software (array model)
 
 then OUT/report.md: software and circuit accuracy on the same held-out utterances (festival,
 a synthesizer never heard in training), confusion matrix, state raster, power and energy per
-inference. Everything resumes: training from its checkpoint, the sweep from its cache (an
-interrupted --full run picks up where it stopped). Exit 0 when every target is met, 1 if not.
+inference, and the chip's Monte Carlo in software (`codesign.validation.array_model`: its device
+sigmas from ngspice, a minute) beside ngspice's chips, which take hours. Everything resumes:
+training from its checkpoint, the sweep from its cache (an interrupted --full run picks up where
+it stopped). Exit 0 when every target is met, 1 if not.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import subprocess
 import sys
@@ -38,10 +42,11 @@ MODES = {  # clips per class, epochs, utterances co-simulated at tt 27 C, Monte 
 # The two worst points of the PVT grid for the comparator's decisions (docs/results.md, "Keyword spotting").
 PVT_POINTS = (("sf", -40.0), ("ff", 85.0))
 TARGETS = {"software_accuracy": 0.95, "circuit_gap": 0.01, "network_power_w": 1e-6}
+MODEL_CHIPS, MODEL_UTTERANCES = 100, 100  # the array model's drawn chips, on up to this many held-out utterances
 
 
 def stage(k: int, text: str) -> None:
-    print(f"[{k}/5] {text}", file=sys.stderr, flush=True)
+    print(f"[{k}/6] {text}", file=sys.stderr, flush=True)
 
 
 def run(args: list[str], ok=(0,)) -> int:
@@ -106,6 +111,26 @@ def network_power(map_dir: Path, x: np.ndarray, workers: int) -> dict:
             "readout_w": sum(u["readout_w"] for u in units), "clock_lines_w": clock_w, "synapse_array_w": array_w,
             "array_currents_a": array, "simulated_w": units_w + clock_w + array_w, "shared_budget": budget,
             "total_w": total_w, "energy_per_inference_j": total_w * x.shape[1] * plan.chip.clock_period_s}
+
+
+def drawn_in_software(map_dir: Path, n_test: int) -> dict:
+    """The mapped chip's Monte Carlo in software: its device sigmas measured by ngspice, MODEL_CHIPS
+    chips drawn and trimmed at test, each on the first MODEL_UTTERANCES held-out utterances (or the
+    whole test set, if smaller); every figure's mean and 5th / 95th percentile over the chips."""
+    from codesign.validation.array_model import drawn_chips, measured_mismatch
+    from codesign.validation.array_trim import map_calibration_inputs
+    from codesign.validation.cosim import load_checked
+    from codesign.validation.inputs import test_sequences
+
+    plan = load_checked(map_dir)
+    mismatch = measured_mismatch(plan)
+    x, labels = test_sequences(map_dir, min(MODEL_UTTERANCES, n_test))
+    chips = drawn_chips(plan, x, labels, map_calibration_inputs(map_dir), mismatch, MODEL_CHIPS, progress="drawn chips")
+    spread = {k: [float(np.mean(v)), float(np.percentile(v, 5)), float(np.percentile(v, 95))]
+              for k in ("accuracy", "decisions_identical", "level_agreement")
+              for v in [[c[k] for c in chips]]}
+    return {"chips": MODEL_CHIPS, "utterances": len(x), "software_accuracy": chips[0]["software_accuracy"],
+            "sigmas": dataclasses.asdict(mismatch), **spread}
 
 
 def plots(out: Path, rows: list, labels: np.ndarray, names: list, raster: dict | None = None) -> list[Path]:
@@ -200,8 +225,9 @@ def split_rows(rows: list) -> tuple[list, dict, dict]:
     return tt, pvt, chips
 
 
-def judge(out: Path, rows: list, labels: np.ndarray, power: dict, seconds: dict, full: bool) -> dict:
-    """kws.json: the figures and the targets judged."""
+def judge(out: Path, rows: list, labels: np.ndarray, power: dict, seconds: dict, full: bool,
+          drawn: dict | None = None) -> dict:
+    """kws.json: the figures (drawn: `drawn_in_software`'s) and the targets judged."""
     metrics = json.loads((out / "train" / "metrics.json").read_text())
     summary = json.loads((out / "map" / "map_summary.json").read_text())
     tt, pvt, chips = split_rows(rows)
@@ -212,6 +238,7 @@ def judge(out: Path, rows: list, labels: np.ndarray, power: dict, seconds: dict,
         **on_utterances(tt, labels),
         "pvt": [{"corner": c, "temp_c": t, **on_utterances(r, labels)} for (c, t), r in sorted(pvt.items())],
         "monte_carlo": [{"mc_seed": k, **on_utterances(r, labels)} for k, r in sorted(chips.items())],
+        "drawn_in_software": drawn,
         "power": power, "seconds": seconds, "date": time.strftime("%Y-%m-%d"), "command": " ".join(sys.argv),
     }
     gap = None if result["circuit_accuracy"] is None else result["software_accuracy"] - result["circuit_accuracy"]
@@ -246,6 +273,17 @@ def robustness_lines(r: dict) -> list[str]:
                      f"worst chip | {np.mean(acc):.1%} / {min(acc):.1%} |")
         lines.append(f"| Monte Carlo chips: decisions identical to the software, mean / worst chip | "
                      f"{np.mean(same):.1%} / {min(same):.1%} |")
+    m = r.get("drawn_in_software")
+    if m:
+        s = m["sigmas"]
+        band = lambda k: f"{m[k][0]:.1%} ({m[k][1]:.1%}-{m[k][2]:.1%})"  # noqa: E731
+        lines += [f"| Monte Carlo in software (array model): {m['chips']} chips drawn x {m['utterances']} utterances, "
+                  f"software {m['software_accuracy']:.1%}; accuracy mean (5th-95th percentile) | {band('accuracy')} |",
+                  f"| array model: decisions identical to the software / unit-steps on the software's level | "
+                  f"{band('decisions_identical')} / {band('level_agreement')} |",
+                  f"| array model's device sigmas (ngspice, Monte Carlo chips 1-2): unit pfet, row mirror, readout "
+                  f"mirror pair | {s['unit_pfet_sigma_rel']:.1%}, {s['row_nfet_sigma_rel']:.1%}, "
+                  f"{s['readout_mirror_sigma_rel']:.1%} |"]
     return lines
 
 
@@ -354,8 +392,13 @@ def main() -> int:
     power = network_power(out / "map", x, args.workers)
     seconds["power"] = time.monotonic() - start
 
-    stage(5, f"report -> {out / 'report.md'}")
-    result = judge(out, rows, labels, power, seconds, args.full)
+    start = time.monotonic()
+    stage(5, f"Monte Carlo in software: device sigmas (ngspice), {MODEL_CHIPS} chips drawn")
+    drawn = drawn_in_software(out / "map", len(labels))
+    seconds["drawn_in_software"] = time.monotonic() - start
+
+    stage(6, f"report -> {out / 'report.md'}")
+    result = judge(out, rows, labels, power, seconds, args.full, drawn)
     tt = [r for r in split_rows(rows)[0] if r["status"] != "failed"]
     if tt:
         plots(out, tt, labels, list(task.class_names))
