@@ -33,7 +33,13 @@ import numpy as np
 
 from codesign.fsio import check_entry
 from codesign.mapping.reference import software_outputs
-from codesign.validation.array_model import ArrayMismatch, device_sigma, drawn_chips, readout_step_a
+from codesign.validation.array_model import (
+    ArrayMismatch,
+    device_sigma,
+    drawn_chips,
+    readout_step_a,
+    unit_pfet_current_a,
+)
 from codesign.validation.array_trim import map_calibration_inputs
 from codesign.validation.cosim import load_checked
 from codesign.validation.report import test_sequences
@@ -117,7 +123,7 @@ def main() -> int:
     plan = load_checked(args.map_dir)
     c = plan.chip
     sized = dataclasses.replace(c, mirror_w_um=args.pfet_um[0], mirror_l_um=args.pfet_um[1]) if args.pfet_um else c
-    sp = args.pfet_sigma if args.pfet_sigma is not None else device_sigma(sized, "pfet", c.i_xbias_a + c.i_xunit_a)
+    sp = args.pfet_sigma if args.pfet_sigma is not None else device_sigma(sized, "pfet", unit_pfet_current_a(plan))
     sn = args.nfet_sigma if args.nfet_sigma is not None else device_sigma(c, "nfet", 4 * c.i_xunit_a)
     sr, sm = readout_gain(args, plan)
     model = ArrayMismatch(sp, sn, sr[0], sm[0])

@@ -19,6 +19,7 @@ from codesign.validation.array_model import (
     drawn_currents,
     drawn_readout,
     trimmed,
+    unit_pfet_current_a,
 )
 from codesign.validation.array_trim import calibration_inputs
 from codesign.validation.cosim import load_checked
@@ -116,7 +117,10 @@ def test_device_sigmas_come_from_ngspices_monte_carlo_models(mirror):
     (a few s each)."""
     plan = mirror[0]
     c = plan.chip
-    pfet = device_sigma(c, "pfet", c.i_xbias_a + c.i_xunit_a, mc_seeds=(1,), pairs=40)
+    pfet = device_sigma(c, "pfet", unit_pfet_current_a(plan), mc_seeds=(1,), pairs=40)
+    # picoamperes a device in the array, deep in weak inversion: more spread than at a column's whole current
+    assert unit_pfet_current_a(plan) < 0.1 * (c.i_xbias_a + c.i_xunit_a)
+    assert pfet > device_sigma(c, "pfet", c.i_xbias_a + c.i_xunit_a, mc_seeds=(1,), pairs=40)
     nfet = device_sigma(c, "nfet", 4 * c.i_xunit_a, mc_seeds=(1,), pairs=40)
     readout = device_sigma(c, "readout", plan.layers[0].units[0].i_step_a, mc_seeds=(1,), pairs=40)
     # weak inversion: a 1 um2 pfet's threshold spread over n U_T is some 10 % of its current; the

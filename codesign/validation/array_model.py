@@ -21,8 +21,9 @@ mismatch has a simple form, drawn here per chip:
 - or, instead of the branches, each unit's readout reads its level times (1 + e_r),
   e_r ~ N(0, s_r^2): a gain measured elsewhere (the packets bench over Monte Carlo chips).
 
-s_p, s_n and s_m are measured by ngspice on the chip's own devices (`device_sigma`: copies of a
-column diode, pairs of row-mirror nfets, pairs of readout nfets; the corner's mismatch models).
+s_p, s_n and s_m are measured by ngspice on the chip's own devices at the currents they carry
+(`device_sigma`: copies of a column diode, pairs of row-mirror nfets, pairs of readout nfets; the
+corner's mismatch models).
 What the model leaves out (the synapses' drain voltages, the comparators' residual offsets after
 their trims, the packets' spread, the array's nonlinearity at its window's edges) is why it is
 checked against the ngspice points (`benchmarks/array_model.py --sweep`).
@@ -185,15 +186,23 @@ DEVICES = ("pfet", "nfet", "readout")
 
 def measured_mismatch(plan: NetworkPlan, timeout_s: float = 600) -> ArrayMismatch:
     """The chip's device sigmas measured by ngspice (`device_sigma`, Monte Carlo chips 1-2, tt 27 C)
-    at the currents they carry: a unit pfet at a column's bias plus one unit, a row mirror at four
-    units, the readout mirror at the units' median readout step (its branches, when the chip is an
-    integrator; else the readout is left ideal)."""
+    at the currents they carry: a unit pfet at its share of a column's current (`unit_pfet_current_a`),
+    a row mirror at four units, the readout mirror at the units' median readout step (its branches,
+    when the chip is an integrator; else the readout is left ideal)."""
     c = plan.chip
     readout = device_sigma(c, "readout", readout_step_a(plan), timeout_s=timeout_s) \
         if c.kind.name == "integrator" else 0.0
-    return ArrayMismatch(device_sigma(c, "pfet", c.i_xbias_a + c.i_xunit_a, timeout_s=timeout_s),
+    return ArrayMismatch(device_sigma(c, "pfet", unit_pfet_current_a(plan), timeout_s=timeout_s),
                          device_sigma(c, "nfet", 4 * c.i_xunit_a, timeout_s=timeout_s),
                          readout_mirror_sigma_rel=readout)
+
+
+def unit_pfet_current_a(plan: NetworkPlan) -> float:
+    """The current one unit pfet of the array carries: a column's current at x = 1 shared by the
+    column diode's M_c devices (picoamperes, deep in weak inversion, where a pfet's current spreads
+    most: the 1/1 um pfet 16.1 % there against 12.3 % at the column's whole current, measured 2026-12-06)."""
+    c = plan.chip
+    return (c.i_xbias_a + c.i_xunit_a) / mirror_array(plan, plan.layers[0]).m_column
 
 
 def readout_step_a(plan: NetworkPlan) -> float:
