@@ -33,13 +33,7 @@ import numpy as np
 
 from codesign.fsio import check_entry
 from codesign.mapping.reference import software_outputs
-from codesign.validation.array_model import (
-    ArrayMismatch,
-    device_sigma,
-    drawn_chips,
-    readout_step_a,
-    unit_pfet_current_a,
-)
+from codesign.validation.array_model import ArrayMismatch, drawn_chips, measured_sigma
 from codesign.validation.array_trim import map_calibration_inputs
 from codesign.validation.cosim import load_checked
 from codesign.validation.report import test_sequences
@@ -84,7 +78,7 @@ def readout_gain(args, plan) -> tuple[tuple[float, str], tuple[float, str]]:
         return (0.0, ""), (args.readout_mirror_sigma, "given")
     if plan.chip.kind.name != "integrator":
         return (0.0, ""), (0.0, f"ideal: a {plan.chip.kind.name} chip")
-    return (0.0, ""), (device_sigma(plan.chip, "readout", readout_step_a(plan)), "ngspice, chips 1-2")
+    return (0.0, ""), (measured_sigma(plan, "readout"), "ngspice, chips 1-2")
 
 
 def table(rows: list[dict], label: str) -> str:
@@ -123,8 +117,8 @@ def main() -> int:
     plan = load_checked(args.map_dir)
     c = plan.chip
     sized = dataclasses.replace(c, mirror_w_um=args.pfet_um[0], mirror_l_um=args.pfet_um[1]) if args.pfet_um else c
-    sp = args.pfet_sigma if args.pfet_sigma is not None else device_sigma(sized, "pfet", unit_pfet_current_a(plan))
-    sn = args.nfet_sigma if args.nfet_sigma is not None else device_sigma(c, "nfet", 4 * c.i_xunit_a)
+    sp = args.pfet_sigma if args.pfet_sigma is not None else measured_sigma(plan, "pfet", sized)
+    sn = args.nfet_sigma if args.nfet_sigma is not None else measured_sigma(plan, "nfet")
     sr, sm = readout_gain(args, plan)
     model = ArrayMismatch(sp, sn, sr[0], sm[0])
     x, labels = test_sequences(args.map_dir, args.utterances)

@@ -156,7 +156,7 @@ def chip_figures(plan: NetworkPlan, x: np.ndarray, software: SoftwareReference, 
     alpha = plan.layers[0].alpha
     y_levels = software_outputs(plan, levels * alpha)  # the chip's levels through an ideal readout
     units = np.arange(levels.shape[-1])
-    y_chip = software_outputs(plan, draw.readout[units, levels.astype(np.int64) + plan.levels] * alpha)
+    y_chip = software_outputs(plan, draw.readout[units, levels + plan.levels] * alpha)
     array = against_contract(plan, x.reshape(-1, x.shape[-1]), i_in.reshape(-1, i_in.shape[-1])).summary()
     return {"rms_error_near_threshold": array["rms_error_near_threshold"],
             "level_agreement": float(np.mean(levels == software.levels)),
@@ -185,16 +185,22 @@ DEVICES = ("pfet", "nfet", "readout")
 
 
 def measured_mismatch(plan: NetworkPlan, timeout_s: float = 600) -> ArrayMismatch:
-    """The chip's device sigmas measured by ngspice (`device_sigma`, Monte Carlo chips 1-2, tt 27 C)
-    at the currents they carry: a unit pfet at its share of a column's current (`unit_pfet_current_a`),
-    a row mirror at four units, the readout mirror at the units' median readout step (its branches,
-    when the chip is an integrator; else the readout is left ideal)."""
-    c = plan.chip
-    readout = device_sigma(c, "readout", readout_step_a(plan), timeout_s=timeout_s) \
-        if c.kind.name == "integrator" else 0.0
-    return ArrayMismatch(device_sigma(c, "pfet", unit_pfet_current_a(plan), timeout_s=timeout_s),
-                         device_sigma(c, "nfet", 4 * c.i_xunit_a, timeout_s=timeout_s),
-                         readout_mirror_sigma_rel=readout)
+    """The chip's device sigmas measured by ngspice (`measured_sigma`), the readout's branches when
+    the chip is an integrator (else the readout is left ideal)."""
+    readout = measured_sigma(plan, "readout", timeout_s=timeout_s) if plan.chip.kind.name == "integrator" else 0.0
+    return ArrayMismatch(measured_sigma(plan, "pfet", timeout_s=timeout_s),
+                         measured_sigma(plan, "nfet", timeout_s=timeout_s), readout_mirror_sigma_rel=readout)
+
+
+def measured_sigma(plan: NetworkPlan, device: str, chip: ChipSpec | None = None, timeout_s: float = 600) -> float:
+    """`device_sigma` of a device of the plan's chip (or of `chip`, the same chip with other sizes: a
+    what-if) at the current it carries in the plan: a unit pfet at its share of a column's current
+    (`unit_pfet_current_a`), a row mirror at four units, the readout mirror at the units' median
+    readout step (`readout_step_a`); Monte Carlo chips 1-2, tt 27 C."""
+    current = {"pfet": unit_pfet_current_a, "nfet": lambda p: 4 * p.chip.i_xunit_a, "readout": readout_step_a}
+    if device not in current:
+        raise ValueError(f"device: one of {', '.join(DEVICES)}; got {device!r}")
+    return device_sigma(chip or plan.chip, device, current[device](plan), timeout_s=timeout_s)
 
 
 def unit_pfet_current_a(plan: NetworkPlan) -> float:
