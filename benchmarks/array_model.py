@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/array_model.py MAP [--chips 200] [--utterances 100] [--seed 0]
         [--packets SWEEP | --readout-gain-sigma S | --readout-mirror-sigma S] [--sweep SWEEP ...]
-        [--pfet-sigma S | --pfet-um W L] [--nfet-sigma S] [--json OUT]
+        [--pfet-sigma S | --pfet-um W L] [--nfet-sigma S] [--trim-negative-gain] [--json OUT]
 
 `codesign.validation.array_model`: each drawn chip's array (every synapse's, column's and
 replica's unit pfets, each row's nfet mirror) trimmed at test as a sweep trims it, the units on
@@ -11,13 +11,16 @@ The device sigmas are measured first by ngspice on the map's chip (copies of a c
 row-mirror pairs, readout-mirror pairs; Monte Carlo chips 1-2, tt 27 C) unless given; instead of
 the readout's branches, a gain per unit can come from a packets sweep's Monte Carlo points
 (`--packets`: `job = "packets"`, `monte_carlo = ...`) or be given (`--readout-gain-sigma`); given
-sigmas, or the unit pfet measured at another size (`--pfet-um`), answer what-ifs. Prints the
-drawn chips' figures over the map's held-out utterances (the array's RMS error near a threshold
-in I_unit, level agreement, decisions identical with the software, accuracy, the outputs' RMS
-error and the readout's share of it): mean and spread over the chips.
+sigmas, the unit pfet measured at another size (`--pfet-um`) or a third trim per row on its nfet
+mirror (`--trim-negative-gain`) answer what-ifs. Prints the drawn chips' figures over the map's
+held-out utterances (the array's RMS error near a threshold in I_unit, level agreement, decisions
+identical with the software, accuracy, the outputs' RMS error and the readout's share of it):
+mean and spread over the chips.
 
 With --sweep (a network-level Monte Carlo sweep's folder on this map, repeatable) the model is
-run again on exactly the utterances those points simulated and set beside them. Exit status 0
+run again on exactly the utterances those points simulated and set beside them, with what the
+model takes as exact measured on those points (the units on their rows' delivered levels) and on
+the sweep's trimmed chips (the comparators' trip points after their trims). Exit status 0
 when, on those utterances, the model's mean level agreement lies within 3 points of ngspice's
 and its mean RMS error near a threshold within 25 % of it (1 if not; 0 without --sweep).
 """
@@ -105,6 +108,8 @@ def main() -> int:
     p.add_argument("--readout-gain-sigma", type=float, help="the readout gain's relative sigma (instead of --packets)")
     p.add_argument("--readout-mirror-sigma", type=float,
                    help="a readout diode-and-copy pair's relative sigma (default: measured, unless a gain is given)")
+    p.add_argument("--trim-negative-gain", action="store_true",
+                   help="a what-if: a third trim DAC per row, on its nfet mirror's ratio (array_model.trimmed)")
     p.add_argument("--json", type=Path, help="write every drawn chip's figures here")
     args = p.parse_args()
     if args.chips < 1 or args.utterances < 1:
@@ -123,12 +128,13 @@ def main() -> int:
     model = ArrayMismatch(sp, sn, sr[0], sm[0])
     x, labels = test_sequences(args.map_dir, args.utterances)
     x_cal = map_calibration_inputs(args.map_dir)
-    rows = drawn_chips(plan, x, labels, x_cal, model, args.chips, args.seed, progress="drawn chips")
+    rows = drawn_chips(plan, x, labels, x_cal, model, args.chips, args.seed, "drawn chips", args.trim_negative_gain)
     how = lambda given: " (given)" if given is not None else " (ngspice, chips 1-2)"  # noqa: E731
     at = f" at {args.pfet_um[0]:g}/{args.pfet_um[1]:g} um" if args.pfet_um else ""
     print(f"{args.map_dir}: {args.chips} drawn chips x held-out utterances 0-{args.utterances - 1}; unit pfet{at} "
           f"{sp:.4f}{how(args.pfet_sigma)}, row nfet mirror {sn:.4f}{how(args.nfet_sigma)}"
           + (f", readout gain {sr[0]:.4f} ({sr[1]})" if sr[1] else f", readout mirror pair {sm[0]:.4f} ({sm[1]})")
+          + (", each row's nfet mirror trimmed too (what-if)" if args.trim_negative_gain else "")
           + f"; software accuracy {rows[0]['software_accuracy']:.1%}")
     head = ("| chips | count | RMS error near a threshold (I_unit) | level agreement | decisions identical | "
             "accuracy | outputs' RMS error | of it the readout's |\n|---|---|---|---|---|---|---|---|")
@@ -141,7 +147,8 @@ def main() -> int:
             continue
         seqs = sorted({r["axes"]["sequence"] for r in points})
         xs, ls = test_sequences(args.map_dir, max(seqs) + 1)
-        same = drawn_chips(plan, xs[seqs], ls[seqs], x_cal, model, args.chips, args.seed)
+        same = drawn_chips(plan, xs[seqs], ls[seqs], x_cal, model, args.chips, args.seed,
+                           negative_gain=args.trim_negative_gain)
         ng = [{"rms_error_near_threshold": r["figures"]["array"]["rms_error_near_threshold"],
                "level_agreement": r["figures"]["delivered_level_agreement"],
                "decisions_identical": r["figures"]["decision_agreement"],
@@ -156,10 +163,25 @@ def main() -> int:
         print(f"level agreement {m_lv:.1%} against {n_lv:.1%}, RMS near a threshold {m_rms:.4f} against {n_rms:.4f}: "
               + ("within" if fits else "NOT within") + f" {LEVELS_WITHIN:.0%} and {RMS_WITHIN_REL:.0%}")
         ok &= fits
+        print(left_out(sweep, points))
     print(f"{time.perf_counter() - start:.0f} s")
     if args.json:
         args.json.write_text(json.dumps({"map_dir": str(args.map_dir), "model": vars(model), "chips": rows}, indent=1))
     return 0 if ok else 1
+
+
+def left_out(sweep: Path, points: list[dict]) -> str:
+    """What the model takes as exact, as the sweep measured it: the units on the levels their rows
+    delivered (the packets' spread and the comparators' residual offsets together), and those
+    residuals alone, the trimmed comparators' trip points on the sweep's chips (in beta)."""
+    units = [r["figures"]["units_on_delivered_level_agreement"] for r in points]
+    trips = [t for d, _ in map(check_entry, sweep.glob("trims/*.json")) if d
+             for u in (json.loads(d).get("comparator_trims") or {}).get("units", [])
+             for t in u["trips_after_in_beta"]]
+    residual = (f"; the comparators' trip points after their trims ({len(trips) // 2} units): RMS "
+                f"{np.sqrt(np.mean(np.square(trips))):.4f} beta, worst {np.max(np.abs(trips)):.4f}" if trips else "")
+    return (f"left out by the model, in ngspice: the units on their rows' delivered levels {np.mean(units):.1%} "
+            f"(worst point {np.min(units):.1%}){residual}")
 
 
 def readout_rmse(plan, point: dict) -> float:

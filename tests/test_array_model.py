@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from codesign.mapping.synapses import RowTrims
+from codesign.mapping.synapses import RowTrims, mirror_array
 from codesign.validation.array_model import (
     ArrayMismatch,
     SoftwareReference,
@@ -47,7 +47,8 @@ def test_an_undrawn_chip_delivers_the_contract_and_the_software(mirror):
     zero = draw_chip(plan, ArrayMismatch(0.0, 0.0, 0.0), np.random.default_rng(0))
     c = plan.chip
     np.testing.assert_allclose(drawn_currents(plan, x, zero), ideal_currents(plan, x), atol=1e-6 * c.i_unit_a)
-    f = chip_figures(plan, x, SoftwareReference.of(plan, x, labels), zero, RowTrims.none(len(plan.layers[0].units)))
+    d = len(plan.layers[0].units)
+    f = chip_figures(plan, x, SoftwareReference.of(plan, x, labels), zero, (RowTrims.none(d), np.ones(d)))
     assert f["level_agreement"] == 1.0 and f["decisions_identical"] == 1.0 and f["output_rmse"] == 0.0
     assert f["accuracy"] == f["software_accuracy"]
 
@@ -60,8 +61,28 @@ def test_the_trims_take_out_what_is_row_wide(mirror):
     zero = draw_chip(plan, ArrayMismatch(0.0, 0.0, 0.0), np.random.default_rng(0))
     rows_only = dataclasses.replace(zero, replica=np.linspace(0.8, 1.25, d), row_mirror=np.linspace(1.05, 0.95, d))
     before = _rms_near(plan, x, drawn_currents(plan, x, rows_only))
-    after = _rms_near(plan, x, drawn_currents(plan, x, rows_only, trimmed(plan, rows_only, x_cal)))
+    after = _rms_near(plan, x, drawn_currents(plan, x, rows_only, *trimmed(plan, rows_only, x_cal)))
     assert before > 0.1 and after < 0.01, (before, after)
+
+
+def test_a_mirror_trim_takes_out_the_negative_synapses_gain(mirror):
+    """Each row's nfet mirror drawn 10 % off, which the row's one gain cannot part from its positive
+    synapses: the what-if's third DAC finds the factor of each mirror that carries any (row 3 has no
+    negative synapse: its trim stays) within two of its steps, and leaves the array closer to its
+    contract than the two trims alone."""
+    plan, x, _, x_cal = mirror
+    d = len(plan.layers[0].units)
+    zero = draw_chip(plan, ArrayMismatch(0.0, 0.0, 0.0), np.random.default_rng(0))
+    off = dataclasses.replace(zero, row_mirror=np.where(np.arange(d) % 2, 1.1, 0.9), replica=np.full(d, 1.2))
+    two = _rms_near(plan, x, drawn_currents(plan, x, off, *trimmed(plan, off, x_cal)))
+    trims, mirror_trim = trimmed(plan, off, x_cal, negative_gain=True)
+    three = _rms_near(plan, x, drawn_currents(plan, x, off, trims, mirror_trim))
+    negative = mirror_array(plan, plan.layers[0]).column_codes[1].any(axis=1)
+    assert negative.tolist() == [True, True, True, False]
+    np.testing.assert_allclose((off.row_mirror * mirror_trim)[negative], 1.0, atol=2 / 128)
+    assert mirror_trim[~negative].tolist() == [1.0]
+    assert three < two / 2, (two, three)
+    assert np.array_equal(trimmed(plan, off, x_cal)[1], np.ones(d))
 
 
 def test_more_device_mismatch_costs_more_and_a_seed_names_the_chips(mirror):

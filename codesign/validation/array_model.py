@@ -26,7 +26,8 @@ s_p, s_n and s_m are measured by ngspice on the chip's own devices at the curren
 corner's mismatch models).
 What the model leaves out (the synapses' drain voltages, the comparators' residual offsets after
 their trims, the packets' spread, the array's nonlinearity at its window's edges) is why it is
-checked against the ngspice points (`benchmarks/array_model.py --sweep`).
+checked against the ngspice points (`benchmarks/array_model.py --sweep`, which also prints the
+units' agreement with their delivered levels and the trimmed comparators' residuals there).
 """
 
 from __future__ import annotations
@@ -42,11 +43,11 @@ from codesign.mapping.reference import software_outputs, software_states
 from codesign.mapping.synapses import RowTrims, mirror_array
 from codesign.netlist import number
 from codesign.progress import progress_bar
-from codesign.validation.array_trim import TrimDac, fit_row_trims, supply_at_test
+from codesign.validation.array_trim import TrimDac, fit_row_trims, supply_at_test, synapse_shares_by_drain
 from codesign.validation.benches import header
 from codesign.validation.ngspice import run
 from codesign.validation.staged import delivered_levels
-from codesign.validation.synapses import against_contract
+from codesign.validation.synapses import against_contract, ideal_currents, in_window
 
 
 @dataclass(frozen=True)
@@ -108,26 +109,58 @@ def drawn_readout(plan: NetworkPlan, m: ArrayMismatch, rng: np.random.Generator)
     return (on - on[:, L:L + 1]) * gain
 
 
-def drawn_currents(plan: NetworkPlan, x: np.ndarray, draw: ArrayDraw, trims: RowTrims | None = None) -> np.ndarray:
-    """Each unit's input current [..., d] in A on x [..., n_in], from the drawn chip with its trims."""
+def drawn_currents(plan: NetworkPlan, x: np.ndarray, draw: ArrayDraw, trims: RowTrims | None = None,
+                   mirror_trim: np.ndarray | None = None) -> np.ndarray:
+    """Each unit's input current [..., d] in A on x [..., n_in], from the drawn chip with its trims
+    (mirror_trim [d]: a factor on each row's nfet mirror ratio, `trimmed`'s what-if; default none)."""
     p = mirror_array(plan, plan.layers[0])
     rows = len(p.codes)
     trims = trims or RowTrims.none(rows)
+    mirror = draw.row_mirror if mirror_trim is None else draw.row_mirror * mirror_trim
     up, down = p.column_codes
     per_device = np.array(p.row_gain) / p.m_column * draw.replica * np.array(trims.ref_scale)  # [d]
     cols = p.column_currents(x) * draw.column
     into_input = cols @ (up * p.m_row[:, None] * draw.into_input).T
-    into_mirror = cols @ (down * p.m_row[:, None] * draw.into_mirror).T * draw.row_mirror
+    into_mirror = cols @ (down * p.m_row[:, None] * draw.into_mirror).T * mirror
     return np.array(p.i_fixed_a) + np.array(trims.offset_a) + (into_input - into_mirror) * per_device
 
 
 def trimmed(plan: NetworkPlan, draw: ArrayDraw, x_cal: np.ndarray, dac: TrimDac = TrimDac(),
-            rounds: int = 2) -> RowTrims:
-    """The drawn chip's row trims, set at test as `array_trim.trim_array` sets them on ngspice's currents."""
-    trims = RowTrims.none(len(plan.layers[0].units))
+            rounds: int = 2, negative_gain: bool = False) -> tuple[RowTrims, np.ndarray]:
+    """The drawn chip's row trims, set at test as `array_trim.trim_array` sets them on ngspice's
+    currents, and each row's nfet mirror trim [d] (ones unless negative_gain).
+
+    negative_gain, a what-if no netlist carries: a third DAC per row, on its nfet mirror's ratio (the
+    gain of its negative synapses alone, which the row's one gain trim cannot part from the positive
+    ones), set in each round before the other two from a fit that takes the two drains apart. Its
+    DAC is modelled as the gain DAC (`TrimDac`'s steps and range)."""
+    rows = len(plan.layers[0].units)
+    trims, mirror = RowTrims.none(rows), np.ones(rows)
     for _ in range(rounds):
-        trims = fit_row_trims(plan, x_cal, drawn_currents(plan, x_cal, draw, trims), trims, dac)
-    return trims
+        if negative_gain:
+            mirror = fit_mirror_trim(plan, x_cal, drawn_currents(plan, x_cal, draw, trims, mirror), mirror, dac)
+        trims = fit_row_trims(plan, x_cal, drawn_currents(plan, x_cal, draw, trims, mirror), trims, dac)
+    return trims, mirror
+
+
+def fit_mirror_trim(plan: NetworkPlan, x: np.ndarray, i_measured: np.ndarray, mirror: np.ndarray,
+                    dac: TrimDac = TrimDac()) -> np.ndarray:
+    """Each row's nfet mirror trim after one round: the error [S, d] fitted on [1, what the row's
+    synapses drain into its input, what they drain into its mirror], the mirror's factor set to
+    carry the negative share at the positive one's gain, on the gain DAC's steps and range."""
+    ideal = ideal_currents(plan, x)
+    error, inside = (i_measured - ideal) / plan.chip.i_unit_a, in_window(plan, ideal)
+    into_input, into_mirror = synapse_shares_by_drain(plan, x)
+    out = np.array(mirror, dtype=np.float64)
+    for i in range(error.shape[1]):
+        ok = inside[:, i]
+        if not into_mirror[ok, i].any():  # a row without negative synapses: its mirror carries nothing
+            continue
+        a = np.stack([np.ones(int(ok.sum())), into_input[ok, i], -into_mirror[ok, i]], axis=1)
+        (_, gain_p, gain_n), *_ = np.linalg.lstsq(a, error[ok, i], rcond=None)
+        steps = np.rint((mirror[i] * (1 + gain_p) / (1 + gain_n) - 1) / dac.gain_step)
+        out[i] = 1 + np.clip(steps, -dac.max_steps, dac.max_steps) * dac.gain_step
+    return out
 
 
 @dataclass(frozen=True)
@@ -147,11 +180,12 @@ class SoftwareReference:
 
 
 def chip_figures(plan: NetworkPlan, x: np.ndarray, software: SoftwareReference, draw: ArrayDraw,
-                 trims: RowTrims) -> dict:
+                 trims: tuple[RowTrims, np.ndarray]) -> dict:
     """One drawn chip on utterances x [N, T, n_in] against the software: the array's error near a
     threshold (I_unit RMS), level agreement, decisions identical, accuracy, the outputs' RMS error,
-    and the readout's share of it (the outputs against the chip's own levels read ideally)."""
-    i_in = drawn_currents(plan, x, draw, trims)
+    and the readout's share of it (the outputs against the chip's own levels read ideally); trims:
+    `trimmed`'s."""
+    i_in = drawn_currents(plan, x, draw, *trims)
     levels = delivered_levels(plan, i_in)  # [N, T, d]
     alpha = plan.layers[0].alpha
     y_levels = software_outputs(plan, levels * alpha)  # the chip's levels through an ideal readout
@@ -168,16 +202,16 @@ def chip_figures(plan: NetworkPlan, x: np.ndarray, software: SoftwareReference, 
 
 
 def drawn_chips(plan: NetworkPlan, x: np.ndarray, labels: np.ndarray, x_cal: np.ndarray, m: ArrayMismatch,
-                chips: int, seed: int = 0, progress: str | None = None) -> list[dict]:
-    """chip_figures of `chips` chips drawn from m (reproducible by seed), each trimmed on x_cal;
-    progress: a label for a progress bar on stderr."""
+                chips: int, seed: int = 0, progress: str | None = None, negative_gain: bool = False) -> list[dict]:
+    """chip_figures of `chips` chips drawn from m (reproducible by seed), each trimmed on x_cal
+    (negative_gain: `trimmed`'s what-if); progress: a label for a progress bar on stderr."""
     if plan.chip.synapses != "mirror" or len(plan.layers) != 1:
         raise ValueError("array model: needs a single-layer network on a mirror synapse array")
     rng, software = np.random.default_rng(seed), SoftwareReference.of(plan, x, labels)
     out = []
     for _ in progress_bar(range(chips), desc=progress, unit="chip") if progress else range(chips):
         draw = draw_chip(plan, m, rng)
-        out.append(chip_figures(plan, x, software, draw, trimmed(plan, draw, x_cal)))
+        out.append(chip_figures(plan, x, software, draw, trimmed(plan, draw, x_cal, negative_gain=negative_gain)))
     return out
 
 
