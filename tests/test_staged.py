@@ -75,6 +75,9 @@ def test_a_readout_zeroed_at_reset_takes_out_the_branches_offset():
     ('job = "unit_cosim"\nmap_dirs = ["mirror"]\nmirror_array = "staged"\n', "mirror_array: only for the job"),
     ('job = "network_cosim"\nmap_dirs = ["mirror"]\nmirror_array = "apart"\n', "mirror_array"),
     ('job = "network_cosim"\nmap_dirs = ["twolayer"]\nreadout_zero = "reset"\n', "single-layer maps only; "),
+    ('job = "network_cosim"\nmap_dirs = ["mirror"]\narray_load = "input_stage"\n', "array_load: loads a mirror"),
+    ('job = "unit_cosim"\nmap_dirs = ["mirror"]\narray_load = "input_stage"\n', "array_load: only for the job"),
+    ('job = "network_cosim"\nmap_dirs = ["mirror"]\nmirror_array = "staged"\narray_load = "diode"\n', "array_load"),
 ])
 def test_the_staged_key_is_refused_where_it_cannot_apply(tmp_path, text, message):
     for name in ("cmru", "mirror", "twolayer"):
@@ -102,6 +105,27 @@ def test_a_monte_carlo_array_loads_only_its_bins_and_stays_one_chip():
     first, again = (array_input_currents(plan, x, chip3) for _ in range(2))
     np.testing.assert_array_equal(first, again)
     assert np.abs(first - plain).max() > 1e-3 * plan.chip.i_unit_a
+
+
+def test_the_arrays_rows_loaded_by_the_comparators_input_stages_carry_the_whole_comparators_currents():
+    """At an operating point a comparator draws from its input node only through its input diode:
+    the array's stage-1 currents are the same with that diode alone as each row's load (within the
+    DC solve's tolerance), which is the default; a transient, where the comparator switches, needs
+    the whole comparator."""
+    from codesign.validation.synapses import array_bench
+
+    plan = load_checked(MAPS / "mirror")
+    x = first_test_sequences(MAPS / "mirror", 1)[0]
+    supply = plan.chip.supply()
+    whole = array_input_currents(plan, x, supply, load="comparators")
+    diode = array_input_currents(plan, x, supply)
+    assert np.abs(diode - whole).max() < 1e-3 * plan.chip.i_unit_a
+    assert "mru_comparator_input" in array_bench(plan, x[0], supply) and "mru_comparator " not in array_bench(
+        plan, x[0], supply)
+    with pytest.raises(ValueError, match="a transient needs 'comparators'"):
+        array_bench(plan, x[0, :2], supply, t_step_s=1e-4, load="input_stage")
+    with pytest.raises(ValueError, match="load: one of comparators, input_stage; got 'diode'"):
+        array_bench(plan, x[0], supply, load="diode")
 
 
 def test_on_the_contracts_currents_the_delivered_levels_are_the_softwares():
@@ -143,3 +167,21 @@ def test_a_staged_sweep_point_keeps_the_arrays_errors(tmp_path):
     coupled = tmp_path / "coupled.toml"
     coupled.write_text('job = "network_cosim"\nmap_dirs = ["map"]\nsequences = 1\n')
     assert build_tasks(load_plan(coupled), 600)[0].key != build_tasks(plan, 600)[0].key
+
+
+def test_the_arrays_load_is_in_a_staged_points_key_and_the_whole_comparators_by_default(tmp_path):
+    """A plan says which load its chips' arrays are solved with (a Monte Carlo chip is another draw
+    with fewer devices); without the key its points keep the keys they were stored under."""
+    from codesign.validation.sweep.points import build_tasks
+
+    shutil.copytree(MAPS / "mirror", tmp_path / "map")
+    base = 'job = "network_cosim"\nmap_dirs = ["map"]\nsequences = 1\nmirror_array = "staged"\nmirror_trim = "rows"\n'
+    keys = {}
+    for name, extra in [("default", ""), ("whole", 'array_load = "comparators"\n'),
+                        ("diode", 'array_load = "input_stage"\n')]:
+        (tmp_path / f"{name}.toml").write_text(base + extra)
+        task = build_tasks(load_plan(tmp_path / f"{name}.toml"), 600)[0]
+        keys[name] = (task.key, task.trim_key, task.array_load)
+    assert keys["default"] == keys["whole"] and keys["default"][2] == "comparators"
+    assert keys["diode"][0] != keys["whole"][0] and keys["diode"][1] != keys["whole"][1]
+    assert keys["diode"][2] == "input_stage"

@@ -44,6 +44,14 @@ def comparator(p: ComparatorParams, name: str, inp: str, up: str, dn: str, vdd: 
     ])
 
 
+def comparator_input(p: ComparatorParams, name: str, inp: str) -> str:
+    """A comparator's input diode alone: the DC load the whole comparator puts on its input node
+    (netlists/comparator_input.spice), for operating points where only that node's current is read."""
+    p.check()
+    return instance(identifier(name, "comparator name"), [inp, 0], "mru_comparator_input",
+                    {"w_in": p.wn_um, "l_in": p.ln_um}, "comparator")
+
+
 def latched_comparator(p: ComparatorParams, name: str, inp: str, up: str, dn: str, clk: str,
                        vdd: str = "vdd") -> str:
     """The comparator whose up / dn are sampled into a decision latch that holds them as

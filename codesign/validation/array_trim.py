@@ -134,16 +134,18 @@ class TrimResult:
 
 
 def trim_array(plan: NetworkPlan, x_cal: np.ndarray, supply: Supply, dac: TrimDac = TrimDac(), rounds: int = 2,
-               timeout_s: float = 3600) -> TrimResult:
+               timeout_s: float = 3600, load: str | None = None) -> TrimResult:
     """Measure the chip's array (supply carries its Monte Carlo seed) on x_cal [S, n_in] and trim it:
-    `rounds` measure-and-fit rounds, then one measurement of the result."""
+    `rounds` measure-and-fit rounds, then one measurement of the result; load: what loads its rows
+    (`synapses.ARRAY_LOADS`, default its comparators' input stages)."""
     if rounds < 1:
         raise ValueError(f"rounds: at least 1, got {rounds}")
     trims, rms = RowTrims.none(len(plan.layers[0].units)), []
     ideal = ideal_currents(plan, x_cal)
     inside = in_window(plan, ideal)
     for k in range(rounds + 1):
-        res = run(array_bench(plan, x_cal, supply, trims=trims), name=f"array_trim_{k}", timeout_s=timeout_s)
+        res = run(array_bench(plan, x_cal, supply, trims=trims, load=load), name=f"array_trim_{k}",
+                  timeout_s=timeout_s)
         i_c = currents_from_dc(plan, res, len(x_cal))
         rms.append(float(np.sqrt(np.mean(((i_c - ideal)[inside] / plan.chip.i_unit_a) ** 2))))
         if k < rounds:

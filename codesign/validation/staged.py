@@ -7,11 +7,12 @@ memory. So the array can be solved first, alone, and each unit then in a netlist
 1. the whole mirror array of layer 0 with one comparator per row as its load
    (`codesign.validation.synapses.array_bench`, the characterization's bench), DC: one
    operating point per frame, in frame order, each started from the one before. The current
-   each row delivers is read there. On the keyword-spotting map that start converges only
-   where the inputs move little: elsewhere ngspice gives up after its floor of 100 Newton
-   iterations and solves the frame afresh (about 103 iterations a frame in all, 1.7 s of one
-   core). Every frame solved afresh was tried and is not better: 148 iterations a frame, and the
-   last 5 frames of utterance 5 came out up to 0.065 I_unit apart (docs/mapping.md). In a
+   each row delivers is read there. With the whole comparators that start converges on the
+   keyword-spotting map only where the inputs move little: elsewhere ngspice gives up after its
+   floor of 100 Newton iterations and solves the frame afresh (about 150 iterations a frame).
+   Loaded by each comparator's input diode alone, the same DC load without the comparator's
+   bistable halves (`array_load`, `synapses.ARRAY_LOADS`), it takes about 80 a frame and 5.7x
+   less CPU, every current within 3.4e-4 I_unit (docs/mapping.md, "What stage 1 costs"). In a
    transient the array settles within the compare phase, and its currents at the end of a step
    equal these to 0.001 I_unit (docs/mapping.md);
 2. each unit in its own netlist (its comparator, memory and readout), driven by its row's
@@ -64,20 +65,23 @@ from codesign.validation.ngspice import Job, run_many
 from codesign.validation.synapses import array_bench, currents_from_dc
 
 
-def array_benches(plan: NetworkPlan, x: np.ndarray, supply: Supply, trims: RowTrims | None = None) -> list[str]:
+def array_benches(plan: NetworkPlan, x: np.ndarray, supply: Supply, trims: RowTrims | None = None,
+                  load: str | None = None) -> list[str]:
     """Stage 1's netlists: the array (with the chip's row trims, if any) on each sequence of
-    x [N, T, n_in], one DC sweep each."""
+    x [N, T, n_in], one DC sweep each; load: what loads its rows (`synapses.ARRAY_LOADS`, default
+    each comparator's input stage)."""
     if plan.chip.synapses != "mirror" or len(plan.layers) != 1:
         raise ValueError("staged co-simulation: needs a single-layer network on a mirror synapse array "
                          "(chip.synapses = 'mirror')")
-    return [array_bench(plan, xn, supply, trims=trims) for xn in x]
+    return [array_bench(plan, xn, supply, trims=trims, load=load) for xn in x]
 
 
 def array_input_currents(plan: NetworkPlan, x: np.ndarray, supply: Supply, workers: int = 1,
                          timeout_s: float = 3600, progress: str | None = None,
-                         trims: RowTrims | None = None) -> np.ndarray:
+                         trims: RowTrims | None = None, load: str | None = None) -> np.ndarray:
     """Each unit's input current [N, T, d] from the array alone (stage 1)."""
-    jobs = [Job(b, f"staged_array_{n}", timeout_s) for n, b in enumerate(array_benches(plan, x, supply, trims))]
+    benches = array_benches(plan, x, supply, trims, load)
+    jobs = [Job(b, f"staged_array_{n}", timeout_s) for n, b in enumerate(benches)]
     results = run_many(jobs, workers, progress=progress)
     return np.stack([currents_from_dc(plan, r, x.shape[1]) for r in results])
 
@@ -102,14 +106,16 @@ def delivered_levels(plan: NetworkPlan, i_in: np.ndarray) -> np.ndarray:
 def cosim_network_staged(plan: NetworkPlan, x: np.ndarray, supply: Supply | None = None, workers: int = 1,
                          timeout_s: float = 3600, progress: bool = False,
                          options: SolverOptions = DEFAULT, trims: RowTrims | None = None,
-                         readout_zero: str = "reference") -> NetworkComparison:
+                         readout_zero: str = "reference", array_load: str | None = None) -> NetworkComparison:
     """`cosim_network` for a single-layer mirror-array chip, array and units solved apart; trims:
     the chip's row trims (`codesign.validation.array_trim`), default none; readout_zero: where the
-    readout puts each unit's zero (`codesign.validation.cosim.READOUT_ZERO`)."""
+    readout puts each unit's zero (`codesign.validation.cosim.READOUT_ZERO`); array_load: what loads
+    the array's rows in stage 1 (`codesign.validation.synapses.ARRAY_LOADS`)."""
     check_readout_zero(readout_zero)
     supply = supply or plan.chip.supply()
     layer = plan.layers[0]
-    i_in = array_input_currents(plan, x, supply, workers, timeout_s, "ngspice, array" if progress else None, trims)
+    i_in = array_input_currents(plan, x, supply, workers, timeout_s, "ngspice, array" if progress else None, trims,
+                                array_load)
     zs, hs = software_states(plan, x)
     y_sw = software_outputs(plan, hs[-1])
     steps, ends = x.shape[1], _end_times(plan, x.shape[1])

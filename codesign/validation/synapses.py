@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from codesign.hardware.cells import comparator
+from codesign.hardware.cells import comparator, comparator_input
 from codesign.hardware.params import Supply
 from codesign.manifest import NetworkPlan
 from codesign.mapping.synapses import RowTrims, mirror_array, mirror_netlist
@@ -60,14 +60,33 @@ def sweep_inputs(x_task: np.ndarray, n_in: int, levels: int = 4, n_random: int =
 TRAN_TOLERANCES = ".option abstol=1e-13 reltol=1e-5 vntol=1e-8 method=gear"
 
 
+# What loads each row in `array_bench`: the unit's whole comparator, or its input diode alone, the
+# same DC load (netlists/comparator_input.spice). At an operating point the two give the same
+# currents (within 3.4e-4 I_unit, every frame of a keyword-spotting utterance at tt 27 C), and
+# without the comparators' bistable halves a frame's Newton solve converges from the frame before:
+# 5.7x less CPU (docs/mapping.md, "What stage 1 costs"). On a Monte Carlo chip the netlist with
+# fewer devices is another draw under the same seed (ngspice's draws run over every device), so one
+# chip keeps one load for its trims and its co-simulations (a sweep's `array_load`, in its keys).
+ARRAY_LOADS = ("comparators", "input_stage")
+
+
 def array_bench(plan: NetworkPlan, x: np.ndarray, supply: Supply, t_step_s: float | None = None,
-                trims: RowTrims | None = None) -> str:
+                trims: RowTrims | None = None, load: str | None = None) -> str:
     """Layer 0's mirror array into one comparator per unit, on inputs x [S, n_in]: a DC sweep
     (one operating point per row of x) or, given t_step_s, a transient stepping x every t_step_s.
-    trims: the chip's row trims (default none)."""
+    trims: the chip's row trims (default none); load (`ARRAY_LOADS`): what loads each row, by
+    default its comparator's input stage in a DC sweep and the whole comparator in a transient
+    (where it switches, and its input node with it)."""
+    load = load or ("input_stage" if t_step_s is None else "comparators")
+    if load not in ARRAY_LOADS:
+        raise ValueError(f"load: one of {', '.join(ARRAY_LOADS)}; got {load!r}")
+    if load == "input_stage" and t_step_s is not None:
+        raise ValueError("load: 'input_stage' stands for the comparator at an operating point only; "
+                         "a transient needs 'comparators'")
     layer = plan.layers[0]
     names = [identifier(u.name, "unit name") for u in layer.units]
-    lines = header("synapse_array", supply, "logic", "comparator", "synapse")
+    cells = ("logic", "comparator") if load == "comparators" else ("comparator_input",)
+    lines = header("synapse_array", supply, *cells, "synapse")
     lines += [] if supply.mc_seed is None else [MC_OVER_NEEDED_BINS]  # 11.5 min to expand with every bin
     lines += [] if t_step_s is None else [TRAN_TOLERANCES]
     lines.append(f"Vdd vdd 0 {number(supply.vdd_v, 'vdd_v', positive=True)}")
@@ -75,7 +94,9 @@ def array_bench(plan: NetworkPlan, x: np.ndarray, supply: Supply, t_step_s: floa
                             vdd_v=supply.vdd_v, trims=trims)
     for u, n in zip(layer.units, names):
         # a 0 V source between the array and the unit's input stage measures the current
-        lines += [f"Vm_{n} in_{n} inc_{n} 0", comparator(u.comparator, f"cmp_{n}", f"inc_{n}", f"up_{n}", f"dn_{n}")]
+        stage = (comparator(u.comparator, f"cmp_{n}", f"inc_{n}", f"up_{n}", f"dn_{n}") if load == "comparators"
+                 else comparator_input(u.comparator, f"cmp_{n}", f"inc_{n}"))
+        lines += [f"Vm_{n} in_{n} inc_{n} 0", stage]
     if t_step_s is None:  # x_j as a function of the swept index s = 0, 1, ..., S-1
         lines.append("Vsweep s 0 0")
         for j in range(layer.n_in):

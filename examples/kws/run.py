@@ -69,7 +69,8 @@ def write_plans(out: Path, utterances: int, chips: int = 0, chip_utterances: int
     first pass (solver = "first_pass": the same decisions as the cascade on the chips measured,
     at a third of the time; docs/results.md, "Keyword spotting"). Every unit's readout is zeroed
     on its own output at power-on reset (readout_zero; docs/design.md, "State -> readout
-    current")."""
+    current"). The array's operating points are solved with each row loaded by its comparator's
+    input diode, the comparator's whole DC load (array_load; docs/mapping.md)."""
     nominal = [("tt", 27.0, n, None) for n in range(utterances)]
     hot_cold = [(c, t, n, None) for n in range(utterances) for c, t in (PVT_POINTS if pvt else ())]
     drawn = [("tt", 27.0, n, k) for n in range(chip_utterances) for k in range(1, chips + 1)]
@@ -86,7 +87,8 @@ def write_plans(out: Path, utterances: int, chips: int = 0, chip_utterances: int
                 + ("" if k is None else f", mc_seed = {k}") + " }," for c, t, n, k in points]
         plans.append(out / f"{name}.toml")
         plans[-1].write_text(f"# the mapped KWS network on its first held-out test utterances: {head}\n"
-                             'job = "network_cosim"\nmirror_array = "staged"\nreadout_zero = "reset"\n'
+                             'job = "network_cosim"\nmirror_array = "staged"\narray_load = "input_stage"\n'
+                             'readout_zero = "reset"\n'
                              'timeout_s = 1800\npoints = [\n'
                              + "\n".join(rows) + "\n]\n")
     return plans

@@ -13,6 +13,10 @@ range is a ConfigError naming the key), and the points it names.
     sequences = 4                    # cosim jobs: test sequences 0..3, one point each
     mirror_array = "staged"          # network_cosim, mirror-array chips: the array solved first, then
                                      # each unit alone (codesign.validation.staged); default "coupled"
+    array_load = "input_stage"       # staged: the array's operating points (stage 1 and the row trims)
+                                     # loaded by each comparator's input diode alone, the same DC load
+                                     # (codesign.validation.synapses.ARRAY_LOADS); default
+                                     # "comparators", the whole comparators, as points stored before
     mirror_trim = "rows"             # staged: each chip's array trimmed at test first, two DACs per
                                      # row (codesign.validation.array_trim); default "none"
     comparator_trim = "test"         # network_cosim: the comparators' threshold trims set at test on
@@ -38,7 +42,7 @@ comparator's loop; packets: charge packets at the 1 kHz cell clock; retention:
 The map-folder jobs run on each map folder's netlists with its manifest's chip
 (unit_cosim, network_cosim: one test sequence per point; unit_power: every
 unit's power as mapped, `codesign.validation.power`, no sequences). A key only
-some jobs read (map_dirs, sequences, solver, mirror_array, mirror_trim,
+some jobs read (map_dirs, sequences, solver, mirror_array, array_load, mirror_trim,
 comparator_trim, trim_table, readout_zero, retention_steps; chip and chip_set for the map-folder jobs) is refused,
 naming it, when given for another.
 
@@ -71,7 +75,7 @@ JOBS = MAP_JOBS + CELL_JOBS
 # Keys only some jobs read: given for another job they are refused, so a plan never looks like it set
 # something the job ignores.
 JOB_KEYS = {"map_dirs": MAP_JOBS, "sequences": COSIM_JOBS, "retention_steps": ("retention",),
-            "mirror_array": ("network_cosim",), "mirror_trim": ("network_cosim",),
+            "mirror_array": ("network_cosim",), "array_load": ("network_cosim",), "mirror_trim": ("network_cosim",),
             "comparator_trim": ("network_cosim",), "trim_table": ("network_cosim",),
             "readout_zero": ("network_cosim",), "solver": COSIM_JOBS}
 MIRROR_ARRAY = ("coupled", "staged")  # network_cosim on a mirror-array chip: codesign.validation.staged
@@ -81,6 +85,7 @@ COMPARATOR_TRIM = ("chip", "test", "units")
 TRIM_TABLE = ("none", "temperature")  # trims set at 27 C, or at each point's temperature
 READOUT_ZERO = ("reference", "reset")  # network_cosim: codesign.validation.cosim.READOUT_ZERO
 SOLVER = ("cascade", "first_pass")  # cosim jobs: codesign.validation.cosim.SOLVERS
+ARRAY_LOADS = ("comparators", "input_stage")  # staged: codesign.validation.synapses.ARRAY_LOADS
 AXES = ("corners", "temperatures_c", "supplies", "map_dirs", "sequences", "monte_carlo")
 MAX_POINTS = 10_000
 MAX_AXIS_VALUES = 1_000
@@ -148,6 +153,7 @@ class PlanFile:
     sequences: int = field(default=1, metadata=limits(1, MAX_SEQUENCES))
     retention_steps: int = field(default=1000, metadata=limits(1, MAX_RETENTION_STEPS))
     mirror_array: str = field(default="coupled", metadata=limits(choices=MIRROR_ARRAY))
+    array_load: str = field(default="comparators", metadata=limits(choices=ARRAY_LOADS))
     mirror_trim: str = field(default="none", metadata=limits(choices=MIRROR_TRIM))
     comparator_trim: str = field(default="chip", metadata=limits(choices=COMPARATOR_TRIM))
     trim_table: str = field(default="none", metadata=limits(choices=TRIM_TABLE))
@@ -370,6 +376,9 @@ def load_plan(path: str | Path) -> Plan:
             raise ConfigError(f"points: the plan names {len(points)} points, at most {MAX_POINTS}")
         if settings.mirror_array == "staged":
             _check_staged({p.map_dir for p in points})
+        elif settings.array_load != "comparators":
+            raise ConfigError("array_load: loads a mirror array solved apart from its units; set "
+                              "mirror_array = 'staged'")
         elif settings.mirror_trim != "none":
             raise ConfigError("mirror_trim: trims a mirror array solved apart from its units; set "
                               "mirror_array = 'staged'")

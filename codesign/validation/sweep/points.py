@@ -72,6 +72,7 @@ class Task:
     # depend on it.
     ngspice_workers: int = 1
     mirror_array: str = "coupled"  # network_cosim: "staged" solves a mirror array apart (codesign.validation.staged)
+    array_load: str = "comparators"  # staged: what loads the array's rows at its operating points (ARRAY_LOADS)
     mirror_trim: str = "none"  # staged: "rows" trims each chip's array at test first (codesign.validation.array_trim)
     comparator_trim: str = "chip"  # "test" / "units": the comparators' thresholds trimmed at test (comparator_trim)
     trim_table: str = "none"  # "temperature": trims set at test at the point's temperature, not at 27 C
@@ -191,7 +192,7 @@ def trim_supply(point: Point, chip: ChipSpec, trim_table: str = "none"):
 
 
 def _trim_content(point: Point, plan, manifest: str, mirror_trim: str, comparator_trim: str,
-                  trim_table: str) -> list[str]:
+                  trim_table: str, array_load: str = "comparators") -> list[str]:
     """What a chip's trims follow from: the row trims' calibration netlist (the chip, where it is
     trimmed, the calibration vectors) and DACs; the comparator trims' first loops (the replica's,
     or every unit's on its own draw) and DAC step."""
@@ -202,7 +203,7 @@ def _trim_content(point: Point, plan, manifest: str, mirror_trim: str, comparato
     supply, out = trim_supply(point, plan.chip, trim_table), []
     if mirror_trim == "rows":
         x_cal = _calibration(point.map_dir, manifest)
-        out += [array_bench(plan, x_cal, supply), repr(TrimDac()), "trim-rows-1"]
+        out += [array_bench(plan, x_cal, supply, load=array_load), repr(TrimDac()), "trim-rows-1"]
     if comparator_trim == "test":
         out += [ct.trim_bench(plan.chip, ct.replica_supply(supply)), repr(ct.STEP_BETA), ct.VERSION]
     elif comparator_trim == "units":
@@ -210,7 +211,8 @@ def _trim_content(point: Point, plan, manifest: str, mirror_trim: str, comparato
     return out
 
 
-def _cosim_netlists(point: Point, plan, x, mirror_array: str, trim: list[str], solver: str) -> list[str]:
+def _cosim_netlists(point: Point, plan, x, mirror_array: str, trim: list[str], solver: str,
+                    array_load: str = "comparators") -> list[str]:
     """The netlists the point's co-simulation runs first (with the solver's options, which also
     name the tolerances a departure is solved again with). Staged: the array's netlist (the
     units' follow from its currents, the manifest and the options); trimmed, `trim` before it
@@ -224,7 +226,7 @@ def _cosim_netlists(point: Point, plan, x, mirror_array: str, trim: list[str], s
     supply = point_supply(point, plan.chip)
     xs = x[point.sequence:point.sequence + 1]
     if mirror_array == "staged":
-        return trim + array_benches(plan, xs, supply) + [key, "staged-3"]  # 3: the array's errors kept
+        return trim + array_benches(plan, xs, supply, load=array_load) + [key, "staged-3"]  # 3: the array's errors kept
     if point.job == "network_cosim":
         groups = network_groups(plan, options, supply)
         return [network_bench(plan, xs[0], supply, options, g) for g in groups] + [key]
@@ -259,9 +261,10 @@ def _cosim_task(p: Point, timeout_s: float, manifest: str, sequences: int, setti
         mapped = _mapped(p.map_dir, manifest, sequences)
     except ValueError as err:  # fewer test sequences than asked, no training recipe
         raise ConfigError(f"sequences: {sequences} asked of {p.map_dir}: {err}") from None
-    trim = _trim_content(p, mapped[0], manifest, settings.mirror_trim, settings.comparator_trim, settings.trim_table)
+    trim = _trim_content(p, mapped[0], manifest, settings.mirror_trim, settings.comparator_trim, settings.trim_table,
+                         settings.array_load)
     mirror_array, solver = settings.mirror_array, settings.solver
-    netlists = _cosim_netlists(p, *mapped, mirror_array, trim, solver)
+    netlists = _cosim_netlists(p, *mapped, mirror_array, trim, solver, settings.array_load)
     content = {**_common(p), "manifest": manifest, "sequence": p.sequence, "netlists": [_sha256(t) for t in netlists]}
     if settings.readout_zero != "reference":  # keyed only when set: the points stored before it keep theirs
         content["readout_zero"] = settings.readout_zero
@@ -270,7 +273,8 @@ def _cosim_task(p: Point, timeout_s: float, manifest: str, sequences: int, setti
         chip = {k: v for k, v in _common(p).items() if k not in ("job", "temp_c", "vdd_v")}
         trim_key = _key({**chip, "trim": [_sha256(t) for t in trim]})
     return Task(p, _key(content), timeout_s, manifest_sha256=manifest, map_sequences=sequences,
-                mirror_array=mirror_array, mirror_trim=settings.mirror_trim, comparator_trim=settings.comparator_trim,
+                mirror_array=mirror_array, array_load=settings.array_load, mirror_trim=settings.mirror_trim,
+                comparator_trim=settings.comparator_trim,
                 trim_table=settings.trim_table, readout_zero=settings.readout_zero, solver=solver, trim_key=trim_key)
 
 
@@ -417,7 +421,7 @@ def _trim(task: Task) -> dict:
     supply, out = trim_supply(p, plan.chip, task.trim_table), {}
     if task.mirror_trim == "rows":
         out["trims"] = trim_array(plan, _calibration(p.map_dir, task.manifest_sha256), supply,
-                                  timeout_s=task.timeout_s).summary()
+                                  timeout_s=task.timeout_s, load=task.array_load).summary()
     if task.comparator_trim == "test":
         replica = trim_comparators(plan.chip, replica_supply(supply), timeout_s=task.timeout_s)
         out["comparator_trims"] = replica.summary()
@@ -463,7 +467,8 @@ def _cosim(task: Task, supply) -> dict:
                 record["comparator_trim"] = task.comparator_trim
         if task.mirror_array == "staged":
             n = cosim_network_staged(plan, xs, supply, workers=task.ngspice_workers, timeout_s=task.timeout_s,
-                                     options=options, trims=row_trims, readout_zero=task.readout_zero)
+                                     options=options, trims=row_trims, readout_zero=task.readout_zero,
+                                     array_load=task.array_load)
         else:
             n = cosim_network(plan, xs, supply, workers=task.ngspice_workers, timeout_s=task.timeout_s,
                               options=options, readout_zero=task.readout_zero)
