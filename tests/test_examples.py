@@ -47,6 +47,8 @@ def test_run_writes_plans_of_tt_pvt_and_trimmed_monte_carlo_points(tmp_path):
         assert (trimmed.settings.mirror_trim, trimmed.settings.comparator_trim) == ("rows", "test")
         assert trimmed.settings.trim_table == "temperature"
     assert {nominal.settings.readout_zero, hot_cold.settings.readout_zero, drawn.settings.readout_zero} == {"reset"}
+    # the arrays' operating points with each row loaded by its comparator's input diode
+    assert {nominal.settings.array_load, hot_cold.settings.array_load, drawn.settings.array_load} == {"input_stage"}
     # a Monte Carlo chip: each unit's comparator on its own trip points, at 27 C
     assert (drawn.settings.mirror_trim, drawn.settings.comparator_trim, drawn.settings.trim_table) == \
         ("rows", "units", "none")
