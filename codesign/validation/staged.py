@@ -11,7 +11,7 @@ memory. So the array can be solved first, alone, and each unit then in a netlist
    keyword-spotting map only where the inputs move little: elsewhere ngspice gives up after its
    floor of 100 Newton iterations and solves the frame afresh (about 150 iterations a frame).
    Loaded by each comparator's input diode alone, the same DC load without the comparator's
-   bistable halves (`array_load`, `synapses.ARRAY_LOADS`), it takes about 80 a frame and 5.7x
+   bistable halves (`array_load`, `synapses.ARRAY_LOADS`), it takes about 80 a frame and 4.4-5.7x
    less CPU, every current within 3.4e-4 I_unit (docs/mapping.md, "What stage 1 costs"). In a
    transient the array settles within the compare phase, and its currents at the end of a step
    equal these to 0.001 I_unit (docs/mapping.md);

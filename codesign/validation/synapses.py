@@ -64,7 +64,7 @@ TRAN_TOLERANCES = ".option abstol=1e-13 reltol=1e-5 vntol=1e-8 method=gear"
 # same DC load (netlists/comparator_input.spice). At an operating point the two give the same
 # currents (within 3.4e-4 I_unit, every frame of a keyword-spotting utterance at tt 27 C), and
 # without the comparators' bistable halves a frame's Newton solve converges from the frame before:
-# 5.7x less CPU (docs/mapping.md, "What stage 1 costs"). On a Monte Carlo chip the netlist with
+# 4.4-5.7x less CPU (docs/mapping.md, "What stage 1 costs"). On a Monte Carlo chip the netlist with
 # fewer devices is another draw under the same seed (ngspice's draws run over every device), so one
 # chip keeps one load for its trims and its co-simulations (a sweep's `array_load`, in its keys).
 ARRAY_LOADS = ("comparators", "input_stage")
