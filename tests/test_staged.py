@@ -185,3 +185,7 @@ def test_the_arrays_load_is_in_a_staged_points_key_and_the_whole_comparators_by_
     assert keys["default"] == keys["whole"] and keys["default"][2] == "comparators"
     assert keys["diode"][0] != keys["whole"][0] and keys["diode"][1] != keys["whole"][1]
     assert keys["diode"][2] == "input_stage"
+    from codesign.validation.sweep.plan import ARRAY_LOADS as PLAN_LOADS
+    from codesign.validation.synapses import ARRAY_LOADS
+
+    assert PLAN_LOADS == ARRAY_LOADS  # the plan names them without importing the simulator's side
