@@ -172,7 +172,9 @@ def test_a_staged_sweep_point_keeps_the_arrays_errors(tmp_path):
 def test_the_arrays_load_is_in_a_staged_points_key_and_the_whole_comparators_by_default(tmp_path):
     """A plan says which load its chips' arrays are solved with (a Monte Carlo chip is another draw
     with fewer devices); without the key its points keep the keys they were stored under."""
+    from codesign.validation.sweep.plan import ARRAY_LOADS as PLAN_LOADS
     from codesign.validation.sweep.points import build_tasks
+    from codesign.validation.synapses import ARRAY_LOADS
 
     shutil.copytree(MAPS / "mirror", tmp_path / "map")
     base = 'job = "network_cosim"\nmap_dirs = ["map"]\nsequences = 1\nmirror_array = "staged"\nmirror_trim = "rows"\n'
@@ -185,7 +187,4 @@ def test_the_arrays_load_is_in_a_staged_points_key_and_the_whole_comparators_by_
     assert keys["default"] == keys["whole"] and keys["default"][2] == "comparators"
     assert keys["diode"][0] != keys["whole"][0] and keys["diode"][1] != keys["whole"][1]
     assert keys["diode"][2] == "input_stage"
-    from codesign.validation.sweep.plan import ARRAY_LOADS as PLAN_LOADS
-    from codesign.validation.synapses import ARRAY_LOADS
-
     assert PLAN_LOADS == ARRAY_LOADS  # the plan names them without importing the simulator's side

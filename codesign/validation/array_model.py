@@ -158,8 +158,7 @@ def fit_mirror_trim(plan: NetworkPlan, x: np.ndarray, i_measured: np.ndarray, mi
             continue
         a = np.stack([np.ones(int(ok.sum())), into_input[ok, i], -into_mirror[ok, i]], axis=1)
         (_, gain_p, gain_n), *_ = np.linalg.lstsq(a, error[ok, i], rcond=None)
-        steps = np.rint((mirror[i] * (1 + gain_p) / (1 + gain_n) - 1) / dac.gain_step)
-        out[i] = 1 + np.clip(steps, -dac.max_steps, dac.max_steps) * dac.gain_step
+        out[i] = dac.gain(mirror[i] * (1 + gain_p) / (1 + gain_n))
     return out
 
 

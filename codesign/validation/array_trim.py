@@ -53,6 +53,11 @@ class TrimDac:
     def max_steps(self) -> int:
         return 2 ** (self.bits - 1) - 1
 
+    def gain(self, factor: float) -> float:
+        """The gain DAC's setting nearest `factor`, within its range."""
+        steps = np.clip(np.rint((factor - 1.0) / self.gain_step), -self.max_steps, self.max_steps)
+        return float(1.0 + steps * self.gain_step)
+
 
 def calibration_inputs(x_train: np.ndarray, seed: int = 1) -> np.ndarray:
     """Calibration vectors [S, n_in] from the training inputs x_train [N, T, n_in]."""
@@ -110,9 +115,8 @@ def fit_row_trims(plan: NetworkPlan, x: np.ndarray, i_measured: np.ndarray, trim
         (offset, gain), *_ = np.linalg.lstsq(a, error[ok, i], rcond=None)
         scale = trims.ref_scale[i] / (1.0 + gain)  # the row's synapses carried (1 + gain) x the contract
         offset_a = trims.offset_a[i] - offset * c.i_unit_a
-        n_gain = np.clip(np.rint((scale - 1.0) / dac.gain_step), -dac.max_steps, dac.max_steps)
         n_offset = np.clip(np.rint(offset_a / (dac.offset_step_i_unit * c.i_unit_a)), -dac.max_steps, dac.max_steps)
-        scales.append(float(1.0 + n_gain * dac.gain_step))
+        scales.append(dac.gain(scale))
         offsets.append(float(n_offset * dac.offset_step_i_unit * c.i_unit_a))
     return RowTrims(tuple(scales), tuple(offsets))
 
