@@ -149,6 +149,10 @@ def test_progress_never_pools_the_points_of_two_map_folders():
     assert [(name, [r["sequence"] for r in g]) for name, g in groups] == [
         ("tt 27 C", [0]), ("Monte Carlo chip 1", [2]),
         ("tt 27 C, map_nfet", [0]), ("ff 85 C, map_nfet", [1]), ("Monte Carlo chip 1, map_nfet", [3])]
+    # one chip's array solved under the input-stage load is another draw: apart from the whole comparators'
+    rows.append({**rows[3], "sequence": 4, "figures": {"array_load": "input_stage"}})
+    assert [(name, [r["sequence"] for r in g]) for name, g in progress.point_groups(rows)][1:3] == [
+        ("Monte Carlo chip 1, comparators load", [2]), ("Monte Carlo chip 1, input-stage load", [4])]
 
 
 def test_progress_tells_early_steps_from_missed_ones():

@@ -156,7 +156,7 @@ def test_a_staged_sweep_point_keeps_the_arrays_errors(tmp_path):
     plan = load_plan(tmp_path / "plan.toml")
     record = compute(build_tasks(plan, 600)[0])
     figures = record["figures"]
-    assert record["status"] == "done" and figures["mirror_array"] == "staged"
+    assert record["status"] == "done" and figures["mirror_array"] == "staged" and figures["array_load"] == "comparators"
     assert 0 < figures["array"]["rms_error"] < 0.1 and figures["array"]["near_threshold_points"] > 0
     # the levels the golden model takes on the delivered currents, and who each departure is down to
     k = {name: np.array([t[name] for t in figures["traces"]]) for name in ("k_software", "k_circuit", "k_delivered")}

@@ -68,8 +68,17 @@ def point_groups(rows: list) -> list[tuple[str, list]]:
         suffix = "" if name == "map" else f", {name}"
         groups += ([(f"tt 27 C{suffix}", tt)] if tt else [])
         groups += [(f"{c} {t:g} C{suffix}", r) for (c, t), r in sorted(pvt.items())]
-        groups += [(f"Monte Carlo chip {k}{suffix}", r) for k, r in sorted(chips.items())]
+        loads = {array_load(r) for rs in chips.values() for r in rs}
+        for k, chip in sorted(chips.items()):  # a chip's array solved under another load is another draw
+            for load in sorted({array_load(r) for r in chip}):
+                note = f", {load.replace('_', '-')} load" if len(loads) > 1 else ""
+                groups.append((f"Monte Carlo chip {k}{suffix}{note}", [r for r in chip if array_load(r) == load]))
     return groups
+
+
+def array_load(row: dict) -> str:
+    """What loaded a staged point's array rows (recorded since points could differ: the whole comparators before)."""
+    return (row.get("figures") or {}).get("array_load", "comparators")
 
 
 def solver_note(rows: list) -> str:

@@ -481,6 +481,7 @@ def _cosim(task: Task, supply) -> dict:
         if n.y_circuit_reference is not None:  # zeroed at reset: the reference readout's outputs beside
             out["readout_zero"], out["y_circuit_reference"] = task.readout_zero, n.y_circuit_reference[0].tolist()
         if n.row_currents_a is not None:  # staged: the array's currents against the contract (units of I_unit)
+            out["array_load"] = task.array_load  # on a Monte Carlo chip each load is another draw of the array
             from codesign.validation.staged import delivered_levels
             from codesign.validation.synapses import against_contract
 
