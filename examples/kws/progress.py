@@ -1,7 +1,7 @@
 """Where a `run.py --full` run stands: the figures of the utterances its sweeps have finished so far.
 
     .venv/bin/python examples/kws/progress.py OUT        # OUT: run.py's --out folder (map/ and sweep*/ in it)
-    .venv/bin/python examples/kws/progress.py OUT --plots DIR [--raster N]   # and the report's figures
+    .venv/bin/python examples/kws/progress.py OUT --plots DIR [--raster N] [--map NAME]   # and the report's figures
     .venv/bin/python examples/kws/progress.py OUT --same-utterances-as OUT2  # only the utterances OUT2 has
 
 A full run's sweeps take days; each finished point is stored in OUT/sweep*/points as it arrives, but
@@ -190,6 +190,8 @@ def main() -> int:
     p.add_argument("out", type=Path, help="run.py's --out folder")
     p.add_argument("--plots", type=Path, metavar="DIR", help="write the figures of the tt points here")
     p.add_argument("--raster", type=int, metavar="N", help="the utterance of the state raster (default: the first)")
+    p.add_argument("--map", default="map", metavar="NAME",
+                   help="the map folder in OUT whose tt points are plotted (default: map; a remap such as map_readout)")
     p.add_argument("--same-utterances-as", type=Path, metavar="OUT2",
                    help="only the utterances another run's folder has points of (runs on other trims, on the same map)")
     args = p.parse_args()
@@ -206,7 +208,7 @@ def main() -> int:
     # the map's stored inputs when it has them; else the clips are regenerated if not cached
     x, labels = test_sequences(args.out / "map", 1 + max(r["sequence"] for r in rows))
     by_point = point_groups(rows)
-    tt = dict(by_point).get("tt 27 C", [])  # the plots': the points on map/
+    tt = dict(by_point).get("tt 27 C" + ("" if args.map == "map" else f", {args.map}"), [])  # the plots'
     print("| point | utterances done | software / circuit accuracy | decisions identical | level agreement: "
           "mean / worst utterance | array alone / units on delivered | wrong transitions (farthest) | "
           "departures from the software's level: count: median / longest | time per point |\n"
@@ -228,6 +230,9 @@ def main() -> int:
         for name, group in groups:
             print(f"| {name} | {wrong_sides(group, z, alpha, beta, plan.eps, plan.levels)} | "
                   f"{impossible(group, plan.chip.kind, z, beta)} |")
+    if args.plots and not tt:
+        print(f"{args.out}: no finished tt 27 C point on {args.map}/", file=sys.stderr)
+        return 1
     if args.plots:
         return write_plots(args.plots, tt, labels, list(trained_task(args.out / "map").class_names), args.raster)
     return 0
