@@ -207,13 +207,12 @@ def main() -> int:
 
     # the map's stored inputs when it has them; else the clips are regenerated if not cached
     x, labels = test_sequences(args.out / "map", 1 + max(r["sequence"] for r in rows))
-    by_point = point_groups(rows)
-    tt = dict(by_point).get("tt 27 C" + ("" if args.map == "map" else f", {args.map}"), [])  # the plots'
+    tt = split_rows([r for r in rows if map_name(r) == args.map])[0]  # the plots'
     print("| point | utterances done | software / circuit accuracy | decisions identical | level agreement: "
           "mean / worst utterance | array alone / units on delivered | wrong transitions (farthest) | "
           "departures from the software's level: count: median / longest | time per point |\n"
           "|---|---|---|---|---|---|---|---|---|")
-    groups = [(name + solver_note(group), group) for name, group in by_point]
+    groups = [(name + solver_note(group), group) for name, group in point_groups(rows)]
     for name, group in groups:
         print(line(name, group, labels))
     print("\n| point | readout zero | outputs' RMS error | the same runs read against the ideal reference: "
@@ -230,19 +229,19 @@ def main() -> int:
         for name, group in groups:
             print(f"| {name} | {wrong_sides(group, z, alpha, beta, plan.eps, plan.levels)} | "
                   f"{impossible(group, plan.chip.kind, z, beta)} |")
-    if args.plots and not tt:
-        print(f"{args.out}: no finished tt 27 C point on {args.map}/", file=sys.stderr)
-        return 1
     if args.plots:
-        return write_plots(args.plots, tt, labels, list(trained_task(args.out / "map").class_names), args.raster)
+        names = list(trained_task(args.out / "map").class_names)
+        return write_plots(args.plots, tt, labels, names, args.raster, where=args.map)
     return 0
 
 
-def write_plots(folder: Path, tt: list, labels: np.ndarray, names: list, raster: int | None) -> int:
+def write_plots(folder: Path, tt: list, labels: np.ndarray, names: list, raster: int | None,
+                where: str = "map") -> int:
+    """The report's figures of the tt points `tt`, all on the map folder named `where`."""
     done = sorted((r for r in tt if r["status"] != "failed"), key=lambda r: r["sequence"])
     chosen = [r for r in done if r["sequence"] == raster] if raster is not None else done[:1]
     if not chosen:
-        print(f"no finished tt point for utterance {raster}" if done else "no finished tt point", file=sys.stderr)
+        print(f"no finished tt 27 C point on {where}/" + (f" for utterance {raster}" if done else ""), file=sys.stderr)
         return 1
     folder.mkdir(parents=True, exist_ok=True)
     for path in plots(folder, done, labels, names, chosen[0]):
