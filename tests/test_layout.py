@@ -67,6 +67,24 @@ def test_pads_closer_than_m3_2_on_one_trunk_leave_no_notch(tmp_path):
     assert lvs.compare(path, circuit).match
 
 
+def test_lvs_adds_fingers_up_without_klayouts_combination(tmp_path, monkeypatch):
+    """The integrator's wide transistors are drawn as fingers: LVS adds their W up on its own, so a
+    refusal of KLayout's Netlist.combine_devices cannot fail a clean cell, and a finger too few shows."""
+    circuit = cells.integrator_cell(load_chip(Path(__file__).resolve().parents[1] / "examples" / "kws" /
+                                              "chip.toml").integrator())
+    path = _write(tmp_path, circuit.name, best_layout(circuit).shapes)
+
+    def refuse(self):
+        raise RuntimeError("Internal error: Terminal still connected after removing device")
+    monkeypatch.setattr(lvs.kdb.Netlist, "combine_devices", refuse)
+    result = lvs.compare(path, circuit)
+    assert result.match and result.extracted_devices == result.reference_devices, str(result)
+    wide = max((i for i, d in enumerate(circuit.devices) if d.model != MIM), key=lambda i: circuit.devices[i].w_um)
+    devices = list(circuit.devices)
+    devices[wide] = dataclasses.replace(devices[wide], w_um=devices[wide].w_um * 0.75)
+    assert not lvs.compare(path, dataclasses.replace(circuit, devices=tuple(devices))).match
+
+
 # ---- one deliberate violation per rule, drawn next to an inverter at X0 ----
 X0 = 100_000
 CUT_CONTEXT = {  # layers a lone cut needs around it so that only the broken rule fires: (layer, x, y enclosure)

@@ -2,7 +2,8 @@
 cell (`klayout.db.LayoutToNetlist`) and compare them with the cell's flat
 circuit (`klayout.db.NetlistComparer`): device count and type, W and L of each
 transistor, each capacitor's value, and the connectivity. Pins are matched by
-their labels.
+their labels. Fingers are added back into one device on both sides before the
+comparison (`combine_parallel`).
 
 Transistors: gate = poly over diff; nfets in diff under nsdm outside the
 n-well (body: the substrate, tied to vss by the p taps), pfets in diff under
@@ -82,8 +83,37 @@ def reference_netlist(circuit: Circuit, combine: bool = True) -> kdb.Netlist:
         for terminal, net in zip(("D", "G", "S", "B"), d.nets):
             dev.connect_terminal(terminal, nets[net])
     if combine:
-        nl.combine_devices()
+        combine_parallel(nl)
     return nl
+
+
+def combine_parallel(nl: kdb.Netlist) -> None:
+    """Fingers back into one device: transistors of one type, L, gate, bulk and source/drain pair add their W;
+    capacitors across one pair of nets add their C. Done here, not with `Netlist.combine_devices`, because
+    KLayout 0.30 now and then stops that call with an internal error ("Terminal still connected after
+    removing device") on a netlist it combines cleanly on the next try."""
+    for circuit in nl.each_circuit():
+        kept: dict[tuple, kdb.Device] = {}
+        for device in list(circuit.each_device()):
+            key, param = _parallel_key(device)
+            if key not in kept:
+                kept[key] = device
+                continue
+            first = kept[key]
+            first.set_parameter(param, first.parameter(param) + device.parameter(param))
+            circuit.remove_device(device)
+
+
+def _parallel_key(device: kdb.Device) -> tuple[tuple, str]:
+    """What a device shares with those it is parallel to, and the parameter that adds up."""
+    def net(terminal: str) -> str | None:
+        n = device.net_for_terminal(terminal)
+        return n.expanded_name() if n is not None else None
+
+    if device.device_class().name == MIM:
+        return (MIM, frozenset((net("A"), net("B")))), "C"
+    return (device.device_class().name, round(device.parameter("L"), 4), net("G"), net("B"),
+            frozenset((net("S"), net("D")))), "W"
 
 
 def extract(path: Path, cell: str | None = None) -> kdb.Netlist:
@@ -137,12 +167,7 @@ def extract(path: Path, cell: str | None = None) -> kdb.Netlist:
     l2n.connect_global(bulk, "vss")
     l2n.extract_netlist()
     nl = l2n.netlist().dup()  # the extractor owns its netlist; keep a copy
-    try:
-        combined = nl.dup()
-        combined.combine_devices()  # fingers back into one device
-        nl = combined
-    except RuntimeError:  # KLayout 0.30 refuses some combinations; compare device by device then
-        nl.combined = False
+    combine_parallel(nl)
     nl.make_top_level_pins()
     nl.purge()
     return nl
@@ -151,7 +176,7 @@ def extract(path: Path, cell: str | None = None) -> kdb.Netlist:
 def compare(path: Path, circuit: Circuit, cell: str | None = None) -> LvsResult:
     """LVS of a GDS cell against the flat circuit it was drawn from."""
     extracted = extract(path, cell)
-    reference = reference_netlist(circuit, getattr(extracted, "combined", True))
+    reference = reference_netlist(circuit)
     for nl in (extracted, reference):
         for dc in nl.each_device_class():
             if dc.name == MIM:
