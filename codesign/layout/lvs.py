@@ -58,8 +58,8 @@ def _cap_class() -> kdb.DeviceClassCapacitor:
     return dc
 
 
-def reference_netlist(circuit: Circuit, combine: bool = True) -> kdb.Netlist:
-    """The flat circuit as a KLayout netlist (W, L in um; C in F)."""
+def reference_netlist(circuit: Circuit) -> kdb.Netlist:
+    """The flat circuit as a KLayout netlist (W, L in um; C in F), fingers combined."""
     nl = kdb.Netlist()
     classes = {NFET: _mos_class(NFET), PFET: _mos_class(PFET), MIM: _cap_class()}
     for dc in classes.values():
@@ -82,8 +82,7 @@ def reference_netlist(circuit: Circuit, combine: bool = True) -> kdb.Netlist:
         dev.set_parameter(kdb.DeviceClassMOS4Transistor.PARAM_L, d.l_um)
         for terminal, net in zip(("D", "G", "S", "B"), d.nets):
             dev.connect_terminal(terminal, nets[net])
-    if combine:
-        combine_parallel(nl)
+    combine_parallel(nl)
     return nl
 
 
