@@ -15,6 +15,7 @@ from codesign.layout.rules import RULE_BY_NAME, RULES
 from codesign.layout.write import best_layout
 
 CHIP = load_chip()
+KWS_CHIP = Path(__file__).resolve().parents[1] / "examples" / "kws" / "chip.toml"
 
 
 def _cells():
@@ -58,7 +59,7 @@ def test_pads_closer_than_m3_2_on_one_trunk_leave_no_notch(tmp_path):
     """The keyword-spotting chip's integrator (its level comparators' sizes) puts a capacitor strap's
     via3 pad 0.255 um below a track's via2 pad on one trunk, both wider than the trunk: the gap
     between them is filled, not left as a met3 notch."""
-    chip = load_chip(Path(__file__).resolve().parents[1] / "examples" / "kws" / "chip.toml")
+    chip = load_chip(KWS_CHIP)
     # the readout at the template's 1/4 um, as the chip was when the notch showed (4/16 um moves the pads)
     chip = dataclasses.replace(chip, readout_w_um=1.0, readout_l_um=4.0)
     circuit = cells.integrator_cell(chip.integrator())
@@ -70,8 +71,7 @@ def test_pads_closer_than_m3_2_on_one_trunk_leave_no_notch(tmp_path):
 def test_lvs_adds_fingers_up_without_klayouts_combination(tmp_path, monkeypatch):
     """The integrator's wide transistors are drawn as fingers: LVS adds their W up on its own, so a
     refusal of KLayout's Netlist.combine_devices cannot fail a clean cell, and a finger too few shows."""
-    circuit = cells.integrator_cell(load_chip(Path(__file__).resolve().parents[1] / "examples" / "kws" /
-                                              "chip.toml").integrator())
+    circuit = cells.integrator_cell(load_chip(KWS_CHIP).integrator())
     path = _write(tmp_path, circuit.name, best_layout(circuit).shapes)
 
     def refuse(self):

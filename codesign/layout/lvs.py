@@ -42,26 +42,25 @@ class LvsResult:
         return "\n".join([head, *(f"  {m}" for m in self.messages)])
 
 
-def _mos_class(name: str) -> kdb.DeviceClassMOS4Transistor:
-    dc = kdb.DeviceClassMOS4Transistor()
-    dc.name = name
+def _tolerances(class_name: str) -> kdb.EqualDeviceParameters:
+    """The parameters the comparer holds equal, and how closely: C for a capacitor, W and L for a transistor."""
+    if class_name == MIM:
+        return kdb.EqualDeviceParameters(kdb.DeviceClassCapacitor.PARAM_C, 0.0, C_TOLERANCE)
     eq = kdb.EqualDeviceParameters(kdb.DeviceClassMOS4Transistor.PARAM_W, 0.0, W_L_TOLERANCE)
     eq += kdb.EqualDeviceParameters(kdb.DeviceClassMOS4Transistor.PARAM_L, 0.0, W_L_TOLERANCE)
-    dc.equal_parameters = eq
-    return dc
+    return eq
 
 
-def _cap_class() -> kdb.DeviceClassCapacitor:
-    dc = kdb.DeviceClassCapacitor()
-    dc.name = MIM
-    dc.equal_parameters = kdb.EqualDeviceParameters(kdb.DeviceClassCapacitor.PARAM_C, 0.0, C_TOLERANCE)
+def _device_class(name: str) -> kdb.DeviceClass:
+    dc = kdb.DeviceClassCapacitor() if name == MIM else kdb.DeviceClassMOS4Transistor()
+    dc.name = name
     return dc
 
 
 def reference_netlist(circuit: Circuit) -> kdb.Netlist:
     """The flat circuit as a KLayout netlist (W, L in um; C in F), fingers combined."""
     nl = kdb.Netlist()
-    classes = {NFET: _mos_class(NFET), PFET: _mos_class(PFET), MIM: _cap_class()}
+    classes = {name: _device_class(name) for name in (NFET, PFET, MIM)}
     for dc in classes.values():
         nl.add(dc)
     top = kdb.Circuit()
@@ -178,12 +177,7 @@ def compare(path: Path, circuit: Circuit, cell: str | None = None) -> LvsResult:
     reference = reference_netlist(circuit)
     for nl in (extracted, reference):
         for dc in nl.each_device_class():
-            if dc.name == MIM:
-                dc.equal_parameters = kdb.EqualDeviceParameters(kdb.DeviceClassCapacitor.PARAM_C, 0.0, C_TOLERANCE)
-            else:
-                eq = kdb.EqualDeviceParameters(kdb.DeviceClassMOS4Transistor.PARAM_W, 0.0, W_L_TOLERANCE)
-                eq += kdb.EqualDeviceParameters(kdb.DeviceClassMOS4Transistor.PARAM_L, 0.0, W_L_TOLERANCE)
-                dc.equal_parameters = eq
+            dc.equal_parameters = _tolerances(dc.name)
     ca = next(extracted.each_circuit_top_down())
     cb = reference.circuit_by_name(circuit.name)
     ca.name = cb.name
